@@ -1,0 +1,1 @@
+"""readpath's command-line tool: one module per subcommand, shared helpers beside them."""

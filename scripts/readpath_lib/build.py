@@ -1,0 +1,29 @@
+"""Configure and build the C++ tree with CMake; returns where the binaries are."""
+
+import os
+import subprocess
+from pathlib import Path
+
+from . import packages, paths
+from .errors import RunError
+
+
+def build(werror=None, quiet=False) -> Path:
+    """Build everything (Release); warnings are errors when werror, which defaults to CI."""
+    packages.ensure(packages.BUILD, "building readpath")
+    if werror is None:
+        werror = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+    tree = paths.build_dir()
+    configure = ["cmake", "-S", str(paths.REPO), "-B", str(tree),
+                 "-DCMAKE_BUILD_TYPE=Release", f"-DREADPATH_WERROR={'ON' if werror else 'OFF'}"]
+    out = subprocess.DEVNULL if quiet else None
+    if subprocess.run(configure, stdout=out).returncode != 0:
+        raise RunError(f"cmake configure failed in {tree}; rerun without --quiet output to see why")
+    jobs = str(os.cpu_count() or 2)
+    if subprocess.run(["cmake", "--build", str(tree), "-j", jobs], stdout=out).returncode != 0:
+        raise RunError(f"build failed in {tree}; run `cmake --build {tree}` to see the errors")
+    return tree
+
+
+def bench_binary() -> Path:
+    return paths.build_dir() / "bench" / "readpath_bench"

@@ -1,0 +1,49 @@
+"""Debian packages readpath needs, installed on demand when running as root."""
+
+import os
+import shlex
+import subprocess
+
+from .errors import UsageError
+
+# What building and running the host-side suite needs.
+BUILD = ["cmake", "g++", "make", "pkg-config", "git", "libbenchmark-dev", "libgtest-dev",
+         "liburing-dev", "libhwloc-dev"]
+PYTHON = ["python3-matplotlib", "python3-scipy", "python3-pytest"]
+PEERS = ["fio", "stress-ng"]
+# What booting kernels in QEMU needs (kernel images and headers are added per kernel).
+VM = ["qemu-system-x86", "busybox-static", "cpio", "kmod", "xz-utils", "zstd", "gcc", "make"]
+
+_updated = False
+
+
+def missing(packages):
+    """The packages of the list that dpkg does not report as installed."""
+    absent = []
+    for name in packages:
+        probe = subprocess.run(["dpkg-query", "-W", "-f=${Status}", name],
+                               capture_output=True, text=True)
+        if probe.returncode != 0 or "install ok installed" not in probe.stdout:
+            absent.append(name)
+    return absent
+
+
+def ensure(packages, why="readpath"):
+    """Install whatever of `packages` is missing, or say exactly how to when not root."""
+    global _updated
+    absent = missing(packages)
+    if not absent:
+        return
+    line = "apt-get install -y --no-install-recommends " + " ".join(shlex.quote(p) for p in absent)
+    if os.geteuid() != 0:
+        raise UsageError(f"{why} needs Debian packages that are not installed; run as root:\n"
+                         f"  apt-get update && {line}")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    print(f"readpath: installing for {why}: {' '.join(absent)}", flush=True)
+    if not _updated:
+        subprocess.run(["apt-get", "update", "-qq"], env=env, check=False)
+        _updated = True
+    result = subprocess.run(shlex.split(line), env=env, stdout=subprocess.DEVNULL)
+    if result.returncode != 0 or missing(absent):
+        raise UsageError(f"could not install {' '.join(absent)}; try by hand:\n"
+                         f"  apt-get update && {line}")

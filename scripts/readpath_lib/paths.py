@@ -1,0 +1,26 @@
+"""Where readpath keeps things: the checkout, its build tree, results and caches."""
+
+import os
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def build_dir() -> Path:
+    """The CMake build tree; READPATH_BUILD_DIR moves it (e.g. to keep two apart)."""
+    return Path(os.environ.get("READPATH_BUILD_DIR", REPO / "build")).resolve()
+
+
+def results_dir() -> Path:
+    return REPO / "results"
+
+
+def cache_dir(*parts: str) -> Path:
+    """Per-machine cache (module builds per kernel, the KVM verdict), created on demand."""
+    if os.environ.get("READPATH_CACHE_DIR"):
+        root = Path(os.environ["READPATH_CACHE_DIR"])
+    else:
+        root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "readpath"
+    path = root.joinpath(*parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path

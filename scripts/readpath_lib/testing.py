@@ -1,0 +1,51 @@
+"""`readpath test`: build, then unit tests (CTest), script tests and guest tests (pytest)."""
+
+import os
+import subprocess
+import sys
+
+from . import build, packages, paths
+from .errors import RunError
+
+HELP = "build and run every test: unit (CTest), scripts and guest kernels (pytest)"
+DEFAULT_KERNELS = ["6.1", "6.12"]
+
+
+def add_arguments(parser):
+    parser.add_argument("--no-guest", action="store_true",
+                        help="skip the tests that boot kernels in QEMU")
+    parser.add_argument("--kernel", action="append", metavar="K",
+                        help="kernel for the guest tests (repeatable; default: 6.1 and 6.12)")
+    parser.add_argument("-k", dest="select", metavar="EXPR",
+                        help="run only the pytest tests matching EXPR (pytest -k)")
+
+
+def run(args):
+    packages.ensure(packages.BUILD + packages.PYTHON + packages.PEERS, "readpath test")
+    if not args.no_guest:
+        packages.ensure(packages.VM, "the guest tests")
+    tree = build.build()
+    failed = []
+
+    print("== unit tests (ctest)", flush=True)
+    jobs = str(os.cpu_count() or 2)
+    if subprocess.run(["ctest", "--test-dir", str(tree), "--output-on-failure", "-j", jobs]).returncode:
+        failed.append("unit tests")
+
+    print("== script and guest tests (pytest)", flush=True)
+    env = dict(os.environ, READPATH_BUILD_DIR=str(tree),
+               READPATH_TEST_KERNELS=",".join(args.kernel or DEFAULT_KERNELS))
+    suites = [str(paths.REPO / "tests" / "python")]
+    if not args.no_guest:
+        suites.append(str(paths.REPO / "tests" / "guest"))
+    pytest = ["/usr/bin/python3", "-m", "pytest", "-ra", "-p", "no:cacheprovider", *suites]
+    if args.select:
+        pytest += ["-k", args.select]
+    status = subprocess.run(pytest, env=env).returncode
+    if status not in (0, 5):  # 5: nothing collected, which -k can cause
+        failed.append("pytest")
+
+    if failed:
+        raise RunError("failed: " + ", ".join(failed))
+    print("readpath test: all passed", file=sys.stderr)
+    return 0

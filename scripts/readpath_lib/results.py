@@ -1,0 +1,267 @@
+"""Loading readpath results: Google Benchmark JSON files and run folders, checked and grouped.
+
+A run folder (what `readpath run` writes) holds raw/*.json; a result file is one
+readpath_bench JSON. Both load into a Run: benchmarks keyed by (target, name), each with
+its repetitions as samples, so compare, plot and report never parse JSON themselves.
+The target is the filesystem type under test (tmpfs, myfs, ...), so that native timings
+and VM hook counts from the same run are never matched against each other.
+"""
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import UsageError
+
+_TIME_TO_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
+# Keys of a benchmark entry that are Google Benchmark's own, not counters.
+_GB_KEYS = {"name", "family_index", "per_family_instance_index", "run_name", "run_type",
+            "repetitions", "repetition_index", "threads", "iterations", "real_time",
+            "cpu_time", "time_unit", "aggregate_name", "aggregate_unit", "error_occurred",
+            "error_message", "label", "big_o", "rms"}
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str            # "time" or a counter name in the JSON
+    title: str          # what a table or chart calls it
+    unit: str           # "ns", "B/s" or "" (a count per iteration)
+    higher_is_better: bool
+    timing: bool        # meaningless under TCG, so marked emulated there
+
+
+TIME = Metric("time", "time per iteration", "ns", False, True)
+BYTES_PER_SECOND = Metric("bytes_per_second", "throughput", "B/s", True, True)
+ITEMS_PER_SECOND = Metric("items_per_second", "requests per second", "/s", True, True)
+FIXED_COUNTERS = [Metric("minflt", "minor faults per iteration", "", False, False),
+                  Metric("majflt", "major faults per iteration", "", False, False),
+                  Metric("ctxsw", "context switches per iteration", "", False, False)]
+# myfs's counters, in the order its sysfs `stats` file lists them (docs/contracts.md).
+MYFS_HOOKS = ["read", "read_iter", "read_folio", "readahead", "readahead_pages", "mmap",
+              "fault", "fault_major", "fault_minor", "fault_error", "map_pages",
+              "map_pages_pages", "page_mkwrite", "write_iter", "fsync"]
+
+
+def hook_metric(hook):
+    return Metric(f"myfs_{hook}", f"myfs {hook} per iteration", "", False, False)
+
+
+@dataclass
+class Benchmark:
+    """One benchmark cell of one run: its name, parameters and per-repetition samples."""
+
+    name: str
+    target: str
+    method: str
+    params: dict                        # ArgName -> int (or str when not a number)
+    samples: dict = field(default_factory=dict)   # metric key -> [value per repetition]
+    skipped: str = ""                   # the engine's reason when the cell did not run
+
+    @property
+    def key(self):
+        return (self.target, self.name)
+
+    def values(self, metric_key):
+        return self.samples.get(metric_key, [])
+
+    def median(self, metric_key):
+        values = sorted(self.values(metric_key))
+        if not values:
+            return None
+        mid = len(values) // 2
+        return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+    def mean(self, metric_key):
+        values = self.values(metric_key)
+        return sum(values) / len(values) if values else None
+
+
+@dataclass
+class Run:
+    """A set of result files read as one: a run folder, or a single JSON file."""
+
+    path: Path
+    label: str
+    contexts: dict                       # target -> context{} of its first file
+    benchmarks: dict                     # (target, name) -> Benchmark
+    files: list
+
+    def context(self, key, default=""):
+        for ctx in self.contexts.values():
+            if key in ctx:
+                return ctx[key]
+        return default
+
+    def emulated(self, target):
+        """True when the timings of this target came from a TCG guest."""
+        return str(self.contexts.get(target, {}).get("accel", "")).lower() == "tcg"
+
+    def targets(self):
+        return sorted({b.target for b in self.benchmarks.values()})
+
+    def metrics(self):
+        """The metrics this run has values for, timings first, then counters."""
+        present = {k for b in self.benchmarks.values() for k in b.samples}
+        order = [TIME, BYTES_PER_SECOND, ITEMS_PER_SECOND, *FIXED_COUNTERS,
+                 *[hook_metric(h) for h in MYFS_HOOKS]]
+        return [m for m in order if m.key in present]
+
+
+def parse_name(name):
+    """`uring/io:4096/file:16777216/warm:1/qd:32/real_time` -> ("uring", {io: 4096, ...})."""
+    parts = name.split("/")
+    params = {}
+    for part in parts[1:]:
+        if ":" not in part:
+            continue  # Google Benchmark's own suffixes: real_time, manual_time, ...
+        arg, value = part.split(":", 1)
+        params[arg] = int(value) if re.fullmatch(r"-?\d+", value) else value
+    return parts[0], params
+
+
+def fs_type(context):
+    fs = str(context.get("fs", "")).strip()
+    return re.split(r"[\s(,]", fs, 1)[0] if fs else "unknown"
+
+
+def _read_json(path):
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise UsageError(f"cannot read {path}: {err.strerror}")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise UsageError(f"{path} is not valid JSON (line {err.lineno}: {err.msg}); "
+                         "was the run interrupted? rerun it, or remove the file")
+    if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
+        raise UsageError(f"{path} is not a readpath_bench result (no benchmarks list)")
+    return data
+
+
+def _add_entry(benchmarks, entry, target, path):
+    if not isinstance(entry, dict) or "name" not in entry:
+        raise UsageError(f"{path}: a benchmark entry has no name; the file is not "
+                         "readpath_bench output")
+    if entry.get("run_type") == "aggregate":
+        return  # recomputed from the repetitions; only used when repetitions are absent
+    name = entry.get("run_name") or entry["name"]
+    method, params = parse_name(name)
+    bench = benchmarks.setdefault((target, name), Benchmark(name, target, method, params))
+    if entry.get("error_occurred") or entry.get("skipped"):
+        bench.skipped = str(entry.get("error_message") or entry.get("skip_message") or "skipped")
+        return
+    unit = _TIME_TO_NS.get(entry.get("time_unit", "ns"))
+    if unit is None or not isinstance(entry.get("real_time"), (int, float)):
+        raise UsageError(f"{path}: benchmark {name} has no usable real_time/time_unit")
+    bench.samples.setdefault("time", []).append(entry["real_time"] * unit)
+    for key, value in entry.items():
+        if key in _GB_KEYS or isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        if math.isfinite(value):
+            bench.samples.setdefault(key, []).append(float(value))
+
+
+def _add_aggregate_means(benchmarks, entries, target):
+    """For files written with --benchmark_report_aggregates_only: the mean as one sample."""
+    for entry in entries:
+        if entry.get("run_type") != "aggregate" or entry.get("aggregate_name") != "mean":
+            continue
+        name = entry.get("run_name") or entry["name"]
+        if (target, name) in benchmarks:
+            continue
+        _add_entry(benchmarks, dict(entry, run_type="iteration"), target, "")
+
+
+def result_files(path):
+    """The JSON files a path stands for: itself, or the raw/*.json of a run folder."""
+    path = Path(path)
+    if not path.exists():
+        raise UsageError(f"{path} does not exist; give a result JSON file or a run folder "
+                         "(results/<date>-<kernel>-<host>)")
+    if path.is_file():
+        return [path]
+    raw = path / "raw"
+    files = sorted(raw.glob("*.json")) if raw.is_dir() else sorted(path.glob("*.json"))
+    files = [f for f in files if f.name not in ("environment.json", "plan.json")]
+    if not files:
+        raise UsageError(f"{path} holds no result JSON (looked in {raw if raw.is_dir() else path}); "
+                         "is the run finished? `readpath run --resume` continues it")
+    return files
+
+
+def load(path, label=None):
+    """Load a result file or a run folder; raises UsageError with one clear line if bad."""
+    path = Path(path)
+    files = result_files(path)
+    benchmarks, contexts = {}, {}
+    for file in files:
+        data = _read_json(file)
+        context = data.get("context") if isinstance(data.get("context"), dict) else {}
+        target = fs_type(context)
+        contexts.setdefault(target, context)
+        for entry in data["benchmarks"]:
+            _add_entry(benchmarks, entry, target, file)
+        _add_aggregate_means(benchmarks, data["benchmarks"], target)
+    if not benchmarks:
+        raise UsageError(f"{path} has no benchmarks in it; rerun `readpath run`")
+    run = Run(path, label or "", contexts, benchmarks, files)
+    run.label = label or default_label(run)
+    return run
+
+
+def default_label(run):
+    """A short name for a run in tables: its kernel, else its file or folder name."""
+    kernel = run.context("kernel")
+    return str(kernel) if kernel else run.path.stem
+
+
+def load_all(paths):
+    """Load several runs; labels are made unique (the same kernel twice gets #2)."""
+    if not paths:
+        raise UsageError("give at least one result file or run folder")
+    runs = [load(p) for p in paths]
+    seen = {}
+    for run in runs:
+        if run.label in seen:
+            seen[run.label] += 1
+            run.label = f"{run.label}#{seen[run.label]}"
+        else:
+            seen[run.label] = 1
+    return runs
+
+
+def format_value(value, unit):
+    """Human units: 1.23 GiB/s, 845 ns, 12.5 µs; counts with 3-4 significant figures."""
+    if value is None:
+        return "-"
+    if unit == "B/s":
+        for scale, name in ((2**30, "GiB/s"), (2**20, "MiB/s"), (2**10, "KiB/s")):
+            if abs(value) >= scale:
+                return f"{value / scale:.3g} {name}"
+        return f"{value:.3g} B/s"
+    if unit == "ns":
+        for scale, name in ((1e9, "s"), (1e6, "ms"), (1e3, "µs")):
+            if abs(value) >= scale:
+                return f"{value / scale:.3g} {name}"
+        return f"{value:.3g} ns"
+    if unit == "/s":
+        for scale, name in ((1e9, "G/s"), (1e6, "M/s"), (1e3, "k/s")):
+            if abs(value) >= scale:
+                return f"{value / scale:.3g} {name}"
+        return f"{value:.3g} /s"
+    if value == int(value) and abs(value) < 1e6:
+        return str(int(value))
+    return f"{value:.4g}"
+
+
+def format_size(nbytes):
+    """4096 -> 4K, 16777216 -> 16M: how the charts and tables name sizes."""
+    if not isinstance(nbytes, (int, float)):
+        return str(nbytes)
+    for scale, suffix in ((2**30, "G"), (2**20, "M"), (2**10, "K")):
+        if nbytes >= scale and nbytes % scale == 0:
+            return f"{int(nbytes // scale)}{suffix}"
+    return str(int(nbytes))

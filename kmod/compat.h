@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * compat.h - every kernel-version difference myfs depends on, in one place.
+ *
+ * The .c files never test LINUX_VERSION_CODE themselves; they use the
+ * MYFS_* names below.  Supported: Linux 6.1 up to 6.12 (tested on Debian's
+ * 6.1 and 6.12 kernels).  When a distribution backports an API, prefer a
+ * test on the header's own macros over a version number.
+ */
+#ifndef MYFS_COMPAT_H
+#define MYFS_COMPAT_H
+
+#include <linux/version.h>
+#include <linux/fs.h>
+#include <linux/mm.h>
+#include <linux/splice.h>
+
+#define MYFS_AT_LEAST(a, b, c) (LINUX_VERSION_CODE >= KERNEL_VERSION(a, b, c))
+
+#if !MYFS_AT_LEAST(6, 1, 0)
+#error "myfs needs Linux 6.1 or newer (read_folio, fs_context)"
+#endif
+
+/* 6.3 replaced the user_namespace argument of inode operations by mnt_idmap. */
+#if MYFS_AT_LEAST(6, 3, 0)
+#define MYFS_HAS_MNT_IDMAP 1
+typedef struct mnt_idmap myfs_idmap_t;
+#define MYFS_NOP_IDMAP (&nop_mnt_idmap)
+#else
+typedef struct user_namespace myfs_idmap_t;
+#define MYFS_NOP_IDMAP (&init_user_ns)
+#endif
+
+/* 6.5 removed generic_file_splice_read; filemap_splice_read replaces it. */
+#if MYFS_AT_LEAST(6, 5, 0)
+#define myfs_splice_read filemap_splice_read
+#else
+#define myfs_splice_read generic_file_splice_read
+#endif
+
+/* 6.12 passes a folio, not a page, to ->write_begin and ->write_end. */
+#if MYFS_AT_LEAST(6, 12, 0)
+typedef struct folio myfs_write_unit_t;
+#else
+typedef struct page myfs_write_unit_t;
+#endif
+
+/*
+ * 6.6/6.7 hid the inode timestamps behind accessors.  Debian's 6.1 has
+ * inode_set_ctime_current() backported but not the mtime/atime setters.
+ */
+static inline void myfs_inode_touch(struct inode *inode)
+{
+#if MYFS_AT_LEAST(6, 7, 0)
+	inode_set_mtime_to_ts(inode, inode_set_ctime_current(inode));
+#else
+	inode->i_mtime = inode->i_ctime = current_time(inode);
+#endif
+}
+
+static inline void myfs_inode_init_times(struct inode *inode)
+{
+#if MYFS_AT_LEAST(6, 7, 0)
+	simple_inode_init_ts(inode);
+#else
+	inode->i_atime = inode->i_mtime = inode->i_ctime = current_time(inode);
+#endif
+}
+
+/*
+ * File-backed pages an mm has mapped, exactly, as seen from the faulting
+ * task.  6.2 made the mm's RSS counters per-CPU (a sum is exact); before
+ * that, the faulting task cached its own increments (SPLIT_RSS_COUNTING)
+ * until the next sync, so both halves are added.
+ */
+static inline long myfs_mm_file_pages(struct mm_struct *mm)
+{
+#if MYFS_AT_LEAST(6, 2, 0)
+	return percpu_counter_sum(&mm->rss_stat[MM_FILEPAGES]);
+#else
+	long pages = atomic_long_read(&mm->rss_stat.count[MM_FILEPAGES]);
+#ifdef SPLIT_RSS_COUNTING
+	if (current->mm == mm)
+		pages += current->rss_stat.count[MM_FILEPAGES];
+#endif
+	return pages;
+#endif
+}
+
+#endif /* MYFS_COMPAT_H */

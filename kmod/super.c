@@ -1,0 +1,359 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * super.c - myfs: a ramfs-like filesystem whose read paths are counted and
+ * traced (readpath's filesystem under test).  This file holds the mount
+ * options, the superblock, directories and the module's entry points;
+ * file.c holds the instrumented file hooks, stats.c the counters' sysfs.
+ */
+#include <linux/module.h>
+#include <linux/fs.h>
+#include <linux/fs_context.h>
+#include <linux/fs_parser.h>
+#include <linux/pagemap.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+
+#include "compat.h"
+#include "myfs.h"
+
+/* ---- mount options ---- */
+
+enum myfs_param {
+	Opt_synthetic,
+	Opt_read_latency_ns,
+	Opt_read,
+	Opt_fault_around,
+	Opt_trace,
+	Opt_counters,
+};
+
+static const struct constant_table myfs_param_read[] = {
+	{ "iter", MYFS_READ_MODE_ITER },
+	{ "read", MYFS_READ_MODE_READ },
+	{}
+};
+
+static const struct constant_table myfs_param_on_off[] = {
+	{ "on", true },
+	{ "off", false },
+	{}
+};
+
+static const struct constant_table myfs_param_trace[] = {
+	{ "off", MYFS_TRACE_OFF },
+	{ "once", MYFS_TRACE_ONCE },
+	{ "dmesg", MYFS_TRACE_DMESG },
+	{}
+};
+
+static const struct fs_parameter_spec myfs_fs_parameters[] = {
+	fsparam_flag("synthetic", Opt_synthetic),
+	fsparam_u64("read_latency_ns", Opt_read_latency_ns),
+	fsparam_enum("read", Opt_read, myfs_param_read),
+	fsparam_enum("fault_around", Opt_fault_around, myfs_param_on_off),
+	fsparam_enum("trace", Opt_trace, myfs_param_trace),
+	fsparam_enum("counters", Opt_counters, myfs_param_on_off),
+	{}
+};
+
+struct myfs_fs_context {
+	struct myfs_options opts;
+	bool trace_given;
+};
+
+static int myfs_parse_param(struct fs_context *fc, struct fs_parameter *param)
+{
+	struct myfs_fs_context *ctx = fc->fs_private;
+	struct fs_parse_result result;
+	int opt;
+
+	/* Unknown keys return -ENOPARAM: the VFS then names them in its error. */
+	opt = fs_parse(fc, myfs_fs_parameters, param, &result);
+	if (opt < 0)
+		return opt;
+
+	switch (opt) {
+	case Opt_synthetic:
+		ctx->opts.synthetic = true;
+		break;
+	case Opt_read_latency_ns:
+		if (result.uint_64 > MYFS_MAX_READ_LATENCY_NS)
+			return invalfc(fc, "read_latency_ns: %llu is over the limit of %llu (1 s)",
+				       result.uint_64, MYFS_MAX_READ_LATENCY_NS);
+		ctx->opts.read_latency_ns = result.uint_64;
+		break;
+	case Opt_read:
+		ctx->opts.read_mode = result.uint_32;
+		break;
+	case Opt_fault_around:
+		ctx->opts.fault_around = result.uint_32;
+		break;
+	case Opt_trace:
+		ctx->opts.trace = result.uint_32;
+		ctx->trace_given = true;
+		break;
+	case Opt_counters:
+		ctx->opts.counters = result.uint_32;
+		break;
+	}
+	return 0;
+}
+
+static int myfs_show_options(struct seq_file *m, struct dentry *root)
+{
+	struct myfs_options *opts = &MYFS_SB(root->d_sb)->opts;
+	u64 latency = READ_ONCE(opts->read_latency_ns);
+
+	if (opts->synthetic)
+		seq_puts(m, ",synthetic");
+	if (latency)
+		seq_printf(m, ",read_latency_ns=%llu", latency);
+	seq_printf(m, ",read=%s", READ_ONCE(opts->read_mode) == MYFS_READ_MODE_READ ?
+		   "read" : "iter");
+	seq_printf(m, ",fault_around=%s", READ_ONCE(opts->fault_around) ? "on" : "off");
+	seq_printf(m, ",trace=%s", myfs_param_trace[READ_ONCE(opts->trace)].name);
+	seq_printf(m, ",counters=%s", READ_ONCE(opts->counters) ? "on" : "off");
+	return 0;
+}
+
+/* ---- inodes and directories (after fs/ramfs/inode.c) ---- */
+
+static const struct inode_operations myfs_dir_inode_operations;
+static const struct super_operations myfs_super_operations;
+
+static struct inode *myfs_get_inode(struct super_block *sb, const struct inode *dir,
+				    umode_t mode, dev_t dev)
+{
+	struct inode *inode = new_inode(sb);
+
+	if (!inode)
+		return NULL;
+	inode->i_ino = get_next_ino();
+	inode_init_owner(MYFS_NOP_IDMAP, inode, dir, mode);
+	inode->i_mapping->a_ops = &ram_aops;
+	mapping_set_gfp_mask(inode->i_mapping, GFP_HIGHUSER);
+	myfs_inode_init_times(inode);
+
+	switch (mode & S_IFMT) {
+	case S_IFREG:
+		inode->i_op = &myfs_file_inode_operations;
+		inode->i_fop = &myfs_file_operations;
+		inode->i_mapping->a_ops = &myfs_aops;
+		/* Synthetic pages are clean and can be regenerated: let them go. */
+		if (!MYFS_SB(sb)->opts.synthetic)
+			mapping_set_unevictable(inode->i_mapping);
+		break;
+	case S_IFDIR:
+		inode->i_op = &myfs_dir_inode_operations;
+		inode->i_fop = &simple_dir_operations;
+		inc_nlink(inode);	/* "." */
+		break;
+	case S_IFLNK:
+		inode->i_op = &page_symlink_inode_operations;
+		inode_nohighmem(inode);
+		mapping_set_unevictable(inode->i_mapping);
+		break;
+	default:
+		init_special_inode(inode, mode, dev);
+		break;
+	}
+	return inode;
+}
+
+static int myfs_mknod(myfs_idmap_t *idmap, struct inode *dir,
+		      struct dentry *dentry, umode_t mode, dev_t dev)
+{
+	struct inode *inode = myfs_get_inode(dir->i_sb, dir, mode, dev);
+
+	if (!inode)
+		return -ENOSPC;
+	d_instantiate(dentry, inode);
+	dget(dentry);	/* pinned in the dcache, as in ramfs */
+	myfs_inode_touch(dir);
+	return 0;
+}
+
+static int myfs_mkdir(myfs_idmap_t *idmap, struct inode *dir,
+		      struct dentry *dentry, umode_t mode)
+{
+	int err = myfs_mknod(idmap, dir, dentry, mode | S_IFDIR, 0);
+
+	if (!err)
+		inc_nlink(dir);
+	return err;
+}
+
+static int myfs_create(myfs_idmap_t *idmap, struct inode *dir,
+		       struct dentry *dentry, umode_t mode, bool excl)
+{
+	return myfs_mknod(idmap, dir, dentry, mode | S_IFREG, 0);
+}
+
+static int myfs_symlink(myfs_idmap_t *idmap, struct inode *dir,
+			struct dentry *dentry, const char *symname)
+{
+	struct inode *inode = myfs_get_inode(dir->i_sb, dir, S_IFLNK | 0777, 0);
+	int err;
+
+	if (!inode)
+		return -ENOSPC;
+	err = page_symlink(inode, symname, strlen(symname) + 1);
+	if (err) {
+		iput(inode);
+		return err;
+	}
+	d_instantiate(dentry, inode);
+	dget(dentry);
+	myfs_inode_touch(dir);
+	return 0;
+}
+
+/* ---- superblock and mount ---- */
+
+static int myfs_fill_super(struct super_block *sb, struct fs_context *fc)
+{
+	struct myfs_fs_context *ctx = fc->fs_private;
+	struct myfs_sb_info *sbi;
+	struct inode *root;
+
+	sbi = myfs_sbi_alloc();
+	if (!sbi)
+		return -ENOMEM;
+	sbi->opts = ctx->opts;
+	sb->s_fs_info = sbi;	/* myfs_kill_sb frees it, also on failure */
+
+	sb->s_maxbytes = MAX_LFS_FILESIZE;
+	sb->s_blocksize = PAGE_SIZE;
+	sb->s_blocksize_bits = PAGE_SHIFT;
+	sb->s_magic = MYFS_MAGIC;
+	sb->s_op = &myfs_super_operations;
+	sb->s_time_gran = 1;
+
+	root = myfs_get_inode(sb, NULL, S_IFDIR | 0755, 0);
+	sb->s_root = d_make_root(root);
+	if (!sb->s_root)
+		return -ENOMEM;
+	return myfs_sysfs_add(sbi, sb->s_dev);
+}
+
+static int myfs_get_tree(struct fs_context *fc)
+{
+	return get_tree_nodev(fc, myfs_fill_super);
+}
+
+static int myfs_reconfigure(struct fs_context *fc)
+{
+	struct myfs_fs_context *ctx = fc->fs_private;
+	struct myfs_sb_info *sbi = MYFS_SB(fc->root->d_sb);
+
+	if (ctx->opts.synthetic != sbi->opts.synthetic)
+		return invalfc(fc, "synthetic cannot change on remount; unmount and mount again");
+	if (ctx->trace_given)
+		myfs_paths_clear(sbi);
+	WRITE_ONCE(sbi->opts.read_latency_ns, ctx->opts.read_latency_ns);
+	WRITE_ONCE(sbi->opts.read_mode, ctx->opts.read_mode);
+	WRITE_ONCE(sbi->opts.fault_around, ctx->opts.fault_around);
+	WRITE_ONCE(sbi->opts.trace, ctx->opts.trace);
+	WRITE_ONCE(sbi->opts.counters, ctx->opts.counters);
+	return 0;
+}
+
+static void myfs_free_fc(struct fs_context *fc)
+{
+	kfree(fc->fs_private);
+}
+
+static const struct fs_context_operations myfs_context_ops = {
+	.free		= myfs_free_fc,
+	.parse_param	= myfs_parse_param,
+	.get_tree	= myfs_get_tree,
+	.reconfigure	= myfs_reconfigure,
+};
+
+static int myfs_init_fs_context(struct fs_context *fc)
+{
+	struct myfs_fs_context *ctx = kzalloc(sizeof(*ctx), GFP_KERNEL);
+
+	if (!ctx)
+		return -ENOMEM;
+	if (fc->purpose == FS_CONTEXT_FOR_RECONFIGURE) {
+		/* A remount changes only the options it names. */
+		ctx->opts = MYFS_SB(fc->root->d_sb)->opts;
+		ctx->opts.synthetic = false;	/* must be named again, if set */
+	} else {
+		ctx->opts.read_mode = MYFS_READ_MODE_ITER;
+		ctx->opts.fault_around = true;
+		ctx->opts.trace = MYFS_TRACE_OFF;
+		ctx->opts.counters = true;
+	}
+	fc->fs_private = ctx;
+	fc->ops = &myfs_context_ops;
+	return 0;
+}
+
+static void myfs_kill_sb(struct super_block *sb)
+{
+	struct myfs_sb_info *sbi = MYFS_SB(sb);
+
+	/* Remove /sys/fs/myfs/<dev> before the device number can be reused. */
+	if (sbi)
+		myfs_sbi_free(sbi);
+	sb->s_fs_info = NULL;
+	kill_litter_super(sb);
+}
+
+static struct file_system_type myfs_fs_type = {
+	.owner			= THIS_MODULE,
+	.name			= MYFS_NAME,
+	.init_fs_context	= myfs_init_fs_context,
+	.parameters		= myfs_fs_parameters,
+	.kill_sb		= myfs_kill_sb,
+	.fs_flags		= FS_USERNS_MOUNT,
+};
+
+static int __init myfs_init(void)
+{
+	int err;
+
+	err = myfs_sysfs_init();
+	if (err)
+		return err;
+	err = register_filesystem(&myfs_fs_type);
+	if (err)
+		goto out_sysfs;
+	return 0;
+
+out_sysfs:
+	myfs_sysfs_exit();
+	return err;
+}
+
+static void __exit myfs_exit(void)
+{
+	unregister_filesystem(&myfs_fs_type);
+	myfs_sysfs_exit();
+}
+
+static const struct inode_operations myfs_dir_inode_operations = {
+	.create		= myfs_create,
+	.lookup		= simple_lookup,
+	.link		= simple_link,
+	.unlink		= simple_unlink,
+	.symlink	= myfs_symlink,
+	.mkdir		= myfs_mkdir,
+	.rmdir		= simple_rmdir,
+	.mknod		= myfs_mknod,
+	.rename		= simple_rename,
+};
+
+static const struct super_operations myfs_super_operations = {
+	.statfs		= simple_statfs,
+	.drop_inode	= generic_delete_inode,
+	.show_options	= myfs_show_options,
+};
+
+module_init(myfs_init);
+module_exit(myfs_exit);
+MODULE_ALIAS_FS(MYFS_NAME);
+MODULE_DESCRIPTION("myfs: instrumented page-cache filesystem for readpath");
+MODULE_LICENSE("GPL");

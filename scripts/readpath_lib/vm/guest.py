@@ -1,0 +1,336 @@
+"""run_in_vm: boot a kernel in QEMU with the host root shared read-only, run one command
+in it, and bring back its output, exit status, files and any kernel trouble."""
+
+import os
+import re
+import secrets
+import shlex
+import shutil
+import socket
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import paths
+from ..errors import RunError, UsageError
+from . import initramfs, kernels, qemu
+
+GUEST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+NINEP = "trans=virtio,version=9p2000.L,msize=262144"
+# Kernel log lines that fail a run, whatever the command's own status.
+TROUBLE = re.compile(r"Kernel panic|\bOops\b|\bBUG[: ]|WARNING:|general protection fault")
+TAIL_LINES = 40
+
+
+@dataclass
+class VmResult:
+    returncode: int         # the command's exit status (128+N when killed by signal N)
+    output: str             # its stdout and stderr, interleaved as on a terminal
+    accel: str              # "kvm" or "tcg"
+    kernel_release: str     # uname -r in the guest
+    boot_seconds: float     # QEMU start until the command starts
+    command_seconds: float  # the command alone
+    console: str = ""       # the guest kernel's console log
+
+
+class _Reader(threading.Thread):
+    """Drains one guest serial port (a Unix socket QEMU connected to) into memory."""
+
+    def __init__(self, listener, on_data=None):
+        super().__init__(daemon=True)
+        self.listener, self.on_data = listener, on_data
+        self.chunks, self.conn = [], None
+        self.marks = {}  # marker word → monotonic time first seen
+
+    def accept(self, proc, deadline):
+        self.listener.settimeout(0.2)
+        while self.conn is None:
+            try:
+                self.conn, _ = self.listener.accept()
+            except socket.timeout:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    return False
+        return True
+
+    def run(self):
+        while True:
+            try:
+                data = self.conn.recv(65536)
+            except OSError:
+                break
+            if not data:
+                break
+            self.chunks.append(data)
+            if self.on_data:
+                self.on_data(data)
+
+    def text(self):
+        return b"".join(self.chunks).decode(errors="replace")
+
+
+class _ConsoleReader(_Reader):
+    """The kernel console; notes when the guest script announces start and end."""
+
+    def __init__(self, listener, nonce):
+        super().__init__(listener, self._watch)
+        self.pattern = re.compile(rb"readpath-guest: (start|done)-" + nonce.encode())
+        self.tail = b""
+
+    def _watch(self, data):
+        window = self.tail + data
+        for match in self.pattern.finditer(window):
+            self.marks.setdefault(match.group(1).decode(), time.monotonic())
+        self.tail = window[-64:]
+
+
+def _guest_script(*, nonce, shares, out_share, myfs, myfs_opts, command, env, cwd):
+    """The per-run script the guest's PID 1 runs after switching to the host root."""
+    q = shlex.quote
+    lines = [
+        "# readpath guest stage 2 (generated per run): mounts, myfs, the command, shutdown.",
+        "B=/run/readpath/busybox",
+        "CTL=/run/readpath/ctl",
+        f"export PATH={GUEST_PATH}",
+        'note() { echo "$*" >> $CTL/status; }',
+        'say() { echo "readpath-guest: $*" > /dev/ttyS0; }',
+        "finish() { $B dmesg > $CTL/dmesg; $B sync; $B poweroff -f; }",
+        "for d in /tmp /var/tmp /dev/shm; do $B mount -t tmpfs -o mode=1777 tmpfs $d; done",
+        "$B mount -t tmpfs -o mode=0755 tmpfs /mnt",
+        "$B mkdir -p /dev/pts && $B mount -t devpts devpts /dev/pts",
+        "$B mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null",
+        "$B mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null",
+        "$B hostname readpath-guest",
+    ]
+    for tag, path in shares:
+        lines.append(f"$B mkdir -p {q(path)} 2>/dev/null; $B mount -t 9p -o ro,{NINEP},cache=loose "
+                     f"{tag} {q(path)} || {{ note 'fail share {path}'; finish; }}")
+    lines.append("$B mkdir -p /run/readpath/out")
+    if out_share:
+        lines.append(f"$B mount -t 9p -o {NINEP} rp_out /run/readpath/out "
+                     "|| { note 'fail share out'; finish; }")
+    lines.append("$B stty -F /dev/ttyS1 raw -echo")
+    if myfs:
+        mnt = q(myfs)
+        opts = f"-o {q(myfs_opts)} " if myfs_opts else ""
+        lines += [
+            "$B insmod $CTL/myfs.ko 2>>$CTL/myfs.err || { note 'fail myfs-load'; finish; }",
+            f"$B mkdir -p {mnt} 2>>$CTL/myfs.err && $B mount -t myfs {opts}myfs {mnt} 2>>$CTL/myfs.err "
+            "|| { note 'fail myfs-mount'; $B rmmod myfs; finish; }",
+        ]
+    assignments = " ".join(f"{q(k)}={q(v)}" for k, v in env.items())
+    argv = " ".join(q(a) for a in command)
+    lines += [
+        f"say start-{nonce}",
+        f"( cd {q(cwd)} 2>/dev/null || cd /; exec $B env -i {assignments} {argv} ) "
+        "</dev/null >/dev/ttyS1 2>&1",
+        "rc=$?",
+        f"say done-{nonce}",
+        'note "command $rc"',
+        "$B kill -KILL -1 2>/dev/null",  # leftovers would keep myfs busy
+    ]
+    if myfs:
+        mnt = q(myfs)
+        lines += [
+            f"n=0; until $B umount {mnt} 2>>$CTL/myfs.err; do n=$((n+1)); "
+            "[ $n -ge 30 ] && { note 'fail myfs-umount'; finish; }; $B sleep 0.1; done",
+            "$B rmmod myfs 2>>$CTL/myfs.err || note 'fail myfs-unload'",
+        ]
+    lines.append("finish")
+    return "\n".join(lines) + "\n"
+
+
+def _visible_paths():
+    """Host directories the guest must see at the same path even where a guest tmpfs
+    (/tmp, /mnt, ...) would hide them: the checkout, the build tree, readpath's cache."""
+    wanted = [paths.REPO, paths.build_dir(), paths.cache_dir()]
+    result = []
+    for path in sorted({Path(p).resolve() for p in wanted}, key=lambda p: len(p.parts)):
+        if path.is_dir() and not any(path.is_relative_to(r) for r in result):
+            result.append(path)
+    return result
+
+
+def _trouble(log: str):
+    """The kernel log from its first panic/Oops/BUG/WARNING line, or None."""
+    lines = log.splitlines()
+    for i, line in enumerate(lines):
+        if TROUBLE.search(line):
+            return line.strip(), "\n".join(lines[i:i + TAIL_LINES])
+    return None
+
+
+def _tail(log: str):
+    return "\n".join(log.splitlines()[-TAIL_LINES:])
+
+
+def _keep_log(release, console):
+    """Save a failed guest's console log where the user can read all of it."""
+    path = paths.cache_dir("logs") / f"{release}-last-failure.log"
+    path.write_text(console)
+    return path
+
+
+def run_in_vm(kernel, command, *, cpus=None, mem="2G", accel="auto", myfs=None,
+              myfs_opts=None, out=None, timeout=600, topology=None, env=None,
+              echo=True) -> VmResult:
+    """Boot `kernel` in QEMU, run `command` (an argv list) in it, and return a VmResult.
+
+    kernel: a spec for resolve_kernel() (`6.1`, `6.12`, `6.12.117+deb12-amd64`, an image
+        path) or the Kernel it returns.
+    cpus, mem: guest CPUs (default 2, or what `topology` implies) and memory (`2G`, `512M`).
+    accel: `auto` (KVM if a probe boot under it works on this machine, else TCG), `kvm`,
+        `tcg`. The guest sees it as $READPATH_ACCEL; the result records it.
+    myfs, myfs_opts: mount point and mount options; myfs.ko is built for the kernel
+        (build_myfs), loaded and mounted before the command, unmounted and unloaded after.
+    out: host directory that receives what the guest writes under $READPATH_OUT.
+    timeout: seconds for the whole run, boot included.
+    topology: `sockets=S,cores=C,threads=T,nodes=N` (any subset; see parse_topology).
+    env: extra environment for the command. The guest environment is otherwise clean:
+        PATH, HOME, TERM=dumb, READPATH_OUT, READPATH_ACCEL, READPATH_GUEST=1 and the
+        host's READPATH_* variables (READPATH_BUILD_DIR, ...).
+    echo: stream the command's output to our stdout as it arrives.
+
+    The guest sees the host root read-only (9p), tmpfs on /tmp, /var/tmp, /mnt, /dev/shm
+    and /run, and the checkout, build tree and readpath cache at their host paths. The
+    command runs in the host's current directory when the guest sees it, else in /.
+
+    Raises RunError (message and kernel log) on a panic, Oops, BUG or WARNING in the
+    guest kernel, on a failed myfs load/mount/unmount/unload, or on timeout. A non-zero
+    exit of the command itself is returned in .returncode, not raised.
+    """
+    if isinstance(command, str) or not command or not all(isinstance(a, str) for a in command):
+        raise UsageError("the guest command must be a non-empty list of strings, e.g. ['uname', '-r']")
+    if not isinstance(kernel, kernels.Kernel):
+        kernel = kernels.resolve_kernel(kernel)
+    mem_mib = qemu.parse_mem(mem)
+    ncpus, smp_args = qemu.parse_topology(topology, cpus, mem_mib)
+    if myfs and not os.path.isabs(myfs):
+        raise UsageError(f"--myfs wants an absolute mount point such as /mnt/myfs, not {myfs!r}")
+    if timeout is None or timeout <= 0:
+        raise UsageError("the timeout must be a positive number of seconds")
+    myfs_ko = kernels.build_myfs(kernel) if myfs else None
+    initrd = initramfs.initramfs_for(kernel)
+    say = (lambda msg: print(msg, file=sys.stderr, flush=True)) if echo else (lambda msg: None)
+    accel = qemu.choose_accel(accel, kernel, initrd, log=say)
+    out_dir = Path(out).resolve() if out else None
+    if out_dir:
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise UsageError(f"cannot create --out directory {out}: {err.strerror}") from None
+
+    guest_env = {"PATH": GUEST_PATH, "HOME": os.environ.get("HOME", "/root"), "TERM": "dumb",
+                 "LANG": os.environ.get("LANG", "C.UTF-8")}
+    guest_env.update({k: v for k, v in os.environ.items() if k.startswith("READPATH_")})
+    guest_env.update(READPATH_OUT="/run/readpath/out", READPATH_ACCEL=accel, READPATH_GUEST="1")
+    guest_env.update({str(k): str(v) for k, v in (env or {}).items()})
+
+    nonce = secrets.token_hex(6)
+    shares = [(f"rp_p{i}", str(p)) for i, p in enumerate(_visible_paths())]
+    tmp = Path(tempfile.mkdtemp(prefix="readpath-vm-"))
+    proc = None
+    readers = []
+    try:
+        ctl = tmp / "ctl"
+        ctl.mkdir()
+        (ctl / "guest.sh").write_text(_guest_script(
+            nonce=nonce, shares=shares, out_share=out_dir is not None, myfs=myfs,
+            myfs_opts=myfs_opts, command=list(command), env=guest_env, cwd=os.getcwd()))
+        if myfs_ko:
+            shutil.copy(myfs_ko, ctl / "myfs.ko")
+        fsdevs = [("rp_root", "/", True), ("rp_ctl", str(ctl), False)]
+        fsdevs += [(tag, path, True) for tag, path in shares]
+        if out_dir:
+            fsdevs.append(("rp_out", str(out_dir), False))
+        argv = [qemu.QEMU, "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+                *qemu.accel_args(accel), "-m", str(mem_mib), *smp_args,
+                "-kernel", str(kernel.image), "-initrd", str(initrd),
+                "-append", "console=ttyS0 panic=-1 loglevel=5 mitigations=off tsc=reliable "
+                           "no_timer_check i8042.noaux"]
+        for tag, path, readonly in fsdevs:
+            argv += ["-fsdev", f"local,id={tag},path={path},security_model=none,multidevs=remap"
+                               + (",readonly=on" if readonly else ""),
+                     "-device", f"virtio-9p-pci,fsdev={tag},mount_tag={tag}"]
+        listeners = []
+        for name in ("console", "output"):
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.bind(str(tmp / f"{name}.sock"))
+            sock.listen(1)
+            listeners.append(sock)
+            argv += ["-chardev", f"socket,id={name},path={tmp / f'{name}.sock'}",
+                     "-serial", f"chardev:{name}"]
+
+        def show(data):
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+
+        console = _ConsoleReader(listeners[0], nonce)
+        output = _Reader(listeners[1], show if echo else None)
+        readers = [console, output]
+        say(f"readpath vm: booting {kernel.release} under {accel} ({ncpus} CPUs, {mem_mib} MiB)")
+        started = time.monotonic()
+        deadline = started + timeout
+        with open(tmp / "qemu.err", "wb") as qemu_err:
+            proc = qemu.spawn(argv, stdout=qemu_err, stderr=qemu_err)
+        for reader in readers:
+            if not reader.accept(proc, started + 30):
+                qemu.stop(proc)
+                err = (tmp / "qemu.err").read_text(errors="replace").strip()
+                raise RunError(f"QEMU did not start: {err or 'no message'}")
+            reader.start()
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except qemu.subprocess.TimeoutExpired:
+            qemu.stop(proc)
+            for reader in readers:
+                reader.join(timeout=2)
+            log = console.text()
+            where = ("while the command ran" if "start" in console.marks
+                     else "before the command started")
+            path = _keep_log(kernel.release, log)
+            raise RunError(f"guest on {kernel.release} timed out after {timeout:g} s {where}; "
+                           f"QEMU stopped (full console log: {path}). Kernel log tail:\n"
+                           + _tail(log)) from None
+        for reader in readers:
+            reader.join(timeout=5)
+        log = console.text()
+        dmesg = (ctl / "dmesg").read_text(errors="replace") if (ctl / "dmesg").is_file() else ""
+        status = (ctl / "status").read_text().split("\n") if (ctl / "status").is_file() else []
+        trouble = _trouble(log) or _trouble(dmesg)
+        if trouble:
+            path = _keep_log(kernel.release, log + "\n--- dmesg ---\n" + dmesg)
+            raise RunError(f"guest kernel {kernel.release} reported trouble: {trouble[0]} "
+                           f"(full log: {path}). Kernel log from there:\n{trouble[1]}")
+        failures = [line[5:] for line in status if line.startswith("fail ")]
+        if failures:
+            detail = (ctl / "myfs.err").read_text(errors="replace").strip() \
+                if (ctl / "myfs.err").is_file() else ""
+            dmesg_tail = _tail(dmesg)
+            raise RunError(f"guest on {kernel.release}: {', '.join(failures)} failed"
+                           + (f": {detail}" if detail else "") + "\nKernel log tail:\n" + dmesg_tail)
+        codes = [line.split()[1] for line in status if line.startswith("command ")]
+        if not codes:
+            init_fail = re.search(r"readpath-init: FAILED: (.*)", log)
+            err = (tmp / "qemu.err").read_text(errors="replace").strip()
+            path = _keep_log(kernel.release, log)
+            reason = init_fail.group(1).strip() if init_fail else \
+                f"the guest stopped before reporting the command's status (QEMU exit {proc.returncode}" \
+                + (f": {err}" if err else "") + ")"
+            raise RunError(f"guest on {kernel.release}: {reason} (full log: {path}). "
+                           "Kernel log tail:\n" + _tail(log))
+        marks = console.marks
+        begin, end = marks.get("start", started), marks.get("done", time.monotonic())
+        return VmResult(returncode=int(codes[0]), output=output.text(), accel=accel,
+                        kernel_release=kernel.release, boot_seconds=round(begin - started, 3),
+                        command_seconds=round(end - begin, 3), console=log)
+    finally:
+        if proc is not None:
+            qemu.stop(proc)
+        for reader in readers:
+            if reader.conn is not None:
+                reader.conn.close()
+            reader.listener.close()
+        shutil.rmtree(tmp, ignore_errors=True)

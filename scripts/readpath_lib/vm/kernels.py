@@ -1,0 +1,184 @@
+"""Which kernel a spec names (`6.1`, `6.12`, a Debian release, a bzImage path) and
+building out-of-tree modules (myfs) against that kernel's headers, cached per kernel."""
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import packages, paths
+from ..errors import RunError, UsageError
+
+# Series readpath knows by short name → the Debian bookworm package release pattern.
+SERIES = {
+    "6.1": re.compile(r"6\.1\.0-\d+-amd64"),
+    "6.12": re.compile(r"6\.12\.\d+\+deb12-amd64"),
+}
+BOOT = Path("/boot")
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """A bootable kernel: its `uname -r`, image, headers (for modules) and modules tree."""
+
+    release: str
+    image: Path
+    headers: Path
+    modules: Path  # /lib/modules/<release>; may not exist for a self-built kernel
+    debian: bool   # image and headers come from linux-image-/linux-headers-<release>
+
+
+def version_key(release: str):
+    """Sort key for releases: numeric fields compare as numbers (6.1.0-9 < 6.1.0-56)."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", release)]
+
+
+def _installed_releases():
+    return [p.name[len("vmlinuz-"):] for p in BOOT.glob("vmlinuz-*")]
+
+
+def _installable_releases(prefix: str):
+    """Releases apt knows a linux-image package for (local apt cache, no network)."""
+    if not shutil.which("apt-cache"):
+        return []
+    probe = subprocess.run(["apt-cache", "pkgnames", f"linux-image-{prefix}"],
+                           capture_output=True, text=True)
+    return [name[len("linux-image-"):] for name in probe.stdout.split()]
+
+
+def _debian(release: str) -> Kernel:
+    return Kernel(release=release, image=BOOT / f"vmlinuz-{release}",
+                  headers=Path(f"/usr/src/linux-headers-{release}"),
+                  modules=Path(f"/lib/modules/{release}"), debian=True)
+
+
+def _image_release(image: Path) -> str:
+    """The `uname -r` a bzImage will report, read from its setup header (x86 boot protocol)."""
+    try:
+        with open(image, "rb") as f:
+            head = f.read(0x10000)
+    except OSError as err:
+        raise UsageError(f"cannot read kernel image {image}: {err.strerror}") from None
+    if len(head) < 0x210 or head[0x202:0x206] != b"HdrS":
+        raise UsageError(f"{image} is not an x86 bzImage/vmlinuz; pass a bootable kernel image")
+    offset = int.from_bytes(head[0x20E:0x210], "little") + 0x200
+    text = head[offset:offset + 256].split(b"\0")[0].decode(errors="replace")
+    if not text:
+        raise UsageError(f"{image} has no version string; pass a bootable kernel image")
+    return text.split()[0]
+
+
+def resolve_kernel(spec: str, kdir=None) -> Kernel:
+    """The kernel `spec` names, installing its Debian image and headers when missing.
+
+    `6.1` / `6.12`: the newest installed linux-image of that bookworm series, else the
+    newest installable one. A full release (`6.12.117+deb12-amd64`): that package. A path
+    to a bzImage/vmlinuz: that image, with headers from `kdir` (for building myfs).
+    Unknown kernels raise UsageError (exit 2).
+    """
+    if "/" in spec or Path(spec).is_file():
+        image = Path(spec).resolve()
+        if not image.is_file():
+            raise UsageError(f"kernel image {spec} does not exist")
+        release = _image_release(image)
+        headers = Path(kdir).resolve() if kdir else Path(f"/lib/modules/{release}/build")
+        return Kernel(release=release, image=image, headers=headers,
+                      modules=Path(f"/lib/modules/{release}"), debian=False)
+    if kdir:
+        raise UsageError("--kdir goes with --kernel PATH (a kernel image); "
+                         "Debian kernels use their linux-headers package")
+    if spec in SERIES:
+        pattern = SERIES[spec]
+        installed = [r for r in _installed_releases() if pattern.fullmatch(r)]
+        if installed:
+            release = max(installed, key=version_key)
+        else:
+            prefix = spec + (".0-" if spec == "6.1" else ".")
+            candidates = [r for r in _installable_releases(prefix) if pattern.fullmatch(r)]
+            if not candidates:
+                raise UsageError(f"no linux-image package of the {spec} series is installed or "
+                                 "known to apt; run `apt-get update` or name a release")
+            release = max(candidates, key=version_key)
+    else:
+        release = spec
+        if not (BOOT / f"vmlinuz-{release}").is_file() and release not in _installable_releases(release):
+            known = ", ".join(sorted(SERIES))
+            raise UsageError(f"unknown kernel {spec!r}: not installed in /boot and apt has no "
+                             f"linux-image-{spec}; use {known}, a Debian release such as "
+                             "6.12.117+deb12-amd64, or --kernel PATH --kdir HEADERS")
+    kernel = _debian(release)
+    if not kernel.image.is_file() or not kernel.modules.is_dir():
+        packages.ensure([f"linux-image-{release}", f"linux-headers-{release}"],
+                        f"booting kernel {release}")
+    if not kernel.image.is_file():
+        raise RunError(f"linux-image-{release} is installed but {kernel.image} is missing; "
+                       f"reinstall it: apt-get install --reinstall linux-image-{release}")
+    return kernel
+
+
+def ensure_headers(kernel: Kernel):
+    """Make sure the kernel's headers exist (installing Debian's package), or explain."""
+    if (kernel.headers / "Makefile").is_file():
+        return
+    if kernel.debian:
+        packages.ensure([f"linux-headers-{kernel.release}"], f"building modules for {kernel.release}")
+    if not (kernel.headers / "Makefile").is_file():
+        raise UsageError(f"no kernel headers for {kernel.release} at {kernel.headers}; "
+                         "pass --kdir with the kernel's build tree")
+
+
+# Files in a module source directory that are Kbuild outputs, not sources.
+_BUILD_OUTPUT = re.compile(r"(\.o|\.ko|\.mod|\.mod\.c|\.cmd|\.order|\.symvers|\.a|\.d)$|^\.")
+
+
+def _sources(src: Path):
+    return sorted(p for p in src.rglob("*")
+                  if p.is_file() and not any(_BUILD_OUTPUT.search(part) for part in p.relative_to(src).parts))
+
+
+def build_module(src: Path, kernel: Kernel, name: str) -> Path:
+    """Build the Kbuild module `name`.ko from `src` for `kernel`; cached per kernel and
+    per content of `src`, so an unchanged tree is not rebuilt. Returns the .ko path."""
+    src = Path(src).resolve()
+    if not (src / "Makefile").is_file() and not (src / "Kbuild").is_file():
+        raise RunError(f"{src} has no Makefile or Kbuild; nothing to build {name}.ko from")
+    ensure_headers(kernel)
+    digest = hashlib.sha256(str(kernel.headers).encode())
+    files = _sources(src)
+    for path in files:
+        digest.update(str(path.relative_to(src)).encode() + b"\0" + path.read_bytes() + b"\0")
+    key = digest.hexdigest()[:16]
+    cache = paths.cache_dir("modules", kernel.release, name)
+    tree = cache / key
+    module = tree / f"{name}.ko"
+    if module.is_file():
+        return module
+    for old in cache.iterdir():  # keep one build per module and kernel
+        shutil.rmtree(old, ignore_errors=True)
+    staging = cache / f".{key}.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    for path in files:
+        target = staging / path.relative_to(src)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
+    make = ["make", "-j2", "-C", str(staging), f"KDIR={kernel.headers}"]
+    build = subprocess.run(make, capture_output=True, text=True)
+    if build.returncode != 0 or not (staging / f"{name}.ko").is_file():
+        log = (build.stdout + build.stderr).strip().splitlines()[-25:]
+        shutil.rmtree(staging, ignore_errors=True)
+        raise RunError(f"building {name}.ko from {src} for {kernel.release} failed "
+                       f"(`{' '.join(make)}`):\n  " + "\n  ".join(log))
+    os.rename(staging, tree)
+    return module
+
+
+def build_myfs(kernel) -> Path:
+    """myfs.ko for `kernel` (a Kernel or a spec), built from kmod/ (or $READPATH_MYFS_SRC)
+    in a per-kernel cache directory and rebuilt whenever the sources change."""
+    if isinstance(kernel, str):
+        kernel = resolve_kernel(kernel)
+    src = Path(os.environ.get("READPATH_MYFS_SRC") or paths.REPO / "kmod")
+    return build_module(src, kernel, "myfs")

@@ -1,0 +1,147 @@
+// File preparation and the removal registry. The registry is a fixed array so that the
+// signal handler only calls async-signal-safe functions (unlink, rmdir, raise).
+#include "files.hpp"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+
+#include "content.hpp"
+#include "error.hpp"
+#include "reader.hpp"
+
+namespace readpath {
+namespace {
+
+struct Tracked {
+  std::atomic<bool> used{false};
+  bool is_directory = false;
+  char path[PATH_MAX] = {};
+};
+
+constexpr int kMaxTracked = 64;
+Tracked g_tracked[kMaxTracked];
+std::mutex g_track_mutex;
+
+void on_signal(int sig) {
+  remove_tracked_paths();
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+std::string human(uint64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024 && u < 4) v /= 1024, ++u;
+  char buf[32];
+  snprintf(buf, sizeof buf, "%.1f %s", v, units[u]);
+  return buf;
+}
+
+}  // namespace
+
+void install_cleanup_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
+  static bool registered = false;
+  if (!registered) {
+    std::atexit(remove_tracked_paths);
+    registered = true;
+  }
+}
+
+void track_path(const std::string& path, bool is_directory) {
+  if (path.size() >= PATH_MAX) throw Error("path too long: " + path);
+  std::lock_guard lock(g_track_mutex);
+  for (auto& t : g_tracked) {
+    if (t.used.load()) continue;
+    std::memcpy(t.path, path.c_str(), path.size() + 1);
+    t.is_directory = is_directory;
+    t.used.store(true);
+    return;
+  }
+  throw Error("too many files to track for removal");
+}
+
+void untrack_path(const std::string& path) {
+  std::lock_guard lock(g_track_mutex);
+  for (auto& t : g_tracked)
+    if (t.used.load() && path == t.path) t.used.store(false);
+}
+
+void remove_tracked_paths() {
+  for (auto& t : g_tracked)
+    if (t.used.load() && !t.is_directory) unlink(t.path), t.used.store(false);
+  for (int i = kMaxTracked; i-- > 0;)
+    if (g_tracked[i].used.load()) rmdir(g_tracked[i].path), g_tracked[i].used.store(false);
+}
+
+std::string make_fresh_dir(const std::string& parent) {
+  std::string tmpl = parent + "/readpath-XXXXXX";
+  if (mkdtemp(tmpl.data()) == nullptr) throw sys_error("mkdtemp " + tmpl);
+  track_path(tmpl, true);
+  return tmpl;
+}
+
+PreparedFile prepare_file(const std::string& path, uint64_t size, bool synthetic) {
+  PreparedFile file{path, 0, size};
+  const std::string dir = path.substr(0, path.find_last_of('/'));
+  struct statvfs vfs {};
+  if (!synthetic && statvfs(dir.c_str(), &vfs) == 0) {
+    const uint64_t avail = static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+    if (avail < size)
+      throw Error(dir + " has " + human(avail) + " free; a " + human(size) +
+                  " file does not fit (use --dir elsewhere or smaller --file-sizes)");
+  }
+  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) throw sys_error("open " + path);
+  track_path(path, false);
+  auto fail = [&](const std::string& call, int err) {
+    close(fd);
+    unlink(path.c_str());
+    untrack_path(path);
+    return sys_error(call, err);
+  };
+  struct stat st {};
+  if (fstat(fd, &st) != 0) throw fail("fstat", errno);
+  file.ino = st.st_ino;  // the content depends on it, so it is known only now
+  if (synthetic) {
+    if (ftruncate(fd, static_cast<off_t>(size)) != 0) throw fail("ftruncate", errno);
+  } else {
+    Buffer chunk(1 << 20);
+    for (uint64_t off = 0; off < size;) {
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(chunk.size(), size - off));
+      content_fill(file.ino, off, chunk.data(), n);
+      const ssize_t w = pwrite(fd, chunk.data(), n, static_cast<off_t>(off));
+      if (w < 0) throw fail("pwrite " + path, errno);
+      if (w == 0) throw fail("pwrite " + path, ENOSPC);
+      off += static_cast<uint64_t>(w);
+    }
+    if (fsync(fd) != 0) throw fail("fsync " + path, errno);
+  }
+  if (close(fd) != 0) {
+    const int err = errno;
+    unlink(path.c_str());
+    untrack_path(path);
+    throw sys_error("close " + path, err);
+  }
+  return file;
+}
+
+void remove_file(const PreparedFile& file) {
+  unlink(file.path.c_str());
+  untrack_path(file.path);
+}
+
+}  // namespace readpath

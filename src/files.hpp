@@ -1,0 +1,37 @@
+// The files readpath_bench reads: created with the contracts' content, and removed again
+// on every way out (normal exit, error exit, SIGINT, SIGTERM, SIGHUP).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace readpath {
+
+// Installs handlers that remove every tracked path and then die of the same signal.
+void install_cleanup_handlers();
+// Paths to remove at exit; directories are removed after the files, newest first.
+void track_path(const std::string& path, bool is_directory);
+void untrack_path(const std::string& path);
+// Removes every tracked path now (also used by the signal handler; async-signal-safe).
+void remove_tracked_paths();
+
+// Creates a fresh directory "readpath-XXXXXX" under parent, tracked for removal.
+std::string make_fresh_dir(const std::string& parent);
+
+struct PreparedFile {
+  std::string path;
+  uint64_t ino = 0;
+  uint64_t size = 0;
+};
+
+// Creates path (replacing nothing: it must not exist) holding size bytes. With synthetic
+// (a myfs -o synthetic mount) the file is only sized with ftruncate and myfs makes the
+// content; otherwise the content function's bytes are written, then fsync'ed so that the
+// pages are clean and can be evicted. Checks free space first. The path is tracked for
+// removal; throws readpath::Error (and removes the partial file) on failure.
+PreparedFile prepare_file(const std::string& path, uint64_t size, bool synthetic);
+
+// Removes a prepared file and stops tracking it.
+void remove_file(const PreparedFile& file);
+
+}  // namespace readpath

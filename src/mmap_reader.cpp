@@ -1,0 +1,165 @@
+// The mmap family. mmap_copy copies out of one long-lived mapping (made in the
+// constructor): its timed region is the memcpy calls and any faults they take. The
+// others measure the mapping and its faults: each pass maps the region afresh, applies
+// the advice (or MAP_POPULATE / MADV_POPULATE_READ), loads one byte per page and unmaps;
+// all of that is inside the timed region.
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "content.hpp"
+#include "error.hpp"
+#include "reader.hpp"
+
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22  // Linux 5.14; older glibc headers lack it
+#endif
+
+namespace readpath {
+namespace {
+
+struct Mode {
+  std::string_view name;
+  int advice;  // -1: none
+  bool populate;
+  bool populate_read;
+  const char* advice_name;
+};
+
+constexpr Mode kModes[] = {
+    {"mmap_copy", -1, false, false, ""},
+    {"mmap_touch", -1, false, false, ""},
+    {"mmap_touch_seq", MADV_SEQUENTIAL, false, false, "madvise(MADV_SEQUENTIAL)"},
+    {"mmap_touch_rand", MADV_RANDOM, false, false, "madvise(MADV_RANDOM)"},
+    {"mmap_touch_willneed", MADV_WILLNEED, false, false, "madvise(MADV_WILLNEED)"},
+    {"mmap_touch_huge", MADV_HUGEPAGE, false, false, "madvise(MADV_HUGEPAGE)"},
+    {"mmap_populate", -1, true, false, ""},
+    {"mmap_populate_read", -1, false, true, ""},
+};
+
+const Mode& mode_of(std::string_view name) {
+  for (const auto& m : kModes)
+    if (m.name == name) return m;
+  throw Error("mmap reader: unknown method " + std::string(name));
+}
+
+// A mapping of [begin, end) of the file; the mapping starts at the page holding begin.
+class Mapping {
+ public:
+  Mapping(const Target& t, int extra_flags) {
+    map_off_ = t.begin / page_size() * page_size();
+    len_ = t.end - map_off_;
+    if (len_ == 0) return;
+    void* p = mmap(nullptr, len_, PROT_READ, MAP_SHARED | extra_flags, t.fd,
+                   static_cast<off_t>(map_off_));
+    if (p == MAP_FAILED) throw sys_error(extra_flags & MAP_POPULATE ? "mmap(MAP_POPULATE)" : "mmap");
+    base_ = static_cast<const unsigned char*>(p);
+  }
+  ~Mapping() {
+    if (base_ != nullptr) munmap(const_cast<unsigned char*>(base_), len_);
+  }
+  Mapping(const Mapping&) = delete;
+  Mapping& operator=(const Mapping&) = delete;
+
+  // Address of file offset off.
+  const unsigned char* at(uint64_t off) const { return base_ + (off - map_off_); }
+  void* start() const { return const_cast<unsigned char*>(base_); }
+  size_t length() const { return len_; }
+
+ private:
+  const unsigned char* base_ = nullptr;
+  uint64_t map_off_ = 0;
+  size_t len_ = 0;
+};
+
+// The kernel zero-fills a mapping's last page past end of file; check that too.
+void check_tail_zero(const Mapping& m, const Target& t) {
+  if (t.end != t.size || t.size % page_size() == 0 || m.length() == 0) return;
+  const uint64_t page_end = (t.size / page_size() + 1) * page_size();
+  for (uint64_t off = t.size; off < page_end; ++off)
+    if (*m.at(off) != 0)
+      throw Error("mmap: byte at offset " + std::to_string(off) +
+                  " past end of file is not zero");
+}
+
+class MmapCopyReader final : public Reader {
+ public:
+  MmapCopyReader(const ReaderConfig& config, const Target& target)
+      : io_(config.io), t_(target), map_(target, 0), buffer_(config.io) {}
+
+  PassResult pass(bool check) override {
+    PassResult r;
+    for (uint64_t off = t_.begin; off < t_.end; off += io_) {
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(io_, t_.end - off));
+      std::memcpy(buffer_.data(), map_.at(off), n);
+      // Keep the copy: the compiler must not drop a memcpy into a buffer nobody reads.
+      asm volatile("" : : "r"(buffer_.data()) : "memory");
+      if (check) content_check(t_.ino, off, buffer_.data(), n);
+      r.bytes += n;
+      ++r.requests;
+    }
+    if (check) check_tail_zero(map_, t_);
+    return r;
+  }
+
+  void release_mappings() override {
+    if (map_.length() > 0 && madvise(map_.start(), map_.length(), MADV_DONTNEED) != 0)
+      throw sys_error("madvise(MADV_DONTNEED)");
+  }
+
+ private:
+  size_t io_;
+  Target t_;
+  Mapping map_;
+  Buffer buffer_;
+};
+
+class MmapFaultReader final : public Reader {
+ public:
+  MmapFaultReader(const ReaderConfig& config, const Target& target)
+      : mode_(mode_of(config.method->name)), t_(target) {}
+
+  PassResult pass(bool check) override {
+    PassResult r;
+    Mapping map(t_, mode_.populate ? MAP_POPULATE : 0);
+    if (map.length() == 0) return r;
+    if (mode_.advice >= 0 && madvise(map.start(), map.length(), mode_.advice) != 0)
+      throw sys_error(mode_.advice_name);
+    if (mode_.populate_read && madvise(map.start(), map.length(), MADV_POPULATE_READ) != 0)
+      throw sys_error("madvise(MADV_POPULATE_READ)");
+    const uint64_t first_page = t_.begin / page_size() * page_size();
+    unsigned sum = 0;
+    for (uint64_t off = first_page; off < t_.end; off += page_size()) {
+      sum += *static_cast<const volatile unsigned char*>(map.at(std::max(off, t_.begin)));
+      ++r.requests;
+    }
+    asm volatile("" : : "r"(sum));
+    r.bytes = t_.end - t_.begin;
+    if (check) {
+      content_check(t_.ino, t_.begin, map.at(t_.begin), t_.end - t_.begin);
+      check_tail_zero(map, t_);
+    }
+    return r;
+  }
+
+  std::string setup_note() const override {
+    if (mode_.advice >= 0) return mode_.advice_name;
+    if (mode_.populate) return "MAP_POPULATE";
+    if (mode_.populate_read) return "madvise(MADV_POPULATE_READ)";
+    return {};
+  }
+
+ private:
+  const Mode& mode_;
+  Target t_;
+};
+
+}  // namespace
+
+std::unique_ptr<Reader> make_mmap_reader(const ReaderConfig& config, const Target& target) {
+  if (config.method->name == "mmap_copy") return std::make_unique<MmapCopyReader>(config, target);
+  return std::make_unique<MmapFaultReader>(config, target);
+}
+
+}  // namespace readpath

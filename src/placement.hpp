@@ -1,0 +1,59 @@
+// CPU placement of reader threads (hwloc): which CPUs each thread runs on, where the
+// io_uring SQPOLL thread goes, and binding I/O buffers to the reader's NUMA node.
+#pragma once
+
+#include <sched.h>
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace readpath {
+
+enum class Placement {
+  none,      // unpinned: the scheduler decides
+  core,      // every thread on the hardware threads of one core
+  smt,       // thread i on hardware thread i of one core (SMT siblings)
+  cores,     // thread i alone on core i
+  packages,  // thread i on package (socket) i
+  numa,      // thread i on NUMA node i, its buffers bound to that node
+};
+
+// The policy called name (the enum's names), or throws readpath::Error listing them.
+Placement parse_placement(std::string_view name);
+std::string_view placement_name(Placement placement);
+const std::vector<std::string_view>& placement_names();
+
+struct ThreadPlace {
+  std::vector<unsigned> cpus;  // OS CPU numbers the thread may run on; empty: unpinned
+  int helper_cpu = -1;         // a CPU near the thread but not its own (SQPOLL); -1: none
+};
+
+// Places `threads` reader threads by policy on this machine's topology. Throws
+// readpath::Error saying what the topology lacks (e.g. "smt needs a core with 2 hardware
+// threads; the cores here have 1").
+std::vector<ThreadPlace> plan_placement(Placement policy, unsigned threads);
+
+// "1 package, 1 NUMA node, 2 cores, 2 hardware threads"
+std::string topology_summary();
+
+// Restricts the calling thread to place.cpus (nothing when empty); the destructor
+// restores the affinity the thread had before.
+class ScopedAffinity {
+ public:
+  explicit ScopedAffinity(const ThreadPlace& place);
+  ~ScopedAffinity();
+  ScopedAffinity(const ScopedAffinity&) = delete;
+  ScopedAffinity& operator=(const ScopedAffinity&) = delete;
+
+ private:
+  cpu_set_t saved_{};
+  bool bound_ = false;
+};
+
+// Binds [addr, addr + len) to the NUMA node of the calling thread's CPUs when the machine
+// has several nodes and the thread is confined to one; otherwise does nothing.
+void bind_memory_to_current_node(void* addr, size_t len);
+
+}  // namespace readpath

@@ -1,0 +1,120 @@
+// The read(2) family: read, pread (sequential or random order) and preadv2 with flags.
+//
+// Timed region (pass): the system calls only; the buffer, the random order and the
+// file position are prepared in the constructor or before the loop.
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <numeric>
+#include <random>
+
+#include "content.hpp"
+#include "error.hpp"
+#include "reader.hpp"
+
+namespace readpath {
+namespace {
+
+enum class Mode { read, pread, pread_rand, preadv2_nowait, preadv2_hipri };
+
+Mode mode_of(std::string_view name) {
+  if (name == "read") return Mode::read;
+  if (name == "pread") return Mode::pread;
+  if (name == "pread_rand") return Mode::pread_rand;
+  if (name == "preadv2_nowait") return Mode::preadv2_nowait;
+  if (name == "preadv2_hipri") return Mode::preadv2_hipri;
+  throw Error("read reader: unknown method " + std::string(name));
+}
+
+class ReadReader final : public Reader {
+ public:
+  ReadReader(const ReaderConfig& config, const Target& target)
+      : mode_(mode_of(config.method->name)), io_(config.io), t_(target), buffer_(config.io) {
+    if (mode_ == Mode::pread_rand) {
+      const uint64_t blocks = (t_.end - t_.begin + io_ - 1) / io_;
+      order_.resize(blocks);
+      std::iota(order_.begin(), order_.end(), uint64_t{0});
+      std::shuffle(order_.begin(), order_.end(), std::mt19937_64(config.seed));
+    }
+  }
+
+  PassResult pass(bool check) override {
+    PassResult r;
+    if (mode_ == Mode::read && lseek(t_.fd, static_cast<off_t>(t_.begin), SEEK_SET) < 0)
+      throw sys_error("lseek");
+    if (mode_ == Mode::pread_rand) {
+      for (uint64_t block : order_) {
+        const uint64_t off = t_.begin + block * io_;
+        read_span(off, std::min<uint64_t>(io_, t_.end - off), check, r);
+      }
+    } else {
+      read_span(t_.begin, t_.end - t_.begin, check, r);
+    }
+    return r;
+  }
+
+ private:
+  // Reads [off, off + len) in requests of at most io_ bytes; a short read is counted and
+  // the next request continues where it stopped.
+  void read_span(uint64_t off, uint64_t len, bool check, PassResult& r) {
+    unsigned char* buf = buffer_.data();
+    while (len > 0) {
+      const size_t want = static_cast<size_t>(std::min<uint64_t>(io_, len));
+      const ssize_t n = read_once(buf, want, off, r);
+      if (n == 0) throw Error("read: unexpected end of file at offset " + std::to_string(off));
+      if (check) content_check(t_.ino, off, buf, static_cast<size_t>(n));
+      r.bytes += static_cast<uint64_t>(n);
+      ++r.requests;
+      off += static_cast<uint64_t>(n);
+      len -= static_cast<uint64_t>(n);
+    }
+  }
+
+  ssize_t read_once(unsigned char* buf, size_t want, uint64_t off, PassResult& r) {
+    const auto pos = static_cast<off_t>(off);
+    ssize_t n;
+    switch (mode_) {
+      case Mode::read:
+        n = ::read(t_.fd, buf, want);
+        if (n < 0) throw sys_error("read");
+        return n;
+      case Mode::pread:
+      case Mode::pread_rand:
+        n = ::pread(t_.fd, buf, want, pos);
+        if (n < 0) throw sys_error("pread");
+        return n;
+      case Mode::preadv2_nowait: {
+        iovec iov{buf, want};
+        n = ::preadv2(t_.fd, &iov, 1, pos, RWF_NOWAIT);
+        if (n >= 0) return n;
+        if (errno != EAGAIN) throw sys_error("preadv2(RWF_NOWAIT)");
+        ++r.fallbacks;  // not in the page cache: the blocking read is part of the cost
+        n = ::pread(t_.fd, buf, want, pos);
+        if (n < 0) throw sys_error("pread");
+        return n;
+      }
+      case Mode::preadv2_hipri: {
+        iovec iov{buf, want};
+        n = ::preadv2(t_.fd, &iov, 1, pos, RWF_HIPRI);
+        if (n < 0) throw sys_error("preadv2(RWF_HIPRI)");
+        return n;
+      }
+    }
+    throw Error("read reader: unknown mode");
+  }
+
+  Mode mode_;
+  size_t io_;
+  Target t_;
+  Buffer buffer_;
+  std::vector<uint64_t> order_;
+};
+
+}  // namespace
+
+std::unique_ptr<Reader> make_read_reader(const ReaderConfig& config, const Target& target) {
+  return std::make_unique<ReadReader>(config, target);
+}
+
+}  // namespace readpath

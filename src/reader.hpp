@@ -1,0 +1,95 @@
+// The one interface every reader implements, and the table of methods readpath_bench knows.
+//
+// A reader reads one region of one file, `io` bytes per request, once per pass(); the
+// benchmark times passes. Everything a reader needs (buffers, rings, the random order,
+// long-lived mappings) is set up in its constructor, outside any timed region.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace readpath {
+
+enum class Family { read, uring, mmap };
+
+struct MethodInfo {
+  std::string_view name;
+  Family family;
+  bool uses_qd;  // io_uring queue depth applies
+  bool uses_io;  // the request size matters (mmap fault methods always touch one page)
+  std::string_view summary;
+};
+
+// Every method readpath_bench can run, in the order they are listed and registered.
+const std::vector<MethodInfo>& methods();
+// The method called `name`, or nullptr.
+const MethodInfo* find_method(std::string_view name);
+
+// The file under test and the part of it one reader covers: [begin, end), end <= size.
+struct Target {
+  int fd = -1;        // opened O_RDONLY by the caller, who also closes it
+  uint64_t ino = 0;   // st_ino: the content function's seed
+  uint64_t size = 0;  // file size in bytes
+  uint64_t begin = 0;
+  uint64_t end = 0;
+};
+
+struct ReaderConfig {
+  const MethodInfo* method = nullptr;
+  size_t io = 4096;      // bytes per request
+  unsigned qd = 1;       // io_uring queue depth
+  int sqpoll_cpu = -1;   // CPU for the SQPOLL thread (IORING_SETUP_SQ_AFF); -1: unplaced
+  uint64_t seed = 0x5EED;  // random order for pread_rand
+};
+
+struct PassResult {
+  uint64_t bytes = 0;      // bytes read (a short read counts what it returned)
+  uint64_t requests = 0;   // system calls / io_uring requests / pages touched
+  uint64_t fallbacks = 0;  // preadv2(RWF_NOWAIT) requests that had to block (EAGAIN)
+};
+
+class Reader {
+ public:
+  virtual ~Reader() = default;
+  // Reads every byte of the region once. With check, compares every byte read against the
+  // content function and throws readpath::Error at the first difference (used untimed,
+  // before timing). Throws readpath::Error when a call fails.
+  virtual PassResult pass(bool check) = 0;
+  // Called before the page cache is evicted: mappings the reader keeps drop their page
+  // table entries so that POSIX_FADV_DONTNEED can evict the pages.
+  virtual void release_mappings() {}
+  // What the reader set up beyond the defaults: accepted and refused io_uring flags etc.
+  virtual std::string setup_note() const { return {}; }
+};
+
+// Builds the reader for config.method over target. Throws readpath::Error (with the
+// failing call) when the kernel refuses something the method needs.
+std::unique_ptr<Reader> make_reader(const ReaderConfig& config, const Target& target);
+
+// Constructors of each family, defined in read_reader.cpp, uring_reader.cpp, mmap_reader.cpp.
+std::unique_ptr<Reader> make_read_reader(const ReaderConfig& config, const Target& target);
+std::unique_ptr<Reader> make_uring_reader(const ReaderConfig& config, const Target& target);
+std::unique_ptr<Reader> make_mmap_reader(const ReaderConfig& config, const Target& target);
+
+// Page-aligned anonymous memory for I/O buffers, bound to the NUMA node of the calling
+// thread's CPUs when the machine has several nodes, and faulted in before use.
+class Buffer {
+ public:
+  explicit Buffer(size_t bytes);
+  ~Buffer();
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  unsigned char* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  unsigned char* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+size_t page_size();
+
+}  // namespace readpath

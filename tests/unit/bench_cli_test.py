@@ -1,0 +1,146 @@
+#!/usr/bin/python3
+"""readpath_bench end to end: --help, bad input (exit 2), cell listing, a tiny smoke run
+whose JSON is checked, and Ctrl-C removing the files it made.
+
+Usage: bench_cli_test.py READPATH_BENCH SCRATCH_PARENT   (run by CTest)
+"""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+BENCH, PARENT = sys.argv[1], sys.argv[2]
+CONTEXT_KEYS = ["kernel", "fs", "fs_options", "accel", "cpu_model", "thp", "read_ahead_kb",
+                "fault_around_bytes", "governor", "readpath_commit", "profile", "dir"]
+NAME = re.compile(r"^[a-z_0-9]+/io:\d+/file:\d+/warm:[01](/qd:\d+)?/real_time/threads:\d+$")
+failures = []
+
+
+def run(*args, **kw):
+    return subprocess.run([BENCH, *args], capture_output=True, text=True, timeout=240, **kw)
+
+
+def check(name, condition, detail=""):
+    print(("ok   " if condition else "FAIL ") + name + ("" if condition else f": {detail}"), flush=True)
+    if not condition:
+        failures.append(name)
+
+
+def leftovers(directory):
+    return [f for f in os.listdir(directory) if f.startswith("readpath-")]
+
+
+def test_help():
+    r = run("--help")
+    check("--help exits 0 and explains --dir and --profile",
+          r.returncode == 0 and "--dir DIR" in r.stdout and "--profile" in r.stdout, r.stdout + r.stderr)
+
+
+def test_bad_input(scratch):
+    afile = os.path.join(scratch, "plain-file")
+    open(afile, "w").close()
+    cases = {
+        "missing --dir": (["--dir", "/no/such/dir"], "No such file"),
+        "--dir is a file": (["--dir", afile], "not a directory"),
+        "unknown method": (["--methods", "read,bogus"], "unknown method"),
+        "bad size": (["--io-sizes", "4Q"], "--io-sizes"),
+        "unknown profile": (["--profile", "huge"], "unknown profile"),
+        "unknown option": (["--bogus"], "bogus"),
+        "filter matching nothing": (["--profile", "tiny", "--benchmark_filter=^nothing$"], "no cell matches"),
+    }
+    for name, (args, text) in cases.items():
+        r = run(*args)
+        check(f"{name} exits 2 with a message", r.returncode == 2 and text in r.stderr,
+              f"status {r.returncode}, stderr {r.stderr!r}")
+        check(f"{name} prints no traceback or abort", "terminate called" not in r.stderr, r.stderr)
+    os.unlink(afile)
+
+
+def test_list(scratch):
+    r = run("--profile", "tiny", "--dir", scratch, "--benchmark_list_tests")
+    names = r.stdout.split()
+    check("tiny lists cells", r.returncode == 0 and len(names) > 5, r.stderr)
+    bad = [n for n in names if not NAME.match(n)]
+    check("cell names follow <method>/io:/file:/warm:[/qd:]", not bad, bad[:3])
+    check("listing creates no files", not leftovers(scratch), leftovers(scratch))
+
+
+def test_smoke(scratch):
+    out = os.path.join(scratch, "out.json")
+    r = run("--profile", "tiny", "--dir", scratch,
+            "--benchmark_filter=^(read|uring|mmap_touch)/io:4096/",
+            f"--benchmark_out={out}", "--benchmark_out_format=json")
+    check("tiny smoke run exits 0", r.returncode == 0, r.stderr[-2000:])
+    if r.returncode != 0:
+        return
+    data = json.load(open(out))
+    os.unlink(out)
+    ctx = data["context"]
+    missing = [k for k in CONTEXT_KEYS if k not in ctx]
+    check("context has every contract key", not missing, missing)
+    check("accel is host without READPATH_ACCEL",
+          ctx.get("accel") == ("host" if not os.environ.get("READPATH_ACCEL") else os.environ["READPATH_ACCEL"]))
+    check("profile recorded", ctx.get("profile") == "tiny")
+    benches = data["benchmarks"]
+    methods = {b["name"].split("/")[0] for b in benches}
+    check("the filter picked read, uring and mmap_touch", methods == {"read", "uring", "mmap_touch"}, methods)
+    ran = [b for b in benches if not b.get("error_occurred")]
+    check("warm cells ran", any("/warm:1/" in b["name"] for b in ran), [b.get("error_message") for b in benches])
+    for b in ran:
+        for counter in ("bytes_per_second", "items_per_second", "minflt", "majflt", "ctxsw"):
+            check(f"{b['name']} has {counter}", counter in b, sorted(b))
+        check(f"{b['name']} moved bytes", b.get("bytes_per_second", 0) > 0)
+    for b in benches:
+        if b.get("error_occurred"):
+            check(f"{b['name']} skipped with a reason", "cold" in b.get("error_message", ""), b)
+    touch = [b for b in ran if b["name"].startswith("mmap_touch") and "/warm:1/" in b["name"]]
+    check("mmap_touch takes minor faults", touch and touch[0]["minflt"] > 0, touch)
+    check("files are removed after the run", not leftovers(scratch), leftovers(scratch))
+
+
+def test_interrupt(scratch):
+    proc = subprocess.Popen([BENCH, "--profile", "quick", "--dir", scratch, "--methods", "pread",
+                             "--file-sizes", "64M", "--benchmark_min_time=5"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    seen = False
+    while time.time() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        if "preparing" in line:
+            seen = True
+            break
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    check("an interrupted run had started preparing", seen)
+    check("SIGINT ends the run", proc.returncode == -signal.SIGINT, proc.returncode)
+    check("SIGINT removes the files", not leftovers(scratch), leftovers(scratch))
+
+
+def main():
+    if not os.access(BENCH, os.X_OK):
+        print(f"skip: {BENCH} is not built")
+        return 77
+    with tempfile.TemporaryDirectory(prefix="bench-cli-", dir=PARENT) as scratch:
+        test_help()
+        test_bad_input(scratch)
+        test_list(scratch)
+        test_smoke(scratch)
+        test_interrupt(scratch)
+    print(f"{len(failures)} failed" if failures else "all passed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

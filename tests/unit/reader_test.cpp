@@ -1,0 +1,116 @@
+// Every reader: reads exactly the bytes of its region, each checked against the content
+// function, with short reads at end of file, offsets inside the file and queue depths.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <memory>
+
+#include "content.hpp"
+#include "error.hpp"
+#include "reader.hpp"
+#include "test_util.hpp"
+
+namespace readpath {
+namespace {
+
+// A file whose size is not a multiple of any request size, so the last request is short.
+constexpr uint64_t kFileSize = (1u << 20) + 1000;
+
+class ReaderTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    dir_ = test::scratch_dir();
+    file_ = prepare_file(dir_ + "/f", kFileSize, false);
+    fd_ = open(file_.path.c_str(), O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(fd_, 0);
+  }
+  void TearDown() override {
+    close(fd_);
+    remove_file(file_);
+    rmdir(dir_.c_str());
+    untrack_path(dir_);
+  }
+
+  Target target(uint64_t begin, uint64_t end) const { return {fd_, file_.ino, file_.size, begin, end}; }
+
+  // The reader, or a skip when this kernel refuses a feature the method needs.
+  std::unique_ptr<Reader> reader(size_t io, unsigned qd, Target t) {
+    ReaderConfig config;
+    config.method = find_method(GetParam());
+    config.io = io;
+    config.qd = qd;
+    try {
+      auto r = make_reader(config, t);
+      r->pass(false);  // a probe: does this kernel accept the method's calls at all?
+      return r;
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      if (what.find("not supported") != std::string::npos || what.find("Invalid argument") != std::string::npos)
+        return nullptr;
+      throw;
+    }
+  }
+
+  std::string dir_;
+  PreparedFile file_;
+  int fd_ = -1;
+};
+
+#define READER_OR_SKIP(var, ...)                                                   \
+  auto var = reader(__VA_ARGS__);                                                  \
+  if (!var) GTEST_SKIP() << GetParam() << ": this kernel refuses the method's call"
+
+TEST_P(ReaderTest, ReadsTheWholeFileWithAShortLastRequest) {
+  const size_t io = find_method(GetParam())->uses_io ? 64 * 1024 : page_size();
+  READER_OR_SKIP(r, io, 4, target(0, kFileSize));
+  const PassResult pass = r->pass(true);
+  EXPECT_EQ(pass.bytes, kFileSize);
+  EXPECT_EQ(pass.requests, (kFileSize + io - 1) / io);
+}
+
+TEST_P(ReaderTest, ReadsOnlyItsRegion) {
+  const uint64_t begin = 16 * page_size(), end = begin + 40 * page_size() + 123;
+  READER_OR_SKIP(r, 8192, 2, target(begin, end));
+  const PassResult pass = r->pass(true);
+  EXPECT_EQ(pass.bytes, end - begin);
+}
+
+TEST_P(ReaderTest, SmallRequestsCoverEveryByte) {
+  READER_OR_SKIP(r, 512, 1, target(0, 64 * 1024 + 77));
+  EXPECT_EQ(r->pass(true).bytes, 64u * 1024 + 77);
+}
+
+TEST_P(ReaderTest, PassesRepeat) {
+  READER_OR_SKIP(r, 4096, 8, target(0, kFileSize));
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(r->pass(true).bytes, kFileSize);
+  r->release_mappings();
+  EXPECT_EQ(r->pass(true).bytes, kFileSize);
+}
+
+TEST_P(ReaderTest, DetectsWrongContent) {
+  READER_OR_SKIP(r, 4096, 4, target(0, kFileSize));
+  r.reset();  // a fresh reader (and mapping) sees the changed byte
+  const int wfd = open(file_.path.c_str(), O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(wfd, 0);
+  const unsigned char bad = static_cast<unsigned char>(~content_byte(file_.ino, 300000));
+  ASSERT_EQ(pwrite(wfd, &bad, 1, 300000), 1);
+  close(wfd);
+  READER_OR_SKIP(again, 4096, 4, target(0, kFileSize));
+  try {
+    again->pass(true);
+    FAIL() << "a wrong byte at offset 300000 went unnoticed";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("offset 300000"), std::string::npos) << e.what();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllMethods, ReaderTest, ::testing::ValuesIn([] {
+                           std::vector<std::string> names;
+                           for (const auto& m : methods()) names.emplace_back(m.name);
+                           return names;
+                         }()),
+                         [](const auto& info) { return info.param; });
+
+}  // namespace
+}  // namespace readpath

@@ -23,6 +23,8 @@ NINEP = "trans=virtio,version=9p2000.L,msize=262144"
 # Kernel log lines that fail a run, whatever the command's own status.
 TROUBLE = re.compile(r"Kernel panic|\bOops\b|\bBUG[: ]|WARNING:|general protection fault")
 TAIL_LINES = 40
+KERNEL_ARGS = ["console=ttyS0", "panic=-1", "loglevel=5", "mitigations=off", "tsc=reliable",
+               "no_timer_check", "i8042.noaux"]
 
 
 @dataclass
@@ -96,8 +98,8 @@ def _guest_script(*, nonce, shares, out_share, myfs, myfs_opts, command, env, cw
         f"export PATH={GUEST_PATH}",
         'note() { echo "$*" >> $CTL/status; }',
         'say() { echo "readpath-guest: $*" > /dev/ttyS0; }',
-        "finish() { $B dmesg > $CTL/dmesg; $B sync; $B poweroff -f; }",
-        "for d in /tmp /var/tmp /dev/shm; do $B mount -t tmpfs -o mode=1777 tmpfs $d; done",
+        "finish() { $B dmesg > $CTL/dmesg; $B sync; $B reboot -f; }",
+        "$B mkdir -p /dev/shm; for d in /tmp /var/tmp /dev/shm; do $B mount -t tmpfs -o mode=1777 tmpfs $d; done",
         "$B mount -t tmpfs -o mode=0755 tmpfs /mnt",
         "$B mkdir -p /dev/pts && $B mount -t devpts devpts /dev/pts",
         "$B mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null",
@@ -211,9 +213,9 @@ def run_in_vm(kernel, command, *, cpus=None, mem="2G", accel="auto", myfs=None,
         raise UsageError(f"--myfs wants an absolute mount point such as /mnt/myfs, not {myfs!r}")
     if timeout is None or timeout <= 0:
         raise UsageError("the timeout must be a positive number of seconds")
-    myfs_ko = kernels.build_myfs(kernel) if myfs else None
-    initrd = initramfs.initramfs_for(kernel)
     say = (lambda msg: print(msg, file=sys.stderr, flush=True)) if echo else (lambda msg: None)
+    myfs_ko = kernels.build_myfs(kernel, say) if myfs else None
+    initrd = initramfs.initramfs_for(kernel)
     accel = qemu.choose_accel(accel, kernel, initrd, log=say)
     out_dir = Path(out).resolve() if out else None
     if out_dir:
@@ -245,11 +247,9 @@ def run_in_vm(kernel, command, *, cpus=None, mem="2G", accel="auto", myfs=None,
         fsdevs += [(tag, path, True) for tag, path in shares]
         if out_dir:
             fsdevs.append(("rp_out", str(out_dir), False))
-        argv = [qemu.QEMU, "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-                *qemu.accel_args(accel), "-m", str(mem_mib), *smp_args,
-                "-kernel", str(kernel.image), "-initrd", str(initrd),
-                "-append", "console=ttyS0 panic=-1 loglevel=5 mitigations=off tsc=reliable "
-                           "no_timer_check i8042.noaux"]
+        argv = [*qemu.base_args(accel), "-m", str(mem_mib), *smp_args,
+                "-kernel", str(kernels.boot_image(kernel, say)), "-initrd", str(initrd),
+                "-append", " ".join(KERNEL_ARGS)]
         for tag, path, readonly in fsdevs:
             argv += ["-fsdev", f"local,id={tag},path={path},security_model=none,multidevs=remap"
                                + (",readonly=on" if readonly else ""),

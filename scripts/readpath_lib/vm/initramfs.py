@@ -23,10 +23,10 @@ $B mount -t devtmpfs dev /dev
 $B mount -t proc proc /proc
 $B mount -t sysfs sys /sys
 say() { echo "readpath-init: $*" > /dev/ttyS0; }
-fail() { say "FAILED: $*"; $B poweroff -f; }
+fail() { say "FAILED: $*"; $B reboot -f; }
 if $B grep -q readpath.probe /proc/cmdline; then
     say "probe-ok"
-    $B poweroff -f
+    $B reboot -f
 fi
 for m in $($B cat /modules.order); do
     $B insmod "/modules/$m" || fail "insmod $m"

@@ -1,7 +1,9 @@
 """Which kernel a spec names (`6.1`, `6.12`, a Debian release, a bzImage path) and
 building out-of-tree modules (myfs) against that kernel's headers, cached per kernel."""
 
+import gzip
 import hashlib
+import lzma
 import os
 import re
 import shutil
@@ -119,6 +121,52 @@ def resolve_kernel(spec: str, kdir=None) -> Kernel:
     return kernel
 
 
+_PVH_NOTE = re.compile(rb"\x04\x00\x00\x00....\x12\x00\x00\x00Xen\x00", re.S)
+
+
+def _decompress_payload(payload: bytes) -> bytes:
+    if payload.startswith(b"\xfd7zXZ\x00"):
+        return lzma.LZMADecompressor(format=lzma.FORMAT_XZ).decompress(payload)
+    if payload.startswith(b"\x28\xb5\x2f\xfd"):
+        packages.ensure(["zstd"], "unpacking a zstd-compressed kernel")
+        return subprocess.run(["zstd", "-dcq"], input=payload, capture_output=True).stdout
+    if payload.startswith(b"\x1f\x8b"):
+        return gzip.decompress(payload)
+    return b""  # lz4, lzo, bzip2: rare; boot the bzImage as it is
+
+
+def boot_image(kernel: Kernel, log=lambda msg: None) -> Path:
+    """What QEMU should boot: the uncompressed vmlinux inside the bzImage when it has a PVH
+    entry note (cached per kernel), else the bzImage. Under TCG the bzImage's own
+    decompressor is slow (seconds for xz), and PVH entry skips it."""
+    st = kernel.image.stat()
+    cache = paths.cache_dir("vmlinux", kernel.release)
+    key = hashlib.sha256(f"{kernel.image}\0{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()[:16]
+    target, no_pvh = cache / f"vmlinux-{key}", cache / f"no-pvh-{key}"
+    if target.is_file():
+        return target
+    if no_pvh.is_file():
+        return kernel.image
+    log(f"readpath vm: unpacking {kernel.image.name} for a direct (PVH) boot, once per kernel")
+    data = kernel.image.read_bytes()
+    protected = ((data[0x1F1] or 4) + 1) * 512
+    offset = int.from_bytes(data[0x248:0x24C], "little")
+    length = int.from_bytes(data[0x24C:0x250], "little")
+    try:
+        vmlinux = _decompress_payload(data[protected + offset:protected + offset + length])
+    except (lzma.LZMAError, OSError, EOFError):
+        vmlinux = b""
+    for old in cache.iterdir():
+        old.unlink(missing_ok=True)
+    if not vmlinux.startswith(b"\x7fELF") or not _PVH_NOTE.search(vmlinux):
+        no_pvh.touch()
+        return kernel.image
+    tmp = cache / f".{key}.tmp"
+    tmp.write_bytes(vmlinux)
+    os.replace(tmp, target)
+    return target
+
+
 def ensure_headers(kernel: Kernel):
     """Make sure the kernel's headers exist (installing Debian's package), or explain."""
     if (kernel.headers / "Makefile").is_file():
@@ -139,7 +187,7 @@ def _sources(src: Path):
                   if p.is_file() and not any(_BUILD_OUTPUT.search(part) for part in p.relative_to(src).parts))
 
 
-def build_module(src: Path, kernel: Kernel, name: str) -> Path:
+def build_module(src: Path, kernel: Kernel, name: str, log=lambda msg: None) -> Path:
     """Build the Kbuild module `name`.ko from `src` for `kernel`; cached per kernel and
     per content of `src`, so an unchanged tree is not rebuilt. Returns the .ko path."""
     src = Path(src).resolve()
@@ -158,6 +206,7 @@ def build_module(src: Path, kernel: Kernel, name: str) -> Path:
         return module
     for old in cache.iterdir():  # keep one build per module and kernel
         shutil.rmtree(old, ignore_errors=True)
+    log(f"readpath vm: building {name}.ko from {src} for {kernel.release}")
     staging = cache / f".{key}.tmp"
     shutil.rmtree(staging, ignore_errors=True)
     for path in files:
@@ -175,10 +224,10 @@ def build_module(src: Path, kernel: Kernel, name: str) -> Path:
     return module
 
 
-def build_myfs(kernel) -> Path:
+def build_myfs(kernel, log=lambda msg: None) -> Path:
     """myfs.ko for `kernel` (a Kernel or a spec), built from kmod/ (or $READPATH_MYFS_SRC)
     in a per-kernel cache directory and rebuilt whenever the sources change."""
     if isinstance(kernel, str):
         kernel = resolve_kernel(kernel)
     src = Path(os.environ.get("READPATH_MYFS_SRC") or paths.REPO / "kmod")
-    return build_module(src, kernel, "myfs")
+    return build_module(src, kernel, "myfs", log)

@@ -133,6 +133,9 @@ std::string usage() {
          "  --threads LIST     reader threads, each on its own region of the file\n"
          "  --cache warm|cold|both   page-cache state before each pass (default both)\n"
          "  --placement P      none, core, smt, cores, packages or numa (default none)\n"
+         "  --baseline         add memcpy/io:N/file:N cells: the same copies from anonymous\n"
+         "                     memory, the user-space bound for read(2)\n"
+         "  --keep-files       leave the prepared files in --dir and print their paths\n"
          "  -h, --help         this help\n"
          "\n"
          "Useful Google Benchmark options: --benchmark_list_tests, --benchmark_filter=REGEX,\n"
@@ -153,6 +156,10 @@ Options parse_options(int& argc, char** argv) {
     const std::string arg = argv[i];
     if (arg == "-h" || arg == "--help") {
       o.help = true;
+      continue;
+    }
+    if (arg == "--baseline" || arg == "--keep-files") {
+      (arg == "--baseline" ? o.baseline : o.keep_files) = true;
       continue;
     }
     static const char* own[] = {"--dir", "--profile", "--methods", "--io-sizes", "--file-sizes",
@@ -188,6 +195,8 @@ Options parse_options(int& argc, char** argv) {
   argv[argc] = nullptr;
   if (o.help) return o;
 
+  if (o.keep_files && o.dir.empty())
+    throw UsageError("--keep-files needs --dir (the default fresh directory is always removed)");
   const Profile p = profile(o.profile);
   o.min_time = accel() == "tcg" ? p.min_time_tcg : p.min_time;
   o.threaded_methods = p.threaded_methods;

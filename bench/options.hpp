@@ -47,6 +47,8 @@ struct Options {
   bool file_sizes_given = false;
   bool threads_given = false;
   bool help = false;
+  bool baseline = false;    // also register memcpy/... cells: user-space copy bandwidth
+  bool keep_files = false;  // leave prepared files in --dir (readpath calibrate reads them with fio)
   std::vector<std::string> threaded_methods;
   std::vector<std::string> notes;  // things the user should know (dropped sizes)
 };

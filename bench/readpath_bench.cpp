@@ -45,6 +45,7 @@ struct Run {
   std::string dir;         // made on first use when fresh
   MountInfo mount;
   bool synthetic = false;  // myfs -o synthetic: myfs makes the content
+  bool keep_files = false;
   std::string stats_path;  // myfs counters, empty elsewhere
   Placement placement = Placement::none;
 };
@@ -58,7 +59,7 @@ class FileStore {
     std::lock_guard lock(mutex_);
     if (current_ && current_->size == size) return *current_;
     if (failed_size_ == size) throw Error(failed_reason_);
-    if (current_) remove_file(*current_), current_.reset();
+    if (current_) release(*current_), current_.reset();
     try {
       if (g_run.dir.empty()) g_run.dir = g_run.fresh_dir ? make_fresh_dir(g_run.parent) : g_run.parent;
       const std::string path = g_run.dir + "/readpath-" + std::to_string(getpid()) + "-" + format_size(size) + ".dat";
@@ -72,7 +73,20 @@ class FileStore {
     return *current_;
   }
 
+  // At the end of the run: the file is removed, or kept and its path printed.
+  void finish() {
+    std::lock_guard lock(mutex_);
+    if (current_) release(*current_), current_.reset();
+  }
+
  private:
+  static void release(const PreparedFile& file) {
+    if (!g_run.keep_files) return remove_file(file);
+    untrack_path(file.path);
+    std::fprintf(stderr, "readpath_bench: kept %s (inode %llu, %llu bytes)\n", file.path.c_str(),
+                 static_cast<unsigned long long>(file.ino), static_cast<unsigned long long>(file.size));
+  }
+
   std::mutex mutex_;
   std::optional<PreparedFile> current_;
   uint64_t failed_size_ = 0;
@@ -247,6 +261,29 @@ void run_cell(benchmark::State& state, const Cell& cell) {
   }
 }
 
+// The user-space bound for read(2): the same io-sized copies into the same kind of
+// buffer, from anonymous memory instead of the page cache. Timed: the memcpy calls.
+void run_memcpy(benchmark::State& state, uint64_t io, uint64_t file) {
+  std::unique_ptr<Buffer> source, dest;
+  try {
+    source = std::make_unique<Buffer>(file);
+    dest = std::make_unique<Buffer>(io);
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+    for (auto _ : state) {
+    }
+    return;
+  }
+  for (auto _ : state) {
+    for (uint64_t off = 0; off < file; off += io) {
+      std::memcpy(dest->data(), source->data() + off, static_cast<size_t>(std::min(io, file - off)));
+      benchmark::ClobberMemory();
+    }
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * file));
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * ((file + io - 1) / io)));
+}
+
 bool applies_threads(const Options& o, const MethodInfo& m, unsigned threads) {
   if (threads == 1 || o.threads_given || o.threaded_methods.empty()) return true;
   return std::find(o.threaded_methods.begin(), o.threaded_methods.end(), m.name) != o.threaded_methods.end();
@@ -254,6 +291,16 @@ bool applies_threads(const Options& o, const MethodInfo& m, unsigned threads) {
 
 void register_cells(const Options& o) {
   for (uint64_t file : o.file_sizes) {
+    if (o.baseline) {
+      for (uint64_t io : o.io_sizes) {
+        if (io > file) continue;
+        benchmark::RegisterBenchmark("memcpy", [io, file](benchmark::State& s) { run_memcpy(s, io, file); })
+            ->Args({static_cast<int64_t>(io), static_cast<int64_t>(file), 1})
+            ->ArgNames({"io", "file", "warm"})
+            ->UseRealTime()
+            ->Threads(1);
+      }
+    }
     for (const MethodInfo* m : o.methods) {
       std::vector<uint64_t> ios = m->uses_io ? o.io_sizes : std::vector<uint64_t>{page_size()};
       for (uint64_t io : ios) {
@@ -299,6 +346,7 @@ int main_impl(int argc, char** argv) {
     check_dir(g_run.parent);
     g_run.mount = mount_of(g_run.parent);
     g_run.placement = o.placement;
+    g_run.keep_files = o.keep_files;
   } catch (const UsageError& e) {
     std::cerr << "readpath_bench: " << e.what() << "\n(readpath_bench --help lists the options)\n";
     return 2;
@@ -345,6 +393,7 @@ int main_impl(int argc, char** argv) {
 
   const size_t ran = benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
+  g_files.finish();
   remove_tracked_paths();
   if (ran == 0 && !has_flag(argc, argv, "--benchmark_list_tests")) {
     std::cerr << "readpath_bench: no cell matches; --benchmark_list_tests shows the cells of profile "

@@ -1,13 +1,173 @@
-"""Placeholder until the calibrate subcommand lands."""
+"""`readpath calibrate`: the same workloads with readpath_bench and with fio on the same file.
 
-from .errors import RunError
+For each workload, readpath_bench prepares a file (--keep-files), times its cell with
+repetitions, and fio then reads that very file with the matching engine (psync, io_uring,
+mmap), block size and queue depth for the same total time. The table shows both
+bandwidths and their ratio (readpath/fio; above 1 means readpath's loop costs less), the
+repetitions' coefficient of variation, and read(2) against plain memcpy bandwidth.
+Warm page cache, one thread. Timings under TCG (READPATH_ACCEL=tcg) mean nothing.
+"""
 
-HELP = "(not built yet)"
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from . import build, packages
+from .errors import RunError, UsageError
+
+HELP = "compare readpath_bench with fio (psync, io_uring, mmap) on the same file"
+
+K, M = 1024, 1024 * 1024
+
+# (label, readpath method, io bytes, queue depth or None, fio engine)
+WORKLOADS = [
+    ("read 4K", "read", 4 * K, None, "psync"),
+    ("read 64K", "read", 64 * K, None, "psync"),
+    ("read 1M", "read", 1 * M, None, "psync"),
+    ("uring 4K qd1", "uring", 4 * K, 1, "io_uring"),
+    ("uring 4K qd32", "uring", 4 * K, 32, "io_uring"),
+    ("uring 64K qd32", "uring", 64 * K, 32, "io_uring"),
+    ("mmap_copy 64K", "mmap_copy", 64 * K, None, "mmap"),
+]
+WORKLOAD_NAMES = [w[0] for w in WORKLOADS]
 
 
 def add_arguments(parser):
-    pass
+    parser.add_argument("--dir", metavar="DIR",
+                        help="directory for the file (default: a fresh directory under /dev/shm)")
+    parser.add_argument("--file-size", default="256M", metavar="SIZE",
+                        help="file size, with K/M/G suffix (default 256M)")
+    parser.add_argument("--repetitions", type=int, default=5, metavar="N",
+                        help="readpath_bench repetitions per cell (default 5)")
+    parser.add_argument("--min-time", type=float, default=0.5, metavar="S",
+                        help="seconds per repetition; fio runs N*S seconds (default 0.5)")
+    parser.add_argument("--only", action="append", metavar="WORKLOAD", choices=WORKLOAD_NAMES,
+                        help="run only this workload (repeatable): " + ", ".join(WORKLOAD_NAMES))
+    parser.add_argument("--json", metavar="FILE", help="also write the numbers to FILE as JSON")
+
+
+def parse_size(text):
+    match = re.fullmatch(r"(\d+)([KMG]?)(i?B)?", text.strip(), re.IGNORECASE)
+    if not match or int(match.group(1)) == 0:
+        raise UsageError(f"--file-size {text!r}: expected a size such as 64M or 1G")
+    return int(match.group(1)) << {"": 0, "K": 10, "M": 20, "G": 30}[match.group(2).upper()]
+
+
+def run_readpath(binary, directory, size, method, io, qd, repetitions, min_time):
+    """Times one cell (and the memcpy baseline for read); returns (stats by cell, kept path)."""
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as out:
+        out_path = out.name
+    cmd = [str(binary), "--dir", directory, "--keep-files", "--profile", "quick",
+           "--methods", method, "--io-sizes", str(io), "--file-sizes", str(size),
+           "--threads", "1", "--cache", "warm", "--qd", str(qd or 1),
+           f"--benchmark_repetitions={repetitions}", f"--benchmark_min_time={min_time}",
+           "--benchmark_report_aggregates_only=true",
+           f"--benchmark_out={out_path}", "--benchmark_out_format=json"]
+    if method == "read":
+        cmd.append("--baseline")
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        kept = re.search(r"kept (\S+) \(inode", proc.stderr)
+        if proc.returncode != 0:
+            tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            raise RunError(f"readpath_bench failed ({proc.returncode}): {tail}")
+        data = json.loads(Path(out_path).read_text())
+    finally:
+        os.unlink(out_path)
+    stats = {}
+    for bench in data["benchmarks"]:
+        if bench.get("error_occurred"):
+            raise RunError(f"readpath_bench skipped {bench['name']}: {bench.get('error_message')}")
+        cell = bench["run_name"].split("/")[0]
+        stats.setdefault(cell, {})[bench.get("aggregate_name", "")] = bench.get("bytes_per_second")
+    if not kept:
+        raise RunError("readpath_bench did not report the file it kept")
+    return stats, kept.group(1)
+
+
+def run_fio(path, size, io, qd, engine, seconds):
+    """fio's read bandwidth (bytes/s) on path, or raises RunError with fio's complaint."""
+    cmd = ["fio", "--name=calibrate", f"--filename={path}", "--readonly", "--rw=read",
+           f"--bs={io}", f"--size={size}", f"--ioengine={engine}", f"--iodepth={qd or 1}",
+           "--invalidate=0", "--time_based", f"--runtime={max(1.0, seconds):.1f}s",
+           "--output-format=json"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RunError(f"fio ({engine}) failed: {tail}")
+    try:
+        start = proc.stdout.index("{")  # fio may print notes before the JSON
+        job = json.loads(proc.stdout[start:])["jobs"][0]
+    except (ValueError, KeyError, IndexError) as err:
+        raise RunError(f"fio ({engine}) printed no usable JSON ({err})") from None
+    return job["read"]["bw_bytes"]
+
+
+def gib(value):
+    return "-" if value is None else f"{value / 2**30:7.2f}"
 
 
 def run(args):
-    raise RunError("not built yet")
+    packages.ensure(packages.BUILD + ["fio"], "readpath calibrate")
+    if args.repetitions < 2:
+        raise UsageError("--repetitions must be at least 2 (the CV needs two)")
+    if args.min_time <= 0:
+        raise UsageError("--min-time must be positive")
+    size = parse_size(args.file_size)
+    if args.dir and not os.path.isdir(args.dir):
+        raise UsageError(f"--dir {args.dir}: no such directory")
+    tree = build.build(quiet=True)
+    binary = tree / "bench" / "readpath_bench"
+    if os.environ.get("READPATH_ACCEL") == "tcg":
+        print("calibrate: under TCG these timings are not meaningful", file=sys.stderr)
+
+    directory = args.dir or tempfile.mkdtemp(prefix="readpath-calibrate-", dir="/dev/shm")
+    rows, memcpy = [], None
+    seconds = args.repetitions * args.min_time
+    print(f"{'workload':16} {'readpath GiB/s':>14} {'cv':>6} {'fio GiB/s':>10} {'readpath/fio':>12}", flush=True)
+    try:
+        for label, method, io, qd, engine in WORKLOADS:
+            if args.only and label not in args.only:
+                continue
+            stats, path = run_readpath(binary, directory, size, method, io, qd,
+                                       args.repetitions, args.min_time)
+            try:
+                fio_bw = run_fio(path, size, io, qd, engine, seconds)
+            finally:
+                Path(path).unlink(missing_ok=True)
+            ours = stats[method]
+            cv = ours.get("cv")
+            row = {"workload": label, "engine": engine, "readpath_bytes_per_second": ours.get("median"),
+                   "readpath_cv": cv, "fio_bytes_per_second": fio_bw,
+                   "ratio": ours["median"] / fio_bw if fio_bw else None}
+            rows.append(row)
+            if "memcpy" in stats and io == M:
+                memcpy = stats["memcpy"].get("median")
+            ratio = "-" if row["ratio"] is None else f"{row['ratio']:.2f}"
+            cv_text = "-" if cv is None else f"{cv * 100:.1f}%"
+            print(f"{label:16} {gib(ours.get('median')):>14} {cv_text:>6} {gib(fio_bw):>10} {ratio:>12}",
+                  flush=True)
+    finally:
+        if not args.dir:
+            shutil.rmtree(directory, ignore_errors=True)
+
+    read_1m = next((r for r in rows if r["workload"] == "read 1M"), None)
+    if memcpy and read_1m:
+        print(f"\nread 1M reaches {read_1m['readpath_bytes_per_second'] / memcpy:.0%} of single-thread "
+              f"memcpy ({gib(memcpy).strip()} GiB/s, 1 MiB copies from anonymous memory)")
+    slower = [r["workload"] for r in rows if r["ratio"] is not None and r["ratio"] < 1]
+    noisy = [r["workload"] for r in rows if r["readpath_cv"] is not None and r["readpath_cv"] > 0.03]
+    if slower:
+        print("readpath below fio on: " + ", ".join(slower))
+    if noisy:
+        print("CV above 3% (a busy machine?) on: " + ", ".join(noisy))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"file_size": size, "rows": rows,
+                                               "memcpy_bytes_per_second": memcpy}, indent=2) + "\n")
+    return 0

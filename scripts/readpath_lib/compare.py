@@ -131,10 +131,10 @@ def common_keys(runs):
                              f"(names and filesystem type must match, e.g. "
                              f"{sorted(base_keys)[0][1]} on {sorted(base_keys)[0][0]})")
         keys |= shared
-    return sorted(keys, key=_sort_key)
+    return sorted(keys, key=sort_key)
 
 
-def _sort_key(key):
+def sort_key(key):
     target, name = key
     method, params = results.parse_name(name)
     numbers = tuple(v if isinstance(v, int) else 0 for v in params.values())

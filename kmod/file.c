@@ -135,30 +135,25 @@ static int myfs_write_end(struct file *file, struct address_space *mapping,
 
 /* ---- vm operations ---- */
 
+/*
+ * Counts every call, like the other hooks.  A call that returns
+ * VM_FAULT_RETRY (it dropped mmap_lock to start or wait for a read) is
+ * repeated by the kernel, so a page read in by a fault counts a major call
+ * and then a minor one.
+ */
 static vm_fault_t myfs_fault(struct vm_fault *vmf)
 {
 	struct myfs_sb_info *sbi = file_sbi(vmf->vma->vm_file);
-	enum myfs_counter outcome;
 	vm_fault_t ret;
 
-	myfs_trace(sbi, MYFS_FAULT);
+	myfs_hook(sbi, MYFS_FAULT);
 	ret = filemap_fault(vmf);
-	/*
-	 * Count completed faults only, classified as the kernel's own
-	 * majflt/minflt do (mm_account_fault): a fault that returns
-	 * VM_FAULT_RETRY is repeated with FAULT_FLAG_TRIED, and that repeat
-	 * is the major fault.
-	 */
 	if (ret & VM_FAULT_ERROR)
-		outcome = MYFS_FAULT_ERROR;
-	else if (ret & VM_FAULT_RETRY)
-		return ret;
-	else if ((ret & VM_FAULT_MAJOR) || (vmf->flags & FAULT_FLAG_TRIED))
-		outcome = MYFS_FAULT_MAJOR;
+		myfs_add(sbi, MYFS_FAULT_ERROR, 1);
+	else if (ret & VM_FAULT_MAJOR)
+		myfs_add(sbi, MYFS_FAULT_MAJOR, 1);
 	else
-		outcome = MYFS_FAULT_MINOR;
-	myfs_add(sbi, MYFS_FAULT, 1);
-	myfs_add(sbi, outcome, 1);
+		myfs_add(sbi, MYFS_FAULT_MINOR, 1);
 	return ret;
 }
 

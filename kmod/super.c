@@ -12,6 +12,7 @@
 #include <linux/pagemap.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
+#include <linux/backing-dev.h>
 
 #include "compat.h"
 #include "myfs.h"
@@ -215,6 +216,7 @@ static int myfs_fill_super(struct super_block *sb, struct fs_context *fc)
 	struct myfs_fs_context *ctx = fc->fs_private;
 	struct myfs_sb_info *sbi;
 	struct inode *root;
+	int err;
 
 	sbi = myfs_sbi_alloc();
 	if (!sbi)
@@ -228,6 +230,18 @@ static int myfs_fill_super(struct super_block *sb, struct fs_context *fc)
 	sb->s_magic = MYFS_MAGIC;
 	sb->s_op = &myfs_super_operations;
 	sb->s_time_gran = 1;
+
+	/*
+	 * ramfs sits on the noop bdi, which has no readahead window: reads
+	 * would never reach ->readahead.  A bdi of our own, named like a
+	 * block device's (/sys/class/bdi/<major>:<minor>/read_ahead_kb), gets
+	 * the default window; no capabilities, as on the noop bdi, so dirty
+	 * pages are neither accounted nor written back (there is no backing).
+	 */
+	err = super_setup_bdi_name(sb, "%u:%u", MAJOR(sb->s_dev), MINOR(sb->s_dev));
+	if (err)
+		return err;
+	sb->s_bdi->capabilities = 0;
 
 	root = myfs_get_inode(sb, NULL, S_IFDIR | 0755, 0);
 	sb->s_root = d_make_root(root);
@@ -246,8 +260,8 @@ static int myfs_reconfigure(struct fs_context *fc)
 	struct myfs_fs_context *ctx = fc->fs_private;
 	struct myfs_sb_info *sbi = MYFS_SB(fc->root->d_sb);
 
-	if (ctx->opts.synthetic != sbi->opts.synthetic)
-		return invalfc(fc, "synthetic cannot change on remount; unmount and mount again");
+	if (ctx->opts.synthetic && !sbi->opts.synthetic)
+		return invalfc(fc, "synthetic cannot be added on remount; unmount and mount again");
 	if (ctx->trace_given)
 		myfs_paths_clear(sbi);
 	WRITE_ONCE(sbi->opts.read_latency_ns, ctx->opts.read_latency_ns);
@@ -279,7 +293,6 @@ static int myfs_init_fs_context(struct fs_context *fc)
 	if (fc->purpose == FS_CONTEXT_FOR_RECONFIGURE) {
 		/* A remount changes only the options it names. */
 		ctx->opts = MYFS_SB(fc->root->d_sb)->opts;
-		ctx->opts.synthetic = false;	/* must be named again, if set */
 	} else {
 		ctx->opts.read_mode = MYFS_READ_MODE_ITER;
 		ctx->opts.fault_around = true;

@@ -33,7 +33,7 @@ def io_curves(run, target):
     curves = defaultdict(lambda: defaultdict(list))
     for bench in usable(run, target):
         params = bench.params
-        if "io" not in params or "threads" in params:
+        if "io" not in params or params.get("threads", 1) != 1:
             continue
         facet = (params.get("file"), params.get("warm", 1))
         curves[facet][series_label(bench)].append(
@@ -114,7 +114,7 @@ def fault_costs(run, target):
     for bench in usable(run, target):
         if bench.method not in MMAP_METHODS or "file" not in bench.params:
             continue
-        if "threads" in bench.params or bench.params.get("warm", 1) != 1:
+        if bench.params.get("threads", 1) != 1 or bench.params.get("warm", 1) != 1:
             continue
         time_ns = bench.median("time")
         bps = bench.median("bytes_per_second")

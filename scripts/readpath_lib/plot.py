@@ -249,6 +249,7 @@ def _tag(run, target, many):
 
 def draw(runs, out):
     """Draw every chart the data allows; returns [(title-ish stem, [paths])]."""
+    out.mkdir(parents=True, exist_ok=True)
     plt = _pyplot()
     written = []
     many = len(runs) > 1

@@ -79,9 +79,9 @@ def findings(runs):
                 if pts:
                     lo, hi = min(p[1] for p in pts), max(p[1] for p in pts)
                     cost = f"{lo:.0f}" if round(lo) == round(hi) else f"{lo:.0f}–{hi:.0f}"
-                    lines.append(f"{name}: {cost} ns per 4 KiB page over file sizes "
-                                 f"{results.format_size(pts[0][0])}–"
-                                 f"{results.format_size(pts[-1][0])} "
+                    first, last = (results.format_size(pts[i][0]) for i in (0, -1))
+                    sizes = f"file size {first}" if first == last else f"file sizes {first}–{last}"
+                    lines.append(f"{name}: {cost} ns per 4 KiB page at {sizes} "
                                  f"({prefix}{_where(run, target)}).")
     return lines
 
@@ -204,11 +204,17 @@ def hook_tables(runs):
 
 
 def skipped(runs):
+    """One line per run, filesystem and reason: how many cells, and an example."""
     lines = []
     for run in runs:
+        groups = {}
         for bench in sorted(run.benchmarks.values(), key=lambda b: b.name):
             if bench.skipped:
-                lines.append(f"- {run.label}: `{bench.name}` on {bench.target}: {bench.skipped}")
+                groups.setdefault((bench.target, bench.skipped), []).append(bench.name)
+        for (target, reason), names in sorted(groups.items()):
+            more = f" and {len(names) - 1} more" if len(names) > 1 else ""
+            lines.append(f"- {run.label} on {target}: {len(names)} cell(s), e.g. `{names[0]}`"
+                         f"{more}: {reason}")
     return lines
 
 

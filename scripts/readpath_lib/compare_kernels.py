@@ -1,13 +1,103 @@
-"""Placeholder until the compare_kernels subcommand lands."""
+"""Boot each kernel in QEMU (`readpath vm`), build and mount myfs there, run the suite on
+it, and write one report: throughput ratios per path and size against the first kernel
+(marked emulated where the guest ran under TCG), myfs hook counts per operation side by
+side (exact under any accelerator), and the call path that reached each hook on each
+kernel, side by side with the differences in bold.
 
-from .errors import RunError
+Each kernel's results are kept as they finish (raw/myfs-<release>.json, .paths, .log);
+rerunning with the same --out skips kernels already done.
 
-HELP = "(not built yet)"
+Examples:
+  readpath compare-kernels 6.1 6.12 --quick
+  readpath compare-kernels 6.1.0-56-amd64 6.12.117+deb12-amd64 --out /tmp/k
+"""
+
+import datetime
+import socket
+import sys
+import time
+from pathlib import Path
+
+from . import build, packages, paths, report, results
+from .errors import UsageError
+
+HELP = "run the suite on myfs under several kernels in QEMU and report them side by side"
+# Hook counts are exact after one pass; three repetitions give the timings (meaningful
+# only under KVM) a spread.
+REPETITIONS = 3
 
 
 def add_arguments(parser):
-    pass
+    parser.add_argument("kernels", nargs="+", metavar="K",
+                        help="kernels to compare (6.1, 6.12, a Debian release such as "
+                             "6.12.117+deb12-amd64); the first is the baseline")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", dest="profile", action="store_const", const="tiny",
+                      help="the tiny suite (1 MiB files): a few minutes per kernel under TCG")
+    size.add_argument("--profile", choices=["tiny", "quick"], dest="profile",
+                      help="readpath_bench profile in the guests (default: quick)")
+    parser.add_argument("--out", metavar="DIR",
+                        help="report folder (default: results/<date>-kernels-<K1>-vs-<K2>-<host>)")
+    parser.add_argument("--timeout", type=float, default=1800, metavar="S",
+                        help="give up on a guest after S seconds (default 1800)")
+    parser.add_argument("--no-build", action="store_true",
+                        help="use the readpath_bench already built instead of building first")
+
+
+def _folder(args):
+    if args.out:
+        return Path(args.out)
+    name = "-vs-".join(args.kernels)
+    return paths.results_dir() / (f"{datetime.date.today().isoformat()}-kernels-{name}-"
+                                  f"{socket.gethostname()}")
 
 
 def run(args):
-    raise RunError("not built yet")
+    from . import vm
+    from .run import myfs_in_vm
+    if len(args.kernels) < 2:
+        raise UsageError("give at least two kernels, e.g. readpath compare-kernels 6.1 6.12")
+    if len(set(args.kernels)) != len(args.kernels):
+        raise UsageError("a kernel is named twice; give each once")
+    if args.timeout <= 0:
+        raise UsageError("--timeout takes a positive number of seconds")
+    profile = args.profile or "quick"
+    packages.ensure(packages.VM + packages.PYTHON, "compare-kernels")
+    if args.no_build:
+        bench = build.bench_binary()
+        if not bench.is_file():
+            raise UsageError(f"{bench} is not built; run without --no-build")
+    else:
+        bench = build.build(quiet=True) / "bench" / "readpath_bench"
+    kernels = [vm.resolve_kernel(spec) for spec in args.kernels]   # unknown ones fail here
+    releases = [k.release for k in kernels]
+    if len(set(releases)) != len(releases):
+        raise UsageError(f"two of {', '.join(args.kernels)} are the same kernel "
+                         f"({', '.join(releases)})")
+    folder = _folder(args)
+    try:
+        (folder / "raw").mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"cannot create {folder}: {err.strerror}")
+    print(f"readpath compare-kernels: {' vs '.join(releases)}, {profile} suite on myfs; "
+          f"results in {folder}", file=sys.stderr, flush=True)
+    started = time.monotonic()
+    for n, kernel in enumerate(kernels, 1):
+        done = folder / "raw" / f"myfs-{kernel.release}.json"
+        if done.is_file():
+            print(f"[{n}/{len(kernels)}] {kernel.release}: already done, kept",
+                  file=sys.stderr, flush=True)
+            continue
+        print(f"[{n}/{len(kernels)}] {kernel.release}: booting, building myfs, running "
+              f"(elapsed {time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True)
+        t0 = time.monotonic()
+        release, accel = myfs_in_vm(bench, kernel, profile, folder, args.timeout,
+                                    repetitions=REPETITIONS)
+        print(f"[{n}/{len(kernels)}] {release} under {accel}: {time.monotonic() - t0:.0f} s",
+              file=sys.stderr, flush=True)
+    runs = [results.load(folder / "raw" / f"myfs-{r}.json", label=r) for r in releases]
+    path = report.build(runs, folder, title=f"readpath compare-kernels: {' vs '.join(releases)}")
+    print(f"readpath compare-kernels: wrote {path} in {time.monotonic() - started:.0f} s",
+          file=sys.stderr)
+    print(path)
+    return 0

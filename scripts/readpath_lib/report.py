@@ -10,7 +10,7 @@ Examples:
 
 from pathlib import Path
 
-from . import analysis, compare, plot, results, stats
+from . import analysis, callpaths, compare, plot, results, stats
 from .errors import UsageError
 from .tables import markdown_table
 
@@ -54,6 +54,8 @@ def findings(runs):
     for run in runs:
         prefix = f"{run.label}, " if len(runs) > 1 else ""
         for target in run.targets():
+            if run.emulated(target):
+                continue  # TCG timings rank nothing; the tables still show them, marked
             curves = analysis.io_curves(run, target)
             for facet in analysis.ordered_facets(curves):
                 series = curves[facet]
@@ -203,6 +205,37 @@ def hook_tables(runs):
     return out
 
 
+def path_findings(recorded):
+    """One sentence per hook whose call path differs between kernels."""
+    if len(recorded) < 2:
+        return []
+    lines = []
+    for hook in callpaths.differing_hooks(recorded):
+        variants = []
+        for release, paths in recorded.items():
+            frames = paths.get(hook)
+            others = [set(p.get(hook) or ()) for r, p in recorded.items() if r != release]
+            only = [f for f in frames or () if not all(f in o for o in others)]
+            if frames is None:
+                variants.append(f"{release} never reached it")
+            else:
+                variants.append(f"{release} via {', '.join(only) or 'the same functions in another order'}")
+        lines.append(f"The call path into myfs `{hook}` differs: " + "; ".join(variants) + ".")
+    return lines
+
+
+def call_paths(runs):
+    """{kernel release: {hook: [functions]}} from the .paths file beside each myfs JSON."""
+    recorded = {}
+    for run in runs:
+        for file in run.files:
+            paths_file = file.with_suffix(".paths")
+            if paths_file.is_file():
+                release = file.stem[len("myfs-"):] if file.stem.startswith("myfs-") else file.stem
+                recorded[release] = callpaths.load(paths_file)
+    return recorded
+
+
 def skipped(runs):
     """One line per run, filesystem and reason: how many cells, and an example."""
     lines = []
@@ -228,7 +261,11 @@ def build(runs, out, title=None, charts=True):
                  "show shapes, not real costs. Hook counts are exact.", ""]
     tables = compare.compare(runs) if len(runs) > 1 else []
     text += ["## Findings", ""]
-    found = (comparison_findings(runs, tables) if tables else []) + findings(runs)
+    recorded = call_paths(runs)
+    found = (comparison_findings(runs, tables) if tables else []) + path_findings(recorded) \
+        + findings(runs)
+    if emulated:
+        found.append("Fastest paths and crossovers are not ranked from emulated (TCG) timings.")
     text += [f"- {line}" for line in found] or ["- No throughput results to summarise."]
     text += ["", "## Environment", "", environment_table(runs), ""]
     for run in runs:
@@ -237,7 +274,8 @@ def build(runs, out, title=None, charts=True):
     if tables:
         text += ["## Comparison with " + runs[0].label, ""]
         for table in tables:
-            if table.metric.key in ("bytes_per_second",) or not table.metric.timing:
+            differs = any(d is not None and d.significant for row in table.rows for d in row.deltas)
+            if table.metric.key == "bytes_per_second" or (not table.metric.timing and differs):
                 text += [compare.render(table, runs), ""]
         text += [compare.legend(tables, 0.05), ""]
     if charts:
@@ -247,6 +285,12 @@ def build(runs, out, title=None, charts=True):
             for paths in drawn:
                 png = paths[0]
                 text += [f"![{png.stem}](charts/{png.name}) ([SVG](charts/{png.with_suffix('.svg').name}))", ""]
+    if recorded:
+        text += ["## Call paths per hook (myfs, trace=once)", "",
+                 "The first call stack that reached each myfs hook, innermost frame first, "
+                 "by function name (offsets differ between builds)."
+                 + (" Bold: frames that differ between kernels." if len(recorded) > 1 else ""),
+                 "", *callpaths.side_by_side(recorded)]
     gone = skipped(runs)
     if gone:
         text += ["## Skipped cells", "", *gone, ""]

@@ -291,15 +291,17 @@ def can_load_modules():
 
 # ---------------------------------------------------------------- myfs targets
 
-def myfs_in_vm(bench, kernel, profile, folder, timeout):
-    """Run the suite once on myfs in a guest; raw/myfs-<release>.json plus its call paths."""
+def myfs_in_vm(bench, kernel, bench_profile, folder, timeout, repetitions=1):
+    """Run a suite on myfs in a guest of `kernel` (a spec or vm Kernel); leaves
+    raw/myfs-<release>.json, .paths (call path per hook) and .log; returns (release, accel)."""
     from . import vm
     raw = folder / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
     scratch = folder / "vm-out"
     script = "\n".join([
         "set -e",
-        f"{shlex.quote(str(bench))} --dir {VM_MOUNT} --profile {VM_PROFILE[profile]} "
-        "--benchmark_repetitions=1 --benchmark_out=\"$READPATH_OUT/myfs.json\" "
+        f"{shlex.quote(str(bench))} --dir {VM_MOUNT} --profile {bench_profile} "
+        f"--benchmark_repetitions={repetitions} --benchmark_out=\"$READPATH_OUT/myfs.json\" "
         "--benchmark_out_format=json --benchmark_color=false > \"$READPATH_OUT/myfs.log\" 2>&1"
         " || { tail -n 5 \"$READPATH_OUT/myfs.log\"; exit 1; }",
         "cat /sys/fs/myfs/*/paths > \"$READPATH_OUT/paths.txt\"",
@@ -308,9 +310,12 @@ def myfs_in_vm(bench, kernel, profile, folder, timeout):
     result = vm.run_in_vm(kernel, ["sh", "-c", script], myfs=VM_MOUNT, myfs_opts=VM_OPTIONS,
                           out=scratch, timeout=timeout, echo=False)
     if result.returncode != 0:
-        raise RunError(f"the myfs suite failed in the {kernel} guest (exit {result.returncode}): "
+        raise RunError(f"the myfs suite failed in the {_name(kernel)} guest (exit {result.returncode}): "
                        f"{_last_line(result.output or '')}; see {scratch}/myfs.log")
-    release = (scratch / "release").read_text().strip()
+    try:
+        release = (scratch / "release").read_text().strip()
+    except OSError:
+        raise RunError(f"the {_name(kernel)} guest finished but left no results in {scratch}")
     (scratch / "myfs.json").rename(raw / f"myfs-{release}.json")
     (scratch / "paths.txt").rename(raw / f"myfs-{release}.paths")
     (scratch / "myfs.log").rename(raw / f"myfs-{release}.log")
@@ -446,7 +451,7 @@ def run(args):
                   f"({VM_PROFILE[profile]} profile, once; TCG takes a few minutes)",
                   file=sys.stderr, flush=True)
             started = time.monotonic()
-            release, accel = myfs_in_vm(bench, kernel, profile, folder, timeout=1800)
+            release, accel = myfs_in_vm(bench, kernel, VM_PROFILE[profile], folder, timeout=1800)
             plan["vm"].update(done=release, accel=accel)
             _write_json(folder / "plan.json", plan)
             print(f"readpath run: guest {release} under {accel} done in "
@@ -478,3 +483,7 @@ def _dir_args(plan, mount):
 def _load_runs(folder):
     from . import results
     return [results.load(folder, label=folder.name)]
+
+
+def _name(kernel):
+    return getattr(kernel, "release", kernel)

@@ -100,7 +100,7 @@ def _guest_script(*, nonce, shares, out_share, myfs, myfs_opts, command, env, cw
         'say() { echo "readpath-guest: $*" > /dev/ttyS0; }',
         "finish() { $B dmesg > $CTL/dmesg; $B sync; $B reboot -f; }",
         "$B mkdir -p /dev/shm; for d in /tmp /var/tmp /dev/shm; do $B mount -t tmpfs -o mode=1777 tmpfs $d; done",
-        "$B mount -t tmpfs -o mode=0755 tmpfs /mnt",
+        "$B mount -t tmpfs -o mode=0755 tmpfs /mnt",  # /run is stage 1's; GUEST_TMPFS lists all
         "$B mkdir -p /dev/pts && $B mount -t devpts devpts /dev/pts",
         "$B mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null",
         "$B mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null",
@@ -144,13 +144,19 @@ def _guest_script(*, nonce, shares, out_share, myfs, myfs_opts, command, env, cw
     return "\n".join(lines) + "\n"
 
 
+# Guest mounts that hide the host's directories beneath them.
+GUEST_TMPFS = ("/tmp", "/var/tmp", "/mnt", "/dev/shm", "/run")
+
+
 def _visible_paths():
-    """Host directories the guest must see at the same path even where a guest tmpfs
-    (/tmp, /mnt, ...) would hide them: the checkout, the build tree, readpath's cache."""
-    wanted = [paths.REPO, paths.build_dir(), paths.cache_dir()]
+    """Host directories the guest must see at their host path although a guest tmpfs
+    (/tmp, /mnt, ...) covers them: the checkout, the build tree and readpath's cache when
+    they live there (CI may clone under /tmp). Elsewhere the 9p root already shows them."""
+    wanted = {Path(p).resolve() for p in (paths.REPO, paths.build_dir(), paths.cache_dir())}
+    hidden = [p for p in wanted if p.is_dir() and any(p.is_relative_to(t) for t in GUEST_TMPFS)]
     result = []
-    for path in sorted({Path(p).resolve() for p in wanted}, key=lambda p: len(p.parts)):
-        if path.is_dir() and not any(path.is_relative_to(r) for r in result):
+    for path in sorted(hidden, key=lambda p: len(p.parts)):
+        if not any(path.is_relative_to(r) for r in result):
             result.append(path)
     return result
 

@@ -1,0 +1,77 @@
+"""Fixtures for tests that boot kernels under `readpath vm`.
+
+- `kernel`: a readpath_lib.vm.Kernel, one per entry of READPATH_TEST_KERNELS
+  (comma-separated specs, default "6.1,6.12"); the test id is the spec. A kernel that
+  cannot be resolved or installed here skips its tests, saying why.
+- `run_vm(kernel, argv, **kwargs)`: readpath_lib.vm.run_in_vm with echo off and a
+  timeout fit for a loaded TCG host.
+- `guest_module(src_dir, name, kernel)`: builds an out-of-tree module for the kernel and
+  returns the .ko path, which guests see at the same path.
+- `readpath`: the path of scripts/readpath, to run under /usr/bin/python3.
+"""
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "scripts"))
+
+from readpath_lib import vm  # noqa: E402
+from readpath_lib.errors import RunError, UsageError  # noqa: E402
+
+DEFAULT_KERNELS = "6.1,6.12"
+GUEST_TIMEOUT = 300  # a boot takes 5-15 s under TCG; generous for a busy CI host
+
+
+def test_kernels():
+    specs = os.environ.get("READPATH_TEST_KERNELS") or DEFAULT_KERNELS
+    return [spec.strip() for spec in specs.split(",") if spec.strip()]
+
+
+def pytest_generate_tests(metafunc):
+    if "kernel" in metafunc.fixturenames:
+        specs = test_kernels()
+        metafunc.parametrize("kernel", specs, ids=specs, indirect=True, scope="session")
+
+
+_resolved = {}
+
+
+@pytest.fixture(scope="session")
+def kernel(request):
+    spec = request.param
+    if shutil.which("qemu-system-x86_64") is None:
+        pytest.skip("qemu-system-x86_64 is not installed (readpath test installs it as root)")
+    if spec not in _resolved:
+        try:
+            _resolved[spec] = vm.resolve_kernel(spec)
+        except (UsageError, RunError) as err:
+            _resolved[spec] = err
+    if isinstance(_resolved[spec], Exception):
+        pytest.skip(f"kernel {spec} is not available here: {_resolved[spec]}")
+    return _resolved[spec]
+
+
+@pytest.fixture(scope="session")
+def run_vm():
+    def run(kernel, argv, **kwargs):
+        kwargs.setdefault("echo", False)
+        kwargs.setdefault("timeout", GUEST_TIMEOUT)
+        return vm.run_in_vm(kernel, argv, **kwargs)
+    return run
+
+
+@pytest.fixture(scope="session")
+def guest_module():
+    def build(src_dir, name, kernel):
+        return vm.build_module(Path(src_dir), kernel, name)
+    return build
+
+
+@pytest.fixture(scope="session")
+def readpath():
+    return REPO / "scripts" / "readpath"

@@ -1,0 +1,184 @@
+"""`readpath vm`: booting each test kernel in QEMU and running commands in it.
+
+Boots per kernel: one through the command line (uname, output, exit status, --out,
+fio, the checkout's path, the guest environment, --topology), one with --myfs, one that
+WARNs, one that hangs. The rest needs no guest: argument checks and the initramfs's
+module order.
+"""
+
+import os
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import REPO, vm
+from readpath_lib.errors import RunError, UsageError
+from readpath_lib.vm import initramfs, qemu
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PYTHON = "/usr/bin/python3"
+
+# The one command-line boot: everything a plain command needs to see, then exit 3.
+GUEST_SCRIPT = r"""
+echo "release=$(uname -r)"
+echo "guest=$READPATH_GUEST accel=$READPATH_ACCEL"
+echo "cpus=$(nproc) nodes=$(ls -d /sys/devices/system/node/node* | wc -l)"
+test -x {repo}/scripts/readpath && echo "repo visible"
+echo payload-from-guest > "$READPATH_OUT/guest-file.txt"
+mkdir -p "$READPATH_OUT/sub" && echo nested > "$READPATH_OUT/sub/n.txt"
+touch /tmp/writable && echo "tmp writable"
+touch /usr/readpath-should-fail 2>/dev/null || echo "root read-only"
+fio --name=probe --filename=/tmp/fio.dat --size=1M --bs=64k --rw=read \
+    --output-format=terse --terse-version=3 | cut -d';' -f1-3
+echo "to stderr" >&2
+exit 3
+"""
+
+
+def _readpath(*args, timeout=None):
+    return subprocess.run([PYTHON, str(REPO / "scripts" / "readpath"), *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_command_output_status_out_fio_and_topology(kernel, tmp_path):
+    out = tmp_path / "out"
+    started = time.monotonic()
+    done = _readpath("vm", "--kernel", kernel.release, "--out", str(out),
+                     "--topology", "sockets=2,cores=1,threads=1,nodes=2", "--timeout", "300",
+                     "--", "sh", "-c", GUEST_SCRIPT.format(repo=REPO), timeout=400)
+    elapsed = time.monotonic() - started
+    assert done.returncode == 3, done.stderr
+    lines = done.stdout.splitlines()
+    assert f"release={kernel.release}" in lines
+    assert re.search(r"^guest=1 accel=(kvm|tcg)$", done.stdout, re.M)
+    assert "cpus=2 nodes=2" in lines
+    assert "repo visible" in lines
+    assert "tmp writable" in lines
+    assert "root read-only" in lines
+    assert "to stderr" in lines
+    assert re.search(r"^3;fio-3\.\d+;probe$", done.stdout, re.M), done.stdout
+    assert (out / "guest-file.txt").read_text() == "payload-from-guest\n"
+    assert (out / "sub" / "n.txt").read_text() == "nested\n"
+    boot = re.search(r"boot ([\d.]+) s", done.stderr)
+    assert boot, done.stderr
+    print(f"{kernel.release}: boot-to-command {boot.group(1)} s (whole run {elapsed:.1f} s)")
+
+
+def _kmod_ready():
+    return (REPO / "kmod" / "Makefile").is_file()
+
+
+@pytest.mark.skipif(not _kmod_ready(), reason="kmod/ has no Makefile yet: myfs is not written")
+def test_myfs_is_built_loaded_and_mounted(kernel, run_vm):
+    result = run_vm(kernel, ["sh", "-c", "echo hellowrld > /mnt/myfs/f; cat /mnt/myfs/f; "
+                             "grep ' /mnt/myfs ' /proc/mounts; exit 0"],
+                    myfs="/mnt/myfs", cpus=1)
+    assert result.returncode == 0, result.output
+    assert result.output.splitlines()[0] == "hellowrld"
+    assert re.search(r"^myfs /mnt/myfs myfs ", result.output, re.M)
+    assert result.kernel_release == kernel.release
+
+
+def test_kernel_warning_fails_the_run(kernel, run_vm, guest_module):
+    ko = guest_module(os.path.join(HERE, "vm_warn"), "vm_warn", kernel)
+    with pytest.raises(RunError) as err:
+        run_vm(kernel, ["insmod", str(ko)], cpus=1)
+    message = str(err.value)
+    assert "reported trouble" in message and "WARNING:" in message
+    assert "vm_warn" in message  # the log tail shows where
+
+
+def test_hung_guest_is_stopped_by_timeout(kernel, run_vm, monkeypatch):
+    made = []
+    real_mkdtemp = vm.guest.tempfile.mkdtemp
+
+    def mkdtemp(*args, **kwargs):
+        made.append(real_mkdtemp(*args, **kwargs))
+        return made[-1]
+    monkeypatch.setattr(vm.guest.tempfile, "mkdtemp", mkdtemp)
+    started = time.monotonic()
+    with pytest.raises(RunError) as err:
+        run_vm(kernel, ["sleep", "600"], cpus=1, timeout=40)
+    assert time.monotonic() - started < 60
+    assert "timed out after 40 s" in str(err.value)
+    assert made and not any(os.path.exists(d) for d in made)
+    assert not _qemu_children()
+
+
+def _qemu_children():
+    me = str(os.getpid())
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{pid}/comm") as f:
+                comm = f.read().strip()
+        except OSError:
+            continue
+        if fields[1] == me and comm.startswith("qemu"):
+            found.append(pid)
+    return found
+
+
+# Without a guest.
+
+def test_cli_without_command_is_usage_error():
+    done = _readpath("vm", "--kernel", "6.1")
+    assert done.returncode == 2
+    assert "no command given" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_unknown_kernel_is_usage_error():
+    done = _readpath("vm", "--kernel", "5.99.1-nonexistent", "--", "true")
+    assert done.returncode == 2
+    assert "unknown kernel" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_kernel_path_must_be_a_bzimage(tmp_path):
+    bogus = tmp_path / "bzImage"
+    bogus.write_bytes(b"\0" * 4096)
+    with pytest.raises(UsageError, match="not an x86 bzImage"):
+        vm.resolve_kernel(str(bogus))
+
+
+def test_series_pick_the_newest_release():
+    assert vm.kernels.version_key("6.1.0-9-amd64") < vm.kernels.version_key("6.1.0-56-amd64")
+    assert vm.kernels.version_key("6.12.43+deb12-amd64") < vm.kernels.version_key("6.12.117+deb12-amd64")
+
+
+def test_memory_sizes():
+    assert qemu.parse_mem("2G") == 2048
+    assert qemu.parse_mem("512M") == 512
+    assert qemu.parse_mem("1536") == 1536
+    for bad in ("lots", "1T", "64M"):
+        with pytest.raises(UsageError):
+            qemu.parse_mem(bad)
+
+
+def test_topology_becomes_smp_and_numa_arguments():
+    cpus, args = qemu.parse_topology("sockets=2,cores=2,threads=1,nodes=2", None, 2048)
+    assert cpus == 4
+    assert args[:2] == ["-smp", "4,sockets=2,cores=2,threads=1"]
+    assert "node,nodeid=1,cpus=2-3,memdev=mem1" in args
+    assert "memory-backend-ram,id=mem0,size=1024M" in args
+    assert qemu.parse_topology(None, None, 2048) == (2, ["-smp", "2"])
+    for bad, cpus in (("sockets=3,nodes=2", None), ("cores=2", 3), ("dies=2", None),
+                      ("sockets=0", None)):
+        with pytest.raises(UsageError):
+            qemu.parse_topology(bad, cpus, 2048)
+
+
+def test_initramfs_loads_9p_modules_after_their_dependencies(kernel):
+    order = initramfs.module_load_order(kernel.modules)
+    names = [os.path.basename(p).split(".ko")[0] for p in order]
+    assert names[-1] == "9p"
+    assert "9pnet_virtio" in names
+    deps = {path: d for path, d in initramfs._module_index(kernel.modules).values()}
+    for i, path in enumerate(order):
+        assert set(deps[path]) <= set(order[:i]), f"{path} loads before its dependencies"

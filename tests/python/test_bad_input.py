@@ -1,0 +1,83 @@
+"""Bad input to compare, plot, report and run: one clear line, exit 2, no traceback."""
+
+import pytest
+
+from conftest import FIXTURES, readpath
+
+BASE = FIXTURES / "base.json"
+
+
+def assert_one_clear_line(proc, *words):
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    for word in words:
+        assert word in lines[0]
+
+
+@pytest.mark.parametrize("command", ["compare", "plot", "report"])
+def test_missing_result_file(command, tmp_path):
+    args = [BASE] if command == "compare" else ["--out", tmp_path]
+    assert_one_clear_line(readpath(command, *args, tmp_path / "nope.json"), "does not exist")
+
+
+@pytest.mark.parametrize("command", ["compare", "plot", "report"])
+def test_corrupt_result_file(command, tmp_path):
+    args = [BASE] if command == "compare" else ["--out", tmp_path]
+    assert_one_clear_line(readpath(command, *args, FIXTURES / "truncated.json"), "not valid JSON")
+
+
+@pytest.mark.parametrize("command", ["compare", "plot", "report"])
+def test_result_file_without_benchmarks(command, tmp_path):
+    args = [BASE] if command == "compare" else ["--out", tmp_path]
+    assert_one_clear_line(readpath(command, *args, FIXTURES / "empty.json"), "no benchmarks")
+
+
+@pytest.mark.parametrize("command", ["compare", "plot", "report"])
+def test_folder_without_results(command, tmp_path):
+    assert_one_clear_line(readpath(command, tmp_path, BASE), "holds no result JSON")
+
+
+def test_runs_with_no_benchmarks_in_common():
+    assert_one_clear_line(readpath("compare", BASE, FIXTURES / "disjoint.json"),
+                          "no benchmarks in common")
+
+
+def test_not_json_from_readpath_bench(tmp_path):
+    other = tmp_path / "other.json"
+    other.write_text('{"results": []}')
+    assert_one_clear_line(readpath("compare", BASE, other), "not a readpath_bench result")
+
+
+def test_unknown_metric():
+    assert_one_clear_line(readpath("compare", BASE, BASE, "--metric", "speed"), "unknown metric")
+
+
+def test_compare_needs_two_runs():
+    assert_one_clear_line(readpath("compare", BASE), "at least two runs")
+
+
+def test_plot_of_a_file_needs_an_output_folder():
+    assert_one_clear_line(readpath("plot", BASE), "--out")
+
+
+def test_run_with_a_directory_that_does_not_exist(tmp_path):
+    assert_one_clear_line(readpath("run", "--dir", tmp_path / "missing", "--no-build"),
+                          "not a directory")
+
+
+def test_resume_without_a_run(tmp_path):
+    assert_one_clear_line(readpath("run", "--resume", "--out", tmp_path, "--no-build"),
+                          "no run to resume")
+
+
+def test_compare_kernels_with_an_unknown_kernel(tmp_path):
+    proc = readpath("compare-kernels", "6.1", "9.99-nope", "--no-build", "--out", tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "9.99-nope" in proc.stderr
+
+
+def test_compare_kernels_needs_two_kernels():
+    assert_one_clear_line(readpath("compare-kernels", "6.1", "--no-build"), "at least two kernels")

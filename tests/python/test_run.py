@@ -1,0 +1,89 @@
+"""`readpath run`: planning, an end-to-end tiny run, resume, and Ctrl-C keeping chunks."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import READPATH, bench_binary, readpath
+from readpath_lib import run as run_module
+
+needs_bench = pytest.mark.skipif(
+    not os.access(bench_binary(), os.X_OK),
+    reason=f"{bench_binary()} is not built (scripts/readpath test builds it first)")
+
+
+def test_chunks_group_cells_by_method_and_file_size():
+    cells = ["read/io:4096/file:1048576/warm:1/real_time/threads:1",
+             "read/io:65536/file:1048576/warm:1/real_time/threads:1",
+             "read/io:4096/file:16777216/warm:1/real_time/threads:1",
+             "uring/io:4096/file:1048576/warm:1/qd:1/real_time/threads:1"]
+    chunks = run_module.plan_chunks(cells)
+    assert [c["id"] for c in chunks] == ["read-file1048576", "read-file16777216",
+                                         "uring-file1048576"]
+    assert chunks[0]["cells"] == cells[:2]
+
+
+def test_filter_matches_exactly_the_chunk_cells():
+    import re
+    cells = ["read/io:4096/file:1048576/warm:1/real_time/threads:1"]
+    pattern = re.compile(run_module.cell_filter(cells))
+    assert pattern.match(cells[0])
+    assert not pattern.match("read/io:4096/file:1048576/warm:1/real_time/threads:10")
+    assert not pattern.match("pread/io:4096/file:1048576/warm:1/real_time/threads:1")
+
+
+@needs_bench
+def test_tiny_run_writes_raw_json_environment_charts_and_report(tmp_path):
+    out = tmp_path / "run"
+    proc = readpath("run", "--profile", "tiny", "--no-build", "--no-vm", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    assert "cell 32 of 32" in proc.stderr or "of 32" in proc.stderr
+    plan = json.loads((out / "plan.json").read_text())
+    assert plan["status"] == "complete"
+    raw = sorted(p.name for p in (out / "raw").glob("*.json"))
+    assert raw == sorted(f"{c['id']}.json" for c in plan["chunks"])
+    env = json.loads((out / "environment.json").read_text())
+    assert env["kernel"] == os.uname().release
+    report = (out / "report.md").read_text()
+    assert report.startswith("# readpath report") and "## Findings" in report
+    assert (out / "charts" / "throughput-tmpfs.png").is_file()
+    assert (out / "charts" / "throughput-tmpfs.svg").is_file()
+
+
+@needs_bench
+def test_resume_runs_only_the_missing_chunks(tmp_path):
+    out = tmp_path / "run"
+    assert readpath("run", "--profile", "tiny", "--no-build", "--no-vm", "--out", out).returncode == 0
+    kept = out / "raw" / "read-file1048576.json"
+    redo = out / "raw" / "uring-file1048576.json"
+    kept_mtime = kept.stat().st_mtime_ns
+    redo.unlink()
+    plan = json.loads((out / "plan.json").read_text())
+    plan["status"] = "running"
+    (out / "plan.json").write_text(json.dumps(plan))
+    proc = readpath("run", "--resume", "--no-build", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    assert redo.is_file()
+    assert kept.stat().st_mtime_ns == kept_mtime
+
+
+@needs_bench
+def test_interrupt_keeps_finished_chunks_and_says_how_to_resume(tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.Popen(["/usr/bin/python3", str(READPATH), "run", "--quick", "--no-build",
+                             "--no-vm", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not list((out / "raw").glob("*.json")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "--resume" in stderr and "Traceback" not in stderr
+    assert list((out / "raw").glob("*.json"))
+    assert not list((out / "raw").glob("*.partial"))
+    assert json.loads((out / "plan.json").read_text())["status"] == "running"

@@ -80,7 +80,7 @@ Profile profile(const std::string& name) {
     p.qds = {1, 32};
     p.threads = {1};
     p.warm = {1, 0};
-    p.min_time = 0.1;
+    p.min_time = 0.25;
     p.min_time_tcg = 0.005;
   } else if (name == "default") {
     p.methods = {"read", "pread", "pread_rand", "preadv2_nowait", "uring", "uring_fixed",

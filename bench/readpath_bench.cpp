@@ -155,6 +155,15 @@ void run_cell(benchmark::State& state, const Cell& cell) {
     config.seed = 0x5EED + index;
     reader = make_reader(config, target);
 
+    // A filesystem that cannot evict (tmpfs) has no cold cells: find out before anything costly.
+    if (!cell.warm) {
+      evict(target.fd, target.begin, target.end);
+      const double resident = resident_fraction(target.fd, target.begin, target.end);
+      if (resident > 0.0)
+        throw Error("cold: POSIX_FADV_DONTNEED cannot evict on " + g_run.mount.fstype + " (" +
+                    percent(resident) + " still resident)");
+    }
+
     // Verify before timing: one full pass, every byte against the content function.
     const PassResult check = reader->pass(true);
     if (check.bytes != target.end - target.begin)

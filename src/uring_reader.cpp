@@ -159,7 +159,15 @@ class UringReader final : public Reader {
 
   void queue(unsigned s) {
     io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-    if (sqe == nullptr) throw Error("io_uring_get_sqe: submission queue full");
+    if (sqe == nullptr) {
+      // With SQPOLL a completion can be visible before the kernel thread has released
+      // the SQ slots of its batch: wait for them. Without it, submit what is queued.
+      const bool sqpoll = accepted_ & IORING_SETUP_SQPOLL;
+      const int ret = sqpoll ? io_uring_sqring_wait(&ring_) : io_uring_submit(&ring_);
+      if (ret < 0) throw sys_error(sqpoll ? "io_uring_sqring_wait" : "io_uring_submit", -ret);
+      sqe = io_uring_get_sqe(&ring_);
+      if (sqe == nullptr) throw Error("io_uring_get_sqe: submission queue full");
+    }
     const int fd = fixed_file_ ? 0 : t_.fd;
     if (fixed_buffers_)
       io_uring_prep_read_fixed(sqe, fd, slot_buffer(s), slots_[s].len, slots_[s].off, 0);

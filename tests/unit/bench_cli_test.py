@@ -103,6 +103,27 @@ def test_smoke(scratch):
     check("files are removed after the run", not leftovers(scratch), leftovers(scratch))
 
 
+def test_threads(scratch):
+    out = os.path.join(scratch, "threads.json")
+    cores = len(os.sched_getaffinity(0))
+    r = run("--dir", scratch, "--methods", "pread,uring,mmap_copy", "--threads", "2", "--placement",
+            "cores", "--file-sizes", "1M", "--io-sizes", "64K", "--qd", "4", "--cache", "warm",
+            "--benchmark_min_time=0.01", f"--benchmark_out={out}", "--benchmark_out_format=json")
+    check("a two-thread run exits 0", r.returncode == 0, r.stderr[-2000:])
+    if r.returncode != 0:
+        return
+    benches = json.load(open(out))["benchmarks"]
+    os.unlink(out)
+    check("three two-thread cells", len(benches) == 3 and all(b["threads"] == 2 for b in benches),
+          [b["name"] for b in benches])
+    for b in benches:
+        if cores >= 2:
+            check(f"{b['name']} ran pinned", not b.get("error_occurred") and b.get("label", "").startswith("cpus"),
+                  b.get("error_message") or b.get("label"))
+        else:
+            check(f"{b['name']} skipped: one core", "placement cores" in b.get("error_message", ""), b)
+
+
 def test_interrupt(scratch):
     proc = subprocess.Popen([BENCH, "--profile", "quick", "--dir", scratch, "--methods", "pread",
                              "--file-sizes", "64M", "--benchmark_min_time=5"],
@@ -137,6 +158,7 @@ def main():
         test_bad_input(scratch)
         test_list(scratch)
         test_smoke(scratch)
+        test_threads(scratch)
         test_interrupt(scratch)
     print(f"{len(failures)} failed" if failures else "all passed")
     return 1 if failures else 0

@@ -132,6 +132,7 @@ void run_cell(benchmark::State& state, const Cell& cell) {
   std::unique_ptr<Fd> fd;
   std::optional<ScopedAffinity> affinity;
   std::unique_ptr<Reader> reader;
+  std::unique_ptr<ResidencyProbe> residency;
   Target target;
   std::string setup_error;
 
@@ -154,11 +155,12 @@ void run_cell(benchmark::State& state, const Cell& cell) {
     config.sqpoll_cpu = place.helper_cpu;
     config.seed = 0x5EED + index;
     reader = make_reader(config, target);
+    residency = std::make_unique<ResidencyProbe>(target.fd, target.begin, target.end);
 
     // A filesystem that cannot evict (tmpfs) has no cold cells: find out before anything costly.
     if (!cell.warm) {
       evict(target.fd, target.begin, target.end);
-      const double resident = resident_fraction(target.fd, target.begin, target.end);
+      const double resident = residency->fraction();
       if (resident > 0.0)
         throw Error("cold: POSIX_FADV_DONTNEED cannot evict on " + g_run.mount.fstype + " (" +
                     percent(resident) + " still resident)");
@@ -172,13 +174,13 @@ void run_cell(benchmark::State& state, const Cell& cell) {
 
     if (cell.warm) {
       make_warm(target.fd, target.begin, target.end);
-      const double resident = resident_fraction(target.fd, target.begin, target.end);
+      const double resident = residency->fraction();
       if (resident < 1.0)
         throw Error("warm: only " + percent(resident) + " of the file stays in the page cache");
     } else {
       reader->release_mappings();
       evict(target.fd, target.begin, target.end);
-      const double resident = resident_fraction(target.fd, target.begin, target.end);
+      const double resident = residency->fraction();
       if (resident > 0.0)
         throw Error("cold: POSIX_FADV_DONTNEED cannot evict on " + g_run.mount.fstype + " (" +
                     percent(resident) + " still resident)");
@@ -222,7 +224,7 @@ void run_cell(benchmark::State& state, const Cell& cell) {
         state.PauseTiming();  // eviction and its check are not part of the cost
         reader->release_mappings();
         evict(target.fd, target.begin, target.end);
-        const double resident = resident_fraction(target.fd, target.begin, target.end);
+        const double resident = residency->fraction();
         if (resident > 0.0) throw Error("cold: " + percent(resident) + " still resident after eviction");
         state.ResumeTiming();
       }
@@ -260,7 +262,7 @@ void run_cell(benchmark::State& state, const Cell& cell) {
       }
     }
     if (cell.warm) {
-      const double resident = resident_fraction(target.fd, target.begin, target.end);
+      const double resident = residency->fraction();
       if (resident < 1.0)
         state.SkipWithError(("warm: the page cache lost pages during the run (" + percent(resident) +
                              " resident at the end); free memory and rerun").c_str());

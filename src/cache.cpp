@@ -6,27 +6,39 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include <vector>
 
 #include "error.hpp"
 #include "reader.hpp"
 
 namespace readpath {
 
-double resident_fraction(int fd, uint64_t begin, uint64_t end) {
-  if (end <= begin) return 1.0;
+ResidencyProbe::ResidencyProbe(int fd, uint64_t begin, uint64_t end) {
+  if (end <= begin) return;
   const uint64_t map_off = begin / page_size() * page_size();
-  const size_t len = end - map_off;
-  void* p = mmap(nullptr, len, PROT_READ, MAP_SHARED, fd, static_cast<off_t>(map_off));
-  if (p == MAP_FAILED) throw sys_error("mmap(for mincore)");
-  std::vector<unsigned char> vec((len + page_size() - 1) / page_size());
-  const int ret = mincore(p, len, vec.data());
-  const int err = errno;
-  munmap(p, len);
-  if (ret != 0) throw sys_error("mincore", err);
+  len_ = end - map_off;
+  // Never touched, so the mapping faults nothing in and pins nothing.
+  map_ = mmap(nullptr, len_, PROT_READ, MAP_SHARED, fd, static_cast<off_t>(map_off));
+  if (map_ == MAP_FAILED) {
+    map_ = nullptr;
+    throw sys_error("mmap(for mincore)");
+  }
+  vec_.resize((len_ + page_size() - 1) / page_size());
+}
+
+ResidencyProbe::~ResidencyProbe() {
+  if (map_ != nullptr) munmap(map_, len_);
+}
+
+double ResidencyProbe::fraction() {
+  if (map_ == nullptr) return 1.0;
+  if (mincore(map_, len_, vec_.data()) != 0) throw sys_error("mincore");
   size_t resident = 0;
-  for (unsigned char v : vec) resident += v & 1;
-  return static_cast<double>(resident) / static_cast<double>(vec.size());
+  for (unsigned char v : vec_) resident += v & 1;
+  return static_cast<double>(resident) / static_cast<double>(vec_.size());
+}
+
+double resident_fraction(int fd, uint64_t begin, uint64_t end) {
+  return ResidencyProbe(fd, begin, end).fraction();
 }
 
 void make_warm(int fd, uint64_t begin, uint64_t end) {

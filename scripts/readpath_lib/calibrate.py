@@ -6,6 +6,7 @@ mmap), block size and queue depth for the same total time. The table shows both
 bandwidths and their ratio (readpath/fio; above 1 means readpath's loop costs less), the
 repetitions' coefficient of variation, and read(2) against plain memcpy bandwidth.
 Warm page cache, one thread. Timings under TCG (READPATH_ACCEL=tcg) mean nothing.
+READPATH_BENCH=PATH uses that readpath_bench instead of building one.
 """
 
 import json
@@ -122,8 +123,12 @@ def run(args):
     size = parse_size(args.file_size)
     if args.dir and not os.path.isdir(args.dir):
         raise UsageError(f"--dir {args.dir}: no such directory")
-    tree = build.build(quiet=True)
-    binary = tree / "bench" / "readpath_bench"
+    if os.environ.get("READPATH_BENCH"):  # a given binary (the CTest test passes its own)
+        binary = Path(os.environ["READPATH_BENCH"])
+        if not os.access(binary, os.X_OK):
+            raise UsageError(f"READPATH_BENCH={binary} is not an executable")
+    else:
+        binary = build.build(quiet=True) / "bench" / "readpath_bench"
     if os.environ.get("READPATH_ACCEL") == "tcg":
         print("calibrate: under TCG these timings are not meaningful", file=sys.stderr)
 

@@ -105,6 +105,16 @@ TEST_P(ReaderTest, DetectsWrongContent) {
   }
 }
 
+TEST_P(ReaderTest, QueueDepthsKeepEveryRequestInOrderOfOffset) {
+  if (!find_method(GetParam())->uses_qd) GTEST_SKIP() << GetParam() << " has no queue depth";
+  for (unsigned qd : {1u, 2u, 7u, 32u, 128u}) {
+    READER_OR_SKIP(r, 16384, qd, target(0, kFileSize));
+    const PassResult pass = r->pass(true);
+    EXPECT_EQ(pass.bytes, kFileSize) << "qd " << qd;
+    EXPECT_EQ(pass.requests, (kFileSize + 16383) / 16384) << "qd " << qd;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllMethods, ReaderTest, ::testing::ValuesIn([] {
                            std::vector<std::string> names;
                            for (const auto& m : methods()) names.emplace_back(m.name);

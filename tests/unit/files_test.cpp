@@ -1,0 +1,83 @@
+// File preparation: the content lands after creation (it depends on st_ino), synthetic
+// files are only sized, a file that cannot fit is refused up front, and removal works.
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iterator>
+#include <vector>
+
+#include "content.hpp"
+#include "error.hpp"
+#include "test_util.hpp"
+
+namespace readpath {
+namespace {
+
+std::vector<unsigned char> slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+class FilesTest : public ::testing::Test {
+ protected:
+  void SetUp() override { dir_ = test::scratch_dir(); }
+  void TearDown() override {
+    rmdir(dir_.c_str());
+    untrack_path(dir_);
+  }
+  std::string dir_;
+};
+
+TEST_F(FilesTest, WritesTheContentOfItsOwnInode) {
+  const PreparedFile f = prepare_file(dir_ + "/c", 100000, false);
+  struct stat st {};
+  ASSERT_EQ(stat(f.path.c_str(), &st), 0);
+  EXPECT_EQ(f.ino, st.st_ino);
+  EXPECT_EQ(static_cast<uint64_t>(st.st_size), 100000u);
+  const auto bytes = slurp(f.path);
+  ASSERT_EQ(bytes.size(), 100000u);
+  EXPECT_NO_THROW(content_check(f.ino, 0, bytes.data(), bytes.size()));
+  remove_file(f);
+  EXPECT_NE(access(f.path.c_str(), F_OK), 0);
+}
+
+TEST_F(FilesTest, SyntheticFilesAreOnlySized) {
+  const PreparedFile f = prepare_file(dir_ + "/s", 8192, true);
+  const auto bytes = slurp(f.path);
+  ASSERT_EQ(bytes.size(), 8192u);
+  EXPECT_EQ(bytes, std::vector<unsigned char>(8192, 0));  // outside myfs: a sparse file
+  remove_file(f);
+}
+
+TEST_F(FilesTest, AFileThatCannotFitIsRefused) {
+  struct statvfs vfs {};
+  ASSERT_EQ(statvfs(dir_.c_str(), &vfs), 0);
+  const uint64_t too_big = static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize + (1ull << 30);
+  try {
+    prepare_file(dir_ + "/big", too_big, false);
+    FAIL() << "a file larger than the free space was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("does not fit"), std::string::npos) << e.what();
+  }
+  EXPECT_NE(access((dir_ + "/big").c_str(), F_OK), 0);
+}
+
+TEST_F(FilesTest, AnExistingFileIsNotOverwritten) {
+  const PreparedFile f = prepare_file(dir_ + "/x", 4096, false);
+  EXPECT_THROW(prepare_file(dir_ + "/x", 4096, false), Error);
+  remove_file(f);
+}
+
+TEST_F(FilesTest, TrackedPathsAreRemovedTogether) {
+  const PreparedFile f = prepare_file(dir_ + "/t", 4096, false);
+  const std::string sub = make_fresh_dir(dir_);
+  remove_tracked_paths();  // what exit and SIGINT do: files first, then directories
+  EXPECT_NE(access(f.path.c_str(), F_OK), 0);
+  EXPECT_NE(access(sub.c_str(), F_OK), 0);
+  EXPECT_NE(access(dir_.c_str(), F_OK), 0);
+}
+
+}  // namespace
+}  // namespace readpath

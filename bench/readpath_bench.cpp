@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <condition_variable>
 #include <mutex>
 #include <optional>
 
@@ -93,6 +94,31 @@ class FileStore {
   std::string failed_reason_;
 };
 FileStore g_files;
+
+// The threads of one cell meet here between setup and the first myfs snapshot, so the
+// snapshot sees no setup work (verification passes) of any thread. Reusable: cells run
+// one after another.
+class Barrier {
+ public:
+  void wait(unsigned threads) {
+    std::unique_lock lock(mutex_);
+    const uint64_t generation = generation_;
+    if (++arrived_ == threads) {
+      arrived_ = 0;
+      ++generation_;
+      cv_.notify_all();
+      return;
+    }
+    cv_.wait(lock, [&] { return generation_ != generation; });
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  unsigned arrived_ = 0;
+  uint64_t generation_ = 0;
+};
+Barrier g_setup_barrier;
 
 class Fd {
  public:
@@ -194,6 +220,18 @@ void run_cell(benchmark::State& state, const Cell& cell) {
   } catch (const std::exception& e) {
     setup_error = e.what();
   }
+  // Every thread, failed or not, meets the others before thread 0's first myfs snapshot.
+  Counters myfs_before;
+  const bool counting = !g_run.stats_path.empty();
+  if (counting && threads > 1) g_setup_barrier.wait(threads);
+  if (counting && index == 0 && setup_error.empty()) {
+    try {
+      myfs_before = snapshot_myfs();
+    } catch (const std::exception& e) {
+      setup_error = e.what();
+    }
+  }
+  if (counting && threads > 1) g_setup_barrier.wait(threads);
   if (!setup_error.empty()) {
     state.SkipWithError(setup_error.c_str());
     for (auto _ : state) {
@@ -202,7 +240,6 @@ void run_cell(benchmark::State& state, const Cell& cell) {
   }
 
   uint64_t bytes = 0, requests = 0, fallbacks = 0;
-  Counters myfs_before;
   Usage usage_before{};
   try {
     usage_before = Usage::now();
@@ -217,17 +254,8 @@ void run_cell(benchmark::State& state, const Cell& cell) {
   }
 
   // ---- timed loop ----
-  // myfs counts the whole mount: thread 0 takes the first snapshot inside the loop, once
-  // every thread has passed the start barrier (i.e. finished its verification pass).
-  bool snapshot_pending = index == 0 && !g_run.stats_path.empty();
   for (auto _ : state) {
     try {
-      if (snapshot_pending) {
-        state.PauseTiming();
-        myfs_before = snapshot_myfs();
-        snapshot_pending = false;
-        state.ResumeTiming();
-      }
       if (!cell.warm) {
         state.PauseTiming();  // eviction and its check are not part of the cost
         reader->release_mappings();

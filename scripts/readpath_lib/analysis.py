@@ -137,6 +137,8 @@ def thread_scaling(run, target):
     for bench in usable(run, target):
         if "threads" not in bench.params:
             continue
+        if bench.params.get("warm", 1) != 1:
+            continue
         label = series_label(bench, drop=("threads", "warm"))
         out[label].append((bench.params["threads"], bench.median("bytes_per_second")))
-    return {k: sorted(v) for k, v in out.items() if len(v) > 1}
+    return {k: sorted(v) for k, v in out.items() if len({t for t, _ in v}) > 1}

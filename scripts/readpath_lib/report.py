@@ -294,10 +294,18 @@ def build(runs, out, title=None, charts=True):
     gone = skipped(runs)
     if gone:
         text += ["## Skipped cells", "", *gone, ""]
-    text += ["## Sources", "", *[f"- `{f}`" for r in runs for f in r.files], ""]
+    text += ["## Sources", "", *[f"- `{_shown(f, out)}`" for r in runs for f in r.files], ""]
     path = out / "report.md"
     path.write_text("\n".join(text))
     return path
+
+
+def _shown(path, out):
+    """A source path relative to the report when it lives beside it, else as given."""
+    try:
+        return path.resolve().relative_to(out.resolve())
+    except ValueError:
+        return path
 
 
 def run(args):

@@ -141,6 +141,7 @@ class Progress:
         if not self.tty and not force and now - self.last_print < 10:
             return
         self.last_print = now
+        self.shown = self.done
         elapsed = now - self.start
         ran = self.done - self.start_done
         eta = "?" if ran <= 0 else _clock(elapsed / ran * (self.total - self.done))
@@ -154,6 +155,8 @@ class Progress:
     def finish(self):
         if self.tty:
             print(file=sys.stderr)
+        elif getattr(self, "shown", None) != self.done:
+            self.show(force=True)
 
 
 def _clock(seconds):
@@ -443,7 +446,6 @@ def run(args):
                 for chunk in pending:
                     run_chunk(bench, chunk, profile, settings, raw, progress,
                               _dir_args(plan, None))
-            progress.show(force=True)
             progress.finish()
         if plan["vm"] and not plan["vm"]["done"]:
             kernel = plan["vm"]["kernel"]

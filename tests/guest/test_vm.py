@@ -8,6 +8,7 @@ module order.
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -108,8 +109,36 @@ def test_hung_guest_is_stopped_by_timeout(kernel, run_vm, monkeypatch):
     assert not _qemu_children()
 
 
-def _qemu_children():
-    me = str(os.getpid())
+def test_interrupt_stops_qemu_and_removes_temporary_files(tmp_path):
+    """Ctrl-C (SIGINT) during a guest run: exit 130, QEMU gone, its directory removed.
+    One boot, on the first test kernel only."""
+    from conftest import test_kernels
+    spec = test_kernels()[0]
+    proc = subprocess.Popen([PYTHON, str(REPO / "scripts" / "readpath"), "vm", "--kernel", spec,
+                             "--", "sleep", "600"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    qemu_pid, tmp_dir = None, None
+    deadline = time.monotonic() + 120
+    while qemu_pid is None and time.monotonic() < deadline and proc.poll() is None:
+        for pid in _qemu_children(proc.pid):
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                found = re.search(rb"(/[^\0,]*/readpath-vm-[^/\0,]+)", f.read())
+            qemu_pid, tmp_dir = pid, found and found.group(1).decode()
+        time.sleep(0.5)
+    if qemu_pid is None:
+        proc.kill()
+        pytest.skip(f"no QEMU appeared for kernel {spec}: {proc.communicate()[1].strip()}")
+    time.sleep(3)  # let the guest boot a little
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 130
+    assert "interrupted" in proc.stderr.read()
+    assert not os.path.exists(f"/proc/{qemu_pid}")
+    assert tmp_dir and not os.path.exists(tmp_dir)
+
+
+def _qemu_children(parent=None):
+    me = str(parent or os.getpid())
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:

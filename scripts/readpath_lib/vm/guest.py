@@ -21,7 +21,11 @@ from . import initramfs, kernels, qemu
 GUEST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 NINEP = "trans=virtio,version=9p2000.L,msize=262144"
 # Kernel log lines that fail a run, whatever the command's own status.
-TROUBLE = re.compile(r"Kernel panic|\bOops\b|\bBUG[: ]|WARNING:|general protection fault")
+# (Boot-time "WARNING:" notes about CPU vulnerabilities or a user program's GP fault are
+# not kernel trouble, so WARN and die() are matched by the formats they print.)
+TROUBLE = re.compile(r"Kernel panic - not syncing|\bOops\b|\bBUG: |kernel BUG at|"
+                     r"WARNING: CPU: \d+ PID: \d+ at|WARNING: (possible|suspicious|inconsistent) |"
+                     r"\[#\d+\]")
 TAIL_LINES = 40
 KERNEL_ARGS = ["console=ttyS0", "panic=-1", "loglevel=5", "mitigations=off", "tsc=reliable",
                "no_timer_check", "i8042.noaux"]
@@ -166,7 +170,7 @@ def _trouble(log: str):
     lines = log.splitlines()
     for i, line in enumerate(lines):
         if TROUBLE.search(line):
-            return line.strip(), "\n".join(lines[i:i + TAIL_LINES])
+            return re.sub(r"^\[\s*[\d.]+\]\s*", "", line.strip()), "\n".join(lines[i:i + TAIL_LINES])
     return None
 
 

@@ -167,7 +167,7 @@ def initramfs_for(kernel) -> Path:
     cpio.file("modules.order", ("\n".join(names) + "\n").encode())
     for old in cache.glob("initramfs-*"):
         old.unlink(missing_ok=True)
-    tmp = image.with_suffix(".tmp")
+    tmp = cache / f".{image.name}.{os.getpid()}.tmp"
     tmp.write_bytes(cpio.bytes())
     os.replace(tmp, image)
     return image

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -157,11 +158,12 @@ def boot_image(kernel: Kernel, log=lambda msg: None) -> Path:
     except (lzma.LZMAError, OSError, EOFError):
         vmlinux = b""
     for old in cache.iterdir():
-        old.unlink(missing_ok=True)
+        if not old.name.startswith("."):
+            old.unlink(missing_ok=True)
     if not vmlinux.startswith(b"\x7fELF") or not _PVH_NOTE.search(vmlinux):
         no_pvh.touch()
         return kernel.image
-    tmp = cache / f".{key}.tmp"
+    tmp = cache / f".{key}.{os.getpid()}.tmp"
     tmp.write_bytes(vmlinux)
     os.replace(tmp, target)
     return target
@@ -204,23 +206,29 @@ def build_module(src: Path, kernel: Kernel, name: str, log=lambda msg: None) -> 
     module = tree / f"{name}.ko"
     if module.is_file():
         return module
-    for old in cache.iterdir():  # keep one build per module and kernel
-        shutil.rmtree(old, ignore_errors=True)
+    for old in cache.iterdir():  # keep one build per module and kernel; skip builds in flight
+        if not old.name.startswith("."):
+            shutil.rmtree(old, ignore_errors=True)
     log(f"readpath vm: building {name}.ko from {src} for {kernel.release}")
-    staging = cache / f".{key}.tmp"
-    shutil.rmtree(staging, ignore_errors=True)
-    for path in files:
-        target = staging / path.relative_to(src)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, target)
-    make = ["make", "-j2", "-C", str(staging), f"KDIR={kernel.headers}"]
-    build = subprocess.run(make, capture_output=True, text=True)
-    if build.returncode != 0 or not (staging / f"{name}.ko").is_file():
-        log = (build.stdout + build.stderr).strip().splitlines()[-25:]
+    staging = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=cache))
+    try:
+        for path in files:
+            target = staging / path.relative_to(src)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+        make = ["make", "-j2", "-C", str(staging), f"KDIR={kernel.headers}"]
+        build = subprocess.run(make, capture_output=True, text=True)
+        if build.returncode != 0 or not (staging / f"{name}.ko").is_file():
+            log_lines = (build.stdout + build.stderr).strip().splitlines()[-25:]
+            raise RunError(f"building {name}.ko from {src} for {kernel.release} failed "
+                           f"(`make -C {src} KDIR={kernel.headers}`):\n  " + "\n  ".join(log_lines))
+        try:
+            os.rename(staging, tree)
+        except OSError:
+            if not module.is_file():  # not a concurrent build that finished first
+                raise
+    finally:
         shutil.rmtree(staging, ignore_errors=True)
-        raise RunError(f"building {name}.ko from {src} for {kernel.release} failed "
-                       f"(`{' '.join(make)}`):\n  " + "\n  ".join(log))
-    os.rename(staging, tree)
     return module
 
 

@@ -125,8 +125,7 @@ std::string usage() {
          "                     files are only sized, myfs makes their content\n"
          "  --profile NAME     which cells exist: tiny (seconds), quick (~2 min),\n"
          "                     default (~13 min), full (everything)  [default]\n"
-         "  --methods A,B      methods to run (default: the profile's), from:\n"
-         "                     " << method_list() << "\n"
+         "  --methods A,B      methods to run (default: the profile's; list below)\n"
          "  --io-sizes LIST    bytes per request, e.g. 4K,64K,1M\n"
          "  --file-sizes LIST  file sizes, e.g. 1M,256M,1G (capped at half of MemAvailable)\n"
          "  --qd LIST          io_uring queue depths, e.g. 1,32\n"
@@ -137,6 +136,18 @@ std::string usage() {
          "                     memory, the user-space bound for read(2)\n"
          "  --keep-files       leave the prepared files in --dir and print their paths\n"
          "  -h, --help         this help\n"
+         "\n"
+         "Methods (one pass = every byte of the thread's region once; the timed region is\n"
+         "the pass, plus for mmap_touch*/mmap_populate* the mmap and munmap around it):\n";
+  for (const auto& m : methods()) {
+    std::string name(m.name);
+    name.resize(std::max<size_t>(name.size(), 20), ' ');
+    out << "  " << name << " " << m.summary << "\n";
+  }
+  out << "\n"
+         "Counters per pass: minflt, majflt, ctxsw; items_per_second counts requests; on\n"
+         "myfs also myfs_<hook> from /sys/fs/myfs/<dev>/stats. Cold cells evict with\n"
+         "POSIX_FADV_DONTNEED (timer paused) and skip where that cannot work (tmpfs).\n"
          "\n"
          "Useful Google Benchmark options: --benchmark_list_tests, --benchmark_filter=REGEX,\n"
          "--benchmark_out=FILE --benchmark_out_format=json, --benchmark_repetitions=N,\n"

@@ -20,7 +20,7 @@ const std::vector<MethodInfo>& methods() {
       {"preadv2_hipri", Family::read, false, true, "preadv2(RWF_HIPRI)"},
       {"uring", Family::uring, true, true, "io_uring IORING_OP_READ, qd requests in flight"},
       {"uring_fixed", Family::uring, true, true, "io_uring READ_FIXED: registered buffers and file"},
-      {"uring_sqpoll", Family::uring, true, true, "io_uring with SQPOLL (placed) and a registered file"},
+      {"uring_sqpoll", Family::uring, true, true, "io_uring, SQPOLL thread (on a CPU near the reader with --placement), registered file"},
       {"mmap_copy", Family::mmap, false, true, "memcpy out of a long-lived mapping"},
       {"mmap_touch", Family::mmap, false, false, "fresh mapping per pass, one load per page"},
       {"mmap_touch_seq", Family::mmap, false, false, "mmap_touch after MADV_SEQUENTIAL"},

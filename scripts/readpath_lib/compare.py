@@ -17,7 +17,7 @@ from . import results, stats
 from .errors import UsageError
 from .tables import markdown_table
 
-HELP = "compare runs: per-metric tables with delta %, Mann–Whitney U p, Holm, geomean"
+HELP = "compare runs: per-metric tables with delta %%, Mann–Whitney U p, Holm, geomean"
 
 # What `--metric` accepts besides myfs_<hook> names.
 METRIC_ALIASES = {"time": results.TIME, "throughput": results.BYTES_PER_SECOND,

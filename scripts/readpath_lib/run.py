@@ -46,7 +46,7 @@ HELP = "run the suite (native + myfs hook counts in a VM) and write results/<dat
 PROFILES = {
     "tiny": {"repetitions": 3, "min_time": None},
     "quick": {"repetitions": 6, "min_time": 0.05},
-    "default": {"repetitions": 10, "min_time": 0.1},
+    "default": {"repetitions": 10, "min_time": 0.05},
     "full": {"repetitions": 10, "min_time": 0.25},
 }
 # The myfs guest counts hooks (exact under TCG), so it runs a small suite once.
@@ -340,8 +340,15 @@ class HostMyfs:
         release = _host_kernel()
         kernel = kernels.Kernel(release=release, image=Path(f"/boot/vmlinuz-{release}"),
                                 headers=Path(f"/lib/modules/{release}/build"),
-                                modules=Path(f"/lib/modules/{release}"), debian=False)
-        ko = kernels.build_myfs(kernel, lambda msg: print(msg, file=sys.stderr))
+                                modules=Path(f"/lib/modules/{release}"),
+                                debian=Path(f"/boot/vmlinuz-{release}").is_file()
+                                and release.endswith("-amd64"))
+        try:
+            ko = kernels.build_myfs(kernel, lambda msg: print(msg, file=sys.stderr))
+        except (UsageError, RunError) as err:
+            raise RunError(f"cannot build myfs for the host kernel {release} "
+                           f"({str(err).splitlines()[0]}); rerun with --dir DIR to time "
+                           "another filesystem instead") from None
         self._run(["insmod", str(ko)], "load myfs")
         self.loaded = True
         self.mount.mkdir(parents=True, exist_ok=True)
@@ -377,6 +384,8 @@ def _check_args(args):
             raise UsageError(f"--dir {args.dir} is not a directory; create it or pick another")
         if not os.access(d, os.W_OK):
             raise UsageError(f"--dir {args.dir} is not writable")
+    if args.kernel and args.no_vm:
+        raise UsageError("--kernel picks the kernel of the myfs guest; it cannot go with --no-vm")
     if args.repetitions is not None and args.repetitions < 1:
         raise UsageError("--repetitions must be at least 1 (3 or more for compare's p-values)")
 
@@ -448,6 +457,7 @@ def run(args):
                               _dir_args(plan, None))
             progress.finish()
         if plan["vm"] and not plan["vm"]["done"]:
+            packages.ensure(packages.VM, "the myfs guest run")
             kernel = plan["vm"]["kernel"]
             print(f"readpath run: myfs hook counts in a {kernel} guest "
                   f"({VM_PROFILE[profile]} profile, once; TCG takes a few minutes)",

@@ -81,3 +81,17 @@ def test_compare_kernels_with_an_unknown_kernel(tmp_path):
 
 def test_compare_kernels_needs_two_kernels():
     assert_one_clear_line(readpath("compare-kernels", "6.1", "--no-build"), "at least two kernels")
+
+
+def test_top_level_help_lists_every_subcommand():
+    proc = readpath("--help")
+    assert proc.returncode == 0, proc.stderr
+    for command in ("run", "compare", "compare-kernels", "plot", "report"):
+        assert command in proc.stdout
+
+
+@pytest.mark.parametrize("command", ["run", "compare", "compare-kernels", "plot", "report"])
+def test_subcommand_help_answers(command):
+    proc = readpath(command, "--help")
+    assert proc.returncode == 0, proc.stderr
+    assert "Examples:" in proc.stdout

@@ -85,7 +85,7 @@ Profile profile(const std::string& name) {
   } else if (name == "default") {
     p.methods = {"read", "pread", "pread_rand", "preadv2_nowait", "uring", "uring_fixed",
                  "uring_sqpoll", "mmap_copy", "mmap_touch", "mmap_populate", "mmap_populate_read"};
-    p.io_sizes = {4 * K, 16 * K, 64 * K, 256 * K, 1 * M};
+    p.io_sizes = {4 * K, 16 * K, 64 * K, 256 * K, 1 * M, 4 * M};
     p.file_sizes = {1 * M, 16 * M, 256 * M, 1 * G};
     p.qds = {1, 32};
     p.threads = {1, 2};

@@ -19,6 +19,7 @@ const std::vector<MethodInfo>& methods() {
       {"preadv2_nowait", Family::read, false, true, "preadv2(RWF_NOWAIT); EAGAIN falls back to pread"},
       {"preadv2_hipri", Family::read, false, true, "preadv2(RWF_HIPRI)"},
       {"uring", Family::uring, true, true, "io_uring IORING_OP_READ, qd requests in flight"},
+      {"uring_regfile", Family::uring, true, true, "io_uring IORING_OP_READ on a registered file"},
       {"uring_fixed", Family::uring, true, true, "io_uring READ_FIXED: registered buffers and file"},
       {"uring_sqpoll", Family::uring, true, true, "io_uring, SQPOLL thread (on a CPU near the reader with --placement), registered file"},
       {"mmap_copy", Family::mmap, false, true, "memcpy out of a long-lived mapping"},

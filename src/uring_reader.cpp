@@ -34,7 +34,7 @@ class UringReader final : public Reader {
       : io_(config.io), qd_(std::max(1u, config.qd)), t_(target), buffer_(io_ * qd_) {
     const std::string_view name = config.method->name;
     fixed_buffers_ = name == "uring_fixed";
-    fixed_file_ = name == "uring_fixed" || name == "uring_sqpoll";
+    fixed_file_ = name == "uring_regfile" || name == "uring_fixed" || name == "uring_sqpoll";
 
     io_uring_params params{};
     unsigned required = 0;

@@ -6,6 +6,10 @@ their host paths; /tmp, /var/tmp, /mnt, /dev/shm and /run are tmpfs. Files the c
 writes under $READPATH_OUT land in --out. The guest environment also carries
 READPATH_ACCEL (kvm or tcg) and READPATH_GUEST=1.
 
+Timings inside a TCG guest are not comparable with the host's; hook counts are exact.
+A failed guest's whole console log is kept under ~/.cache/readpath/logs/; the KVM
+verdict of --accel auto under ~/.cache/readpath/accel/ (delete it to probe again).
+
 Exit status: the command's own; 1 if the guest kernel panics, oopses, hits a BUG or a
 WARNING, if myfs fails to load/mount/unmount/unload, or on --timeout; 2 for bad usage.
 

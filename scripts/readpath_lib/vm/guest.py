@@ -7,6 +7,7 @@ import secrets
 import shlex
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -203,11 +204,14 @@ def run_in_vm(kernel, command, *, cpus=None, mem="2G", accel="auto", myfs=None,
     env: extra environment for the command. The guest environment is otherwise clean:
         PATH, HOME, TERM=dumb, READPATH_OUT, READPATH_ACCEL, READPATH_GUEST=1 and the
         host's READPATH_* variables (READPATH_BUILD_DIR, ...).
-    echo: stream the command's output to our stdout as it arrives.
+    echo: stream the command's output to our stdout as it arrives, and say on stderr
+        what is being built and booted.
 
     The guest sees the host root read-only (9p), tmpfs on /tmp, /var/tmp, /mnt, /dev/shm
     and /run, and the checkout, build tree and readpath cache at their host paths. The
-    command runs in the host's current directory when the guest sees it, else in /.
+    command runs as root in the host's current directory when the guest sees it (else
+    in /), with stdin empty. Without `out`, $READPATH_OUT is a tmpfs directory that is
+    discarded. Modules of the kernel installed on the host can be modprobed in the guest.
 
     Raises RunError (message and kernel log) on a panic, Oops, BUG or WARNING in the
     guest kernel, on a failed myfs load/mount/unmount/unload, or on timeout. A non-zero
@@ -244,7 +248,7 @@ def run_in_vm(kernel, command, *, cpus=None, mem="2G", accel="auto", myfs=None,
     shares = [(f"rp_p{i}", str(p)) for i, p in enumerate(_visible_paths())]
     tmp = Path(tempfile.mkdtemp(prefix="readpath-vm-"))
     proc = None
-    readers = []
+    listeners, readers = [], []
     try:
         ctl = tmp / "ctl"
         ctl.mkdir()
@@ -264,7 +268,6 @@ def run_in_vm(kernel, command, *, cpus=None, mem="2G", accel="auto", myfs=None,
             argv += ["-fsdev", f"local,id={tag},path={path},security_model=none,multidevs=remap"
                                + (",readonly=on" if readonly else ""),
                      "-device", f"virtio-9p-pci,fsdev={tag},mount_tag={tag}"]
-        listeners = []
         for name in ("console", "output"):
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             sock.bind(str(tmp / f"{name}.sock"))
@@ -293,7 +296,7 @@ def run_in_vm(kernel, command, *, cpus=None, mem="2G", accel="auto", myfs=None,
             reader.start()
         try:
             proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except qemu.subprocess.TimeoutExpired:
+        except subprocess.TimeoutExpired:
             qemu.stop(proc)
             for reader in readers:
                 reader.join(timeout=2)
@@ -342,5 +345,6 @@ def run_in_vm(kernel, command, *, cpus=None, mem="2G", accel="auto", myfs=None,
         for reader in readers:
             if reader.conn is not None:
                 reader.conn.close()
-            reader.listener.close()
+        for listener in listeners:
+            listener.close()
         shutil.rmtree(tmp, ignore_errors=True)

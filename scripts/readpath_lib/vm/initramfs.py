@@ -5,7 +5,6 @@ mounts the host root read-only over 9p and hands over to the per-run script."""
 import hashlib
 import lzma
 import os
-import shutil
 import subprocess
 from pathlib import Path
 

@@ -221,16 +221,18 @@ def render(table, runs, alpha=0.05):
         headers += [other.label, "Δ", "p", ""]
     lines = []
     for row in table.rows:
-        cells = [row.bench.name, results.format_value(row.base, metric.unit)]
+        cells = [results.short_name(row.bench.name), results.format_value(row.base, metric.unit)]
         for d in row.deltas:
             if d is None:
                 cells += ["-", "-", "-", ""]
                 continue
-            mark = "*" if d.significant else ""
-            if d.regression:
-                mark = "*worse" if not d.exact else "worse"
+            mark = ""
+            if d.exact and d.significant:
+                mark = "more" if d.delta_pct > 0 else "fewer"   # counts: neither good nor bad
+            elif d.regression:
+                mark = "*worse"
             elif d.significant:
-                mark = "*better" if not d.exact else "differs"
+                mark = "*better"
             cells += [results.format_value(d.value, metric.unit), format_delta(d.delta_pct),
                       format_p(d), mark]
         lines.append(cells)
@@ -251,7 +253,7 @@ def legend(tables, alpha):
             f"from the baseline; p is a two-sided Mann–Whitney U test over the repetitions; "
             f"`*` marks a difference significant after Holm correction at α = {alpha} "
             f"(better/worse by the metric's direction). Counts that are constant on both "
-            f"sides are compared exactly.")
+            f"sides are compared exactly (more/fewer).")
     tests = max((len(t.rows) for t in tables if t.metric.timing), default=0)
     floor = stats.smallest_p(lo, lo)
     if lo >= stats.MIN_REPETITIONS and tests and floor * tests >= alpha:
@@ -296,7 +298,7 @@ def run(args):
                 if d is None or not d.regression or emulated or table.emulated[0]:
                     continue
                 if abs(d.delta_pct) > args.fail_above:
-                    regressions.append(f"{row.bench.name} {table.metric.title} "
+                    regressions.append(f"{results.short_name(row.bench.name)} {table.metric.title} "
                                        f"{format_delta(d.delta_pct)} in {other.label}")
     if regressions:
         print(f"\nreadpath compare: {len(regressions)} significant regression(s) above "

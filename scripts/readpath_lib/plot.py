@@ -212,7 +212,7 @@ def chart_runs(plt, runs, target, out, tag):
                 continue
             entry.append(stats.ratio_ci(base.benchmarks[key].values("bytes_per_second"),
                                         ob.values("bytes_per_second")))
-        if any(r is not None for r, _ in entry):
+        if any(r is not None for r, _, _ in entry):
             rows.append((name, entry))
     if not rows:
         return []
@@ -221,22 +221,27 @@ def chart_runs(plt, runs, target, out, tag):
     fig, axes = _grid(plt, 1, width=7.5, height=max(2.5, 0.28 * len(rows) * max(1, n_other / 1.5)))
     ax = axes[0]
     for j, other in enumerate(runs[1:]):
-        ys, xs, errs = [], [], []
+        ys, xs, lows, highs = [], [], [], []
         for i, (_, entry) in enumerate(rows):
-            ratio, half = entry[j]
+            ratio, low, high = entry[j]
             if ratio is None:
                 continue
             ys.append(i + (j - (n_other - 1) / 2) * height)
             xs.append(ratio)
-            errs.append(half or 0)
+            lows.append(ratio - low)
+            highs.append(high - ratio)
         label = other.label + (" (emulated, TCG)" if other.emulated(target) else "")
-        ax.barh(ys, [x - 1 for x in xs], left=1, height=height * 0.9, xerr=errs, capsize=2,
-                label=label, error_kw={"lw": 0.8})
+        ax.barh(ys, [x - 1 for x in xs], left=1, height=height * 0.9, xerr=[lows, highs],
+                capsize=2, label=label, error_kw={"lw": 0.8})
     ax.axvline(1.0, color="black", lw=0.8)
+    ax.set_xscale("log")
+    from matplotlib.ticker import FuncFormatter
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}×"))
+    ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
     ax.set_yticks(range(len(rows)))
-    ax.set_yticklabels([name for name, _ in rows], fontsize=7)
+    ax.set_yticklabels([results.short_name(name) for name, _ in rows], fontsize=7)
     ax.invert_yaxis()
-    ax.set_xlabel(f"throughput relative to {base.label} (×, mean with 95% CI)")
+    ax.set_xlabel(f"throughput relative to {base.label} (ratio of means, log scale, 95% CI)")
     ax.legend(loc="best")
     where = target + (" — EMULATED timings (TCG)" if any(r.emulated(target) for r in runs) else "")
     ax.set_title(f"{' vs '.join(r.label for r in runs[1:])} against {base.label} on {where}")

@@ -106,7 +106,7 @@ def comparison_findings(runs, tables):
                 if marked:
                     worst = sorted(marked, key=lambda rd: abs(rd[1].delta_pct), reverse=True)[:6]
                     head += "; significant: " + ", ".join(
-                        f"{row.bench.name} {compare.format_delta(d.delta_pct)}"
+                        f"{results.short_name(row.bench.name)} {compare.format_delta(d.delta_pct)}"
                         for row, d in worst)
                     if len(marked) > len(worst):
                         head += f" and {len(marked) - len(worst)} more"
@@ -115,7 +115,7 @@ def comparison_findings(runs, tables):
                 lines.append(head + ".")
             elif marked:
                 lines.append(f"{other.label} vs {runs[0].label}, {what}: "
-                             + ", ".join(f"{row.bench.name} {results.format_value(row.base, '')}"
+                             + ", ".join(f"{results.short_name(row.bench.name)} {results.format_value(row.base, '')}"
                                          f" → {results.format_value(d.value, '')}"
                                          for row, d in marked[:6])
                              + (f" and {len(marked) - 6} more" if len(marked) > 6 else "")
@@ -187,7 +187,7 @@ def hook_tables(runs):
         headers = ["benchmark", *hooks]
         rows = []
         for name in names:
-            cells = [name]
+            cells = [results.short_name(name)]
             for h in hooks:
                 values = []
                 for r in runs:
@@ -246,7 +246,8 @@ def skipped(runs):
                 groups.setdefault((bench.target, bench.skipped), []).append(bench.name)
         for (target, reason), names in sorted(groups.items()):
             more = f" and {len(names) - 1} more" if len(names) > 1 else ""
-            lines.append(f"- {run.label} on {target}: {len(names)} cell(s), e.g. `{names[0]}`"
+            lines.append(f"- {run.label} on {target}: {len(names)} cell(s), "
+                         f"e.g. `{results.short_name(names[0])}`"
                          f"{more}: {reason}")
     return lines
 

@@ -121,6 +121,13 @@ def parse_name(name):
     return parts[0], params
 
 
+def short_name(name):
+    """The name as tables show it: without Google Benchmark's `/real_time` and a
+    `/threads:1` that every single-threaded cell carries."""
+    name = re.sub(r"/(real_time|manual_time)(?=/|$)", "", name)
+    return re.sub(r"/threads:1$", "", name)
+
+
 def fs_type(context):
     fs = str(context.get("fs", "")).strip()
     return re.split(r"[\s(,]", fs, 1)[0] if fs else "unknown"

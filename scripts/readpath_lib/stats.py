@@ -60,14 +60,24 @@ def mean_ci(values, confidence=0.95):
 
 
 def ratio_ci(base, other, confidence=0.95):
-    """Ratio of means other/base and its CI half-width (first-order error propagation)."""
-    mb, hb = mean_ci(base, confidence)
-    mo, ho = mean_ci(other, confidence)
-    if not mb or mo is None:
-        return None, None
+    """Ratio of means other/base with its confidence interval (low, high), taken on the
+    log of the ratio (delta method, Student t with the smaller side's degrees of freedom)
+    so the interval stays positive and symmetric in factors, not in differences."""
+    nb, no = len(base), len(other)
+    if not nb or not no:
+        return None, None, None
+    mb, mo = sum(base) / nb, sum(other) / no
+    if mb <= 0 or mo <= 0:
+        return None, None, None
     ratio = mo / mb
-    rel = math.sqrt((hb / mb) ** 2 + ((ho / mo) if mo else 0.0) ** 2)
-    return ratio, ratio * rel
+    if nb < 2 or no < 2:
+        return ratio, ratio, ratio
+    from scipy.stats import t
+    var_b = sum((v - mb) ** 2 for v in base) / (nb - 1)
+    var_o = sum((v - mo) ** 2 for v in other) / (no - 1)
+    se = math.sqrt(var_b / (nb * mb * mb) + var_o / (no * mo * mo))
+    half = t.ppf((1 + confidence) / 2, min(nb, no) - 1) * se
+    return ratio, ratio * math.exp(-half), ratio * math.exp(half)
 
 
 def cv(values):

@@ -31,6 +31,10 @@ def test_geomean_of_ratios():
 
 
 def test_ratio_ci_is_zero_width_for_constant_samples():
-    ratio, half = stats.ratio_ci([2.0, 2.0, 2.0], [3.0, 3.0, 3.0])
-    assert ratio == pytest.approx(1.5)
-    assert half == pytest.approx(0.0)
+    ratio, low, high = stats.ratio_ci([2.0, 2.0, 2.0], [3.0, 3.0, 3.0])
+    assert (ratio, low, high) == pytest.approx((1.5, 1.5, 1.5))
+
+
+def test_ratio_ci_stays_positive_however_noisy():
+    ratio, low, high = stats.ratio_ci([1.0, 10.0, 0.1], [1.0, 12.0, 0.2])
+    assert 0 < low < ratio < high

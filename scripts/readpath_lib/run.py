@@ -210,7 +210,7 @@ def run_chunk(bench, chunk, profile, settings, raw, progress, dir_args):
         partial.unlink(missing_ok=True)
         tail = log.read_text().strip().splitlines()[-1:] or ["(no output)"]
         raise RunError(f"readpath_bench failed on chunk {chunk['id']} (exit {status}): {tail[0]}; "
-                       f"full output in {log}")
+                       f"full output in {log}; `readpath run --resume` retries from this chunk")
     partial.rename(final)
 
 
@@ -418,6 +418,10 @@ def run(args):
         if args.repetitions:
             settings["repetitions"] = args.repetitions
         host_myfs = args.dir is None and can_load_modules()
+        if not (args.no_vm or host_myfs):
+            from . import vm   # an unknown or uninstallable kernel fails now, not after an hour
+            packages.ensure(packages.VM, "the myfs guest run")
+            vm.resolve_kernel(args.kernel or DEFAULT_VM_KERNEL)
         plan = {
             "profile": profile, "settings": settings,
             "native": {"dir": args.dir, "host_myfs": host_myfs},
@@ -444,6 +448,7 @@ def run(args):
     print(f"readpath run: {profile} profile, {total} cells in {len(plan['chunks'])} chunks on "
           f"{where}, {settings['repetitions']} repetitions; results in {folder}", file=sys.stderr)
     progress = Progress(total, done)
+    guest_error = None
     try:
         if pending:
             if plan["native"]["host_myfs"]:
@@ -463,11 +468,16 @@ def run(args):
                   f"({VM_PROFILE[profile]} profile, once; TCG takes a few minutes)",
                   file=sys.stderr, flush=True)
             started = time.monotonic()
-            release, accel = myfs_in_vm(bench, kernel, VM_PROFILE[profile], folder, timeout=1800)
-            plan["vm"].update(done=release, accel=accel)
-            _write_json(folder / "plan.json", plan)
-            print(f"readpath run: guest {release} under {accel} done in "
-                  f"{time.monotonic() - started:.0f} s", file=sys.stderr)
+            try:
+                release, accel = myfs_in_vm(bench, kernel, VM_PROFILE[profile], folder,
+                                            timeout=1800)
+            except RunError as err:
+                guest_error = err   # the native results still deserve their report
+            else:
+                plan["vm"].update(done=release, accel=accel)
+                _write_json(folder / "plan.json", plan)
+                print(f"readpath run: guest {release} under {accel} done in "
+                      f"{time.monotonic() - started:.0f} s", file=sys.stderr)
     except KeyboardInterrupt:
         progress.finish()
         kept = sum(1 for c in plan["chunks"] if (raw / f"{c['id']}.json").exists())
@@ -475,12 +485,16 @@ def run(args):
               f"{folder}; `readpath run --resume` continues", file=sys.stderr)
         raise
 
-    plan["status"] = "complete"
-    _write_json(folder / "plan.json", plan)
+    if guest_error is None:
+        plan["status"] = "complete"
+        _write_json(folder / "plan.json", plan)
     from . import report
     path = report.build(_load_runs(folder), folder)
     print(f"readpath run: wrote {path}", file=sys.stderr)
     print(folder)
+    if guest_error is not None:
+        raise RunError(f"the myfs guest run failed, so {path} has native timings only: "
+                       f"{str(guest_error).splitlines()[0]}; `readpath run --resume` retries it")
     return 0
 
 

@@ -25,6 +25,15 @@ def bench_binary():
     return build.bench_binary()
 
 
+def _bench_built():
+    return os.access(bench_binary(), os.X_OK)
+
+
+needs_bench = pytest.mark.skipif(
+    not _bench_built(), reason="build/bench/readpath_bench is not built "
+                               "(scripts/readpath test builds it first)")
+
+
 @pytest.fixture
 def fixtures():
     return FIXTURES

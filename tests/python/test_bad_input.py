@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import FIXTURES, readpath
+from conftest import FIXTURES, needs_bench, readpath
 
 BASE = FIXTURES / "base.json"
 
@@ -95,3 +95,12 @@ def test_subcommand_help_answers(command):
     proc = readpath(command, "--help")
     assert proc.returncode == 0, proc.stderr
     assert "Examples:" in proc.stdout
+
+
+@needs_bench
+def test_run_with_an_unknown_guest_kernel_fails_before_benchmarking(tmp_path):
+    proc = readpath("run", "--profile", "tiny", "--kernel", "9.99-nope", "--no-build",
+                    "--out", tmp_path / "run")
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and "9.99-nope" in proc.stderr
+    assert not list((tmp_path / "run").glob("raw/*.json"))

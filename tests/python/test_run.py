@@ -8,12 +8,8 @@ import time
 
 import pytest
 
-from conftest import READPATH, bench_binary, readpath
+from conftest import READPATH, needs_bench, readpath
 from readpath_lib import run as run_module
-
-needs_bench = pytest.mark.skipif(
-    not os.access(bench_binary(), os.X_OK),
-    reason=f"{bench_binary()} is not built (scripts/readpath test builds it first)")
 
 
 def test_chunks_group_cells_by_method_and_file_size():

@@ -95,30 +95,67 @@ class FileStore {
 };
 FileStore g_files;
 
-// The threads of one cell meet here between setup and the first myfs snapshot, so the
-// snapshot sees no setup work (verification passes) of any thread. Reusable: cells run
-// one after another.
-class Barrier {
+// What the threads of one cell share: a barrier, and the first failure any of them hit.
+// Cell runs follow one another (Google Benchmark joins a run's threads before the next
+// starts), so the state resets when the first thread of a run enters. A thread that
+// leaves early (after an error) stops counting, so the others never wait for it.
+class CellSync {
  public:
+  void enter() {
+    std::lock_guard lock(mutex_);
+    if (inside_++ == 0) arrived_ = left_ = 0, failure_.clear();
+  }
+  void leave(unsigned threads) {
+    std::lock_guard lock(mutex_);
+    ++left_;
+    --inside_;
+    release_if_complete(threads);
+  }
+  // Waits until every thread still taking part has arrived.
   void wait(unsigned threads) {
     std::unique_lock lock(mutex_);
     const uint64_t generation = generation_;
-    if (++arrived_ == threads) {
-      arrived_ = 0;
-      ++generation_;
-      cv_.notify_all();
-      return;
-    }
+    ++arrived_;
+    if (release_if_complete(threads)) return;
     cv_.wait(lock, [&] { return generation_ != generation; });
+  }
+  void fail(const std::string& why) {
+    std::lock_guard lock(mutex_);
+    if (failure_.empty()) failure_ = why;
+  }
+  std::string failure() {
+    std::lock_guard lock(mutex_);
+    return failure_;
   }
 
  private:
+  bool release_if_complete(unsigned threads) {
+    if (arrived_ == 0 || arrived_ + left_ < threads) return false;
+    arrived_ = 0;
+    ++generation_;
+    cv_.notify_all();
+    return true;
+  }
+
   std::mutex mutex_;
   std::condition_variable cv_;
-  unsigned arrived_ = 0;
+  unsigned inside_ = 0, arrived_ = 0, left_ = 0;
   uint64_t generation_ = 0;
+  std::string failure_;
 };
-Barrier g_setup_barrier;
+CellSync g_sync;
+
+// Enters g_sync for the lifetime of one thread's run of a cell.
+class SyncMember {
+ public:
+  explicit SyncMember(unsigned threads) : threads_(threads) { g_sync.enter(); }
+  ~SyncMember() { g_sync.leave(threads_); }
+  SyncMember(const SyncMember&) = delete;
+  SyncMember& operator=(const SyncMember&) = delete;
+
+ private:
+  unsigned threads_;
+};
 
 class Fd {
  public:
@@ -151,18 +188,29 @@ struct Usage {
   }
 };
 
+// Thread 0 makes the whole file cold (every thread has stopped reading and dropped its
+// mappings: readahead of one thread reaches into its neighbour's region) and checks it.
+void evict_whole_file(const Target& whole, ResidencyProbe& probe) {
+  evict(whole.fd, 0, whole.size);
+  const double resident = probe.fraction();
+  if (resident > 0.0)
+    throw Error("cold: POSIX_FADV_DONTNEED left " + percent(resident) + " of the file in the page cache on " +
+                g_run.mount.fstype);
+}
+
 void run_cell(benchmark::State& state, const Cell& cell) {
   const unsigned threads = static_cast<unsigned>(state.threads());
   const unsigned index = static_cast<unsigned>(state.thread_index());
+  SyncMember member(threads);
   std::optional<PreparedFile> file;
   std::unique_ptr<Fd> fd;
   std::optional<ScopedAffinity> affinity;
   std::unique_ptr<Reader> reader;
-  std::unique_ptr<ResidencyProbe> residency;
-  Target target;
-  std::string setup_error;
+  std::unique_ptr<ResidencyProbe> residency, whole_residency;
+  Target target, whole;
+  Counters myfs_before;
 
-  // ---- setup, untimed ----
+  // ---- setup, untimed: every thread reaches both meeting points, failed or not ----
   try {
     const ThreadPlace place = plan_placement(g_run.placement, threads).at(index);
     affinity.emplace(place);
@@ -174,6 +222,7 @@ void run_cell(benchmark::State& state, const Cell& cell) {
     const uint64_t chunk = (share + align - 1) / align * align;
     target = {fd->get(), file->ino, file->size, std::min(file->size, chunk * index),
               std::min(file->size, chunk * (index + 1))};
+    whole = {fd->get(), file->ino, file->size, 0, file->size};
     ReaderConfig config;
     config.method = cell.method;
     config.io = cell.io;
@@ -182,14 +231,15 @@ void run_cell(benchmark::State& state, const Cell& cell) {
     config.seed = 0x5EED + index;
     reader = make_reader(config, target);
     residency = std::make_unique<ResidencyProbe>(target.fd, target.begin, target.end);
+    if (index == 0) whole_residency = std::make_unique<ResidencyProbe>(whole.fd, 0, whole.size);
 
-    // A filesystem that cannot evict (tmpfs) has no cold cells: find out before anything costly.
-    if (!cell.warm) {
+    // A filesystem that cannot evict at all (tmpfs) has no cold cells: say so before
+    // anything costly. (With several threads, a neighbour's readahead can refill the
+    // region meanwhile; the synchronized whole-file check below decides then.)
+    if (!cell.warm && threads == 1) {
       evict(target.fd, target.begin, target.end);
-      const double resident = residency->fraction();
-      if (resident > 0.0)
-        throw Error("cold: POSIX_FADV_DONTNEED cannot evict on " + g_run.mount.fstype + " (" +
-                    percent(resident) + " still resident)");
+      if (target.end > target.begin && residency->fraction() == 1.0)
+        throw Error("cold: POSIX_FADV_DONTNEED cannot evict on " + g_run.mount.fstype);
     }
 
     // Verify before timing: one full pass, every byte against the content function.
@@ -198,19 +248,9 @@ void run_cell(benchmark::State& state, const Cell& cell) {
       throw Error("verification pass read " + std::to_string(check.bytes) + " bytes of " +
                   std::to_string(target.end - target.begin));
 
-    if (cell.warm) {
-      make_warm(target.fd, target.begin, target.end);
-      const double resident = residency->fraction();
-      if (resident < 1.0)
-        throw Error("warm: only " + percent(resident) + " of the file stays in the page cache");
-    } else {
-      reader->release_mappings();
-      evict(target.fd, target.begin, target.end);
-      const double resident = residency->fraction();
-      if (resident > 0.0)
-        throw Error("cold: POSIX_FADV_DONTNEED cannot evict on " + g_run.mount.fstype + " (" +
-                    percent(resident) + " still resident)");
-    }
+    if (cell.warm) make_warm(target.fd, target.begin, target.end);
+    else reader->release_mappings();
+
     if (index == 0) {
       std::string label(place.cpus.empty() ? "unpinned" : "cpus");
       for (unsigned cpu : place.cpus) label.append(" ").append(std::to_string(cpu));
@@ -218,24 +258,28 @@ void run_cell(benchmark::State& state, const Cell& cell) {
       state.SetLabel(label);
     }
   } catch (const std::exception& e) {
-    setup_error = e.what();
+    g_sync.fail(e.what());
   }
-  // Every thread, failed or not, meets the others before thread 0's first myfs snapshot.
-  Counters myfs_before;
-  const bool counting = !g_run.stats_path.empty();
-  if (counting && threads > 1) g_setup_barrier.wait(threads);
-  if (counting && index == 0 && setup_error.empty()) {
+  g_sync.wait(threads);  // every thread has verified and warmed or dropped its mappings
+  if (index == 0 && g_sync.failure().empty()) {
     try {
-      myfs_before = snapshot_myfs();
+      if (cell.warm) {
+        const double resident = whole_residency->fraction();
+        if (resident < 1.0)
+          throw Error("warm: only " + percent(resident) + " of the file stays in the page cache");
+      } else {
+        evict_whole_file(whole, *whole_residency);
+      }
+      myfs_before = snapshot_myfs();  // after all setup reads, before the first pass
     } catch (const std::exception& e) {
-      setup_error = e.what();
+      g_sync.fail(e.what());
     }
   }
-  if (counting && threads > 1) g_setup_barrier.wait(threads);
-  if (!setup_error.empty()) {
-    state.SkipWithError(setup_error.c_str());
+  g_sync.wait(threads);
+  if (const std::string failure = g_sync.failure(); !failure.empty()) {
+    state.SkipWithError(failure.c_str());
     for (auto _ : state) {
-    }  // runs no iteration; keeps the threads' start/stop barriers matched
+    }  // runs no iteration; keeps Google Benchmark's own start/stop barriers matched
     return;
   }
 
@@ -244,10 +288,7 @@ void run_cell(benchmark::State& state, const Cell& cell) {
   try {
     usage_before = Usage::now();
   } catch (const std::exception& e) {
-    setup_error = e.what();
-  }
-  if (!setup_error.empty()) {
-    state.SkipWithError(setup_error.c_str());
+    state.SkipWithError(e.what());
     for (auto _ : state) {
     }
     return;
@@ -259,9 +300,16 @@ void run_cell(benchmark::State& state, const Cell& cell) {
       if (!cell.warm) {
         state.PauseTiming();  // eviction and its check are not part of the cost
         reader->release_mappings();
-        evict(target.fd, target.begin, target.end);
-        const double resident = residency->fraction();
-        if (resident > 0.0) throw Error("cold: " + percent(resident) + " still resident after eviction");
+        g_sync.wait(threads);  // nobody reads while thread 0 evicts
+        if (index == 0 && g_sync.failure().empty()) {
+          try {
+            evict_whole_file(whole, *whole_residency);
+          } catch (const std::exception& e) {
+            g_sync.fail(e.what());
+          }
+        }
+        g_sync.wait(threads);
+        if (const std::string failure = g_sync.failure(); !failure.empty()) throw Error(failure);
         state.ResumeTiming();
       }
       const PassResult r = reader->pass(false);  // timed: the reads and nothing else
@@ -269,6 +317,7 @@ void run_cell(benchmark::State& state, const Cell& cell) {
       requests += r.requests;
       fallbacks += r.fallbacks;
     } catch (const std::exception& e) {
+      g_sync.fail(e.what());
       state.SkipWithError(e.what());
       break;
     }
@@ -287,8 +336,9 @@ void run_cell(benchmark::State& state, const Cell& cell) {
     if (cell.method->name == "preadv2_nowait")
       state.counters["nowait_fallbacks"] = Counter(static_cast<double>(fallbacks), Counter::kAvgIterations);
     if (!g_run.stats_path.empty()) {
-      // Thread 0 reads the per-mount counters; they cover all threads, and the sum over
-      // threads (the others add zero) divided by all threads' iterations is per pass.
+      // Thread 0 reads the per-mount counters (Google Benchmark's stop barrier has let
+      // every thread finish); the sum over threads (the others add zero) divided by all
+      // threads' iterations is per pass.
       const Counters after = index == 0 ? snapshot_myfs() : Counters{};
       for (const auto& [name, value] : after) {
         uint64_t before = 0;
@@ -299,9 +349,13 @@ void run_cell(benchmark::State& state, const Cell& cell) {
     }
     if (cell.warm) {
       const double resident = residency->fraction();
-      if (resident < 1.0)
-        state.SkipWithError(("warm: the page cache lost pages during the run (" + percent(resident) +
-                             " resident at the end); free memory and rerun").c_str());
+      if (resident < 1.0) {
+        const auto pages = static_cast<uint64_t>(std::llround((1.0 - resident) * static_cast<double>(
+            (target.end - target.begin + page_size() - 1) / page_size())));
+        state.SkipWithError(("warm: " + std::to_string(pages) +
+                             " pages left the page cache during the run (reclaim: memory pressure "
+                             "or DAMON); the timings are not all warm").c_str());
+      }
     }
   } catch (const std::exception& e) {
     state.SkipWithError(e.what());

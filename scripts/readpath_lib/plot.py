@@ -86,11 +86,25 @@ def _where(run, target):
 def _grid(plt, n, width=4.2, height=3.2):
     cols = min(n, 2)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(width * cols + 1.5, height * rows + 0.8),
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols + 0.3, height * rows + 0.8),
                              squeeze=False)
     for ax in axes.flat[n:]:
         ax.set_visible(False)
     return fig, list(axes.flat[:n])
+
+
+def _legend(fig, axes, extra=()):
+    """One legend for all panels, outside them on the right, so it hides no line."""
+    from matplotlib.lines import Line2D
+    seen = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(label, handle)
+    for marker, label in extra:
+        seen[label] = Line2D([], [], marker=marker, ms=11, color="grey", mec="black",
+                             mew=0.6, ls="none")
+    fig.legend(list(seen.values()), list(seen), loc="center left", bbox_to_anchor=(1.0, 0.5),
+               frameon=False)
 
 
 def _facet_title(facet):
@@ -113,7 +127,7 @@ def chart_throughput(plt, run, target, out, tag):
         ax.set_ylabel("throughput (GiB/s)")
         ax.set_ylim(bottom=0)
         ax.set_title(_facet_title(facet))
-    axes[0].legend(loc="best")
+    _legend(fig, axes)
     fig.suptitle(f"Read throughput vs I/O size per path ({_where(run, target)})")
     return _save(plt, fig, out, f"throughput-{tag}")
 
@@ -128,23 +142,22 @@ def chart_ratio(plt, run, target, out, tag):
         series = curves[facet]
         base = analysis.baseline_series(series)
         ratio = analysis.ratios(series, base)
+        colors = {}
         for name in sorted(ratio):
             pts = ratio[name]
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", ms=3, label=name,
-                    lw=2.2 if name == base else 1.4)
+            line, = ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", ms=3,
+                            label=name, lw=2.2 if name == base else 1.4)
+            colors[name] = line.get_color()
         for name, io in analysis.crossovers(series):
-            if io is None:
-                continue
             r = dict(ratio.get(name, []))
-            if io in r:
-                ax.annotate(f"{name.split(' ')[0]} overtakes read", (io, r[io]),
-                            xytext=(-8, 14), textcoords="offset points", fontsize=7, ha="right",
-                            arrowprops={"arrowstyle": "->", "lw": 0.7})
+            if io is not None and io in r:
+                ax.plot([io], [r[io]], marker="*", ms=13, color=colors[name], mec="black",
+                        mew=0.6, ls="none", label="_crossover")
         ax.axhline(1.0, color="black", lw=0.8, ls="--")
         _size_axis(ax, [p[0] for s in ratio.values() for p in s], "I/O size per request")
         ax.set_ylabel(f"throughput relative to {base} (×)")
         ax.set_title(_facet_title(facet))
-    axes[0].legend(loc="best")
+    _legend(fig, axes, extra=[("*", "overtakes read(2) here")])
     fig.suptitle(f"Each path relative to {base}; above 1 is faster ({_where(run, target)})")
     return _save(plt, fig, out, f"ratio-{tag}")
 

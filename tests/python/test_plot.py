@@ -24,7 +24,7 @@ def test_svg_carries_title_units_and_legend(tmp_path):
     assert "Read throughput vs I/O size per path" in svg
     assert "throughput (GiB/s)" in svg
     assert "uring qd:32" in svg
-    assert "overtakes read" in (tmp_path / "ratio-tmpfs.svg").read_text()
+    assert "overtakes read(2) here" in (tmp_path / "ratio-tmpfs.svg").read_text()
 
 
 def test_two_runs_add_the_comparison_chart_with_confidence_intervals(tmp_path):

@@ -281,8 +281,13 @@ def run_in_vm(kernel, command, *, cpus=None, mem="2G", accel="auto", myfs=None,
                      "-serial", f"chardev:{name}"]
 
         def show(data):
-            sys.stdout.buffer.write(data)
-            sys.stdout.buffer.flush()
+            stream = getattr(sys.stdout, "buffer", None)
+            if stream is None:  # a text-only stdout (some test harnesses)
+                sys.stdout.write(data.decode(errors="replace"))
+                sys.stdout.flush()
+            else:
+                stream.write(data)
+                stream.flush()
 
         console = _ConsoleReader(listeners[0], nonce)
         output = _Reader(listeners[1], show if echo else None)

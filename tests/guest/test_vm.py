@@ -210,3 +210,35 @@ def test_initramfs_loads_9p_modules_after_their_dependencies(kernel):
     deps = {path: d for path, d in initramfs._module_index(kernel.modules).values()}
     for i, path in enumerate(order):
         assert set(deps[path]) <= set(order[:i]), f"{path} loads before its dependencies"
+
+
+def test_kernel_trouble_is_recognised_by_its_printed_format():
+    trouble = [
+        "[    9.5] WARNING: CPU: 1 PID: 166 at drivers/foo.c:12 foo_init+0x1/0x2 [foo]",
+        "[    9.5] BUG: kernel NULL pointer dereference, address: 0000000000000000",
+        "[    9.5] Oops: 0002 [#1] PREEMPT SMP NOPTI",
+        "[    9.5] general protection fault, probably for non-canonical address 0xdead: 0000 [#1] SMP",
+        "[    9.5] kernel BUG at mm/filemap.c:1234!",
+        "[    9.5] Kernel panic - not syncing: Attempted to kill init!",
+        "[    9.5] WARNING: possible circular locking dependency detected",
+    ]
+    harmless = [
+        "[    0.1] RETBleed: WARNING: Spectre v2 mitigation leaves CPU vulnerable to RETBleed attacks",
+        "[    5.0] traps: fio[321] general protection fault ip:7f00 sp:7ffc error:0 in libc.so.6",
+        "[    0.2] pci 0000:00:01.0: [1af4:1009] type 00 class 0x000200",
+        "[    1.0] DEBUG_BUGVERBOSE is set",
+    ]
+    for line in trouble:
+        first, _ = vm.guest._trouble("[    0.0] booting\n" + line + "\n[    9.6] Call Trace:")
+        assert first == line.split("] ", 1)[1]
+    assert vm.guest._trouble("\n".join(harmless)) is None
+
+
+def test_guest_script_is_valid_shell_for_awkward_paths_and_arguments():
+    script = vm.guest._guest_script(
+        nonce="abc", shares=[("rp_p0", "/tmp/it's here")], out_share=True,
+        myfs="/mnt/my fs", myfs_opts="synthetic,trace=once",
+        command=["sh", "-c", "echo \"$X\" 'q'"], env={"X": "a b$c"}, cwd="/tmp/x y")
+    check = subprocess.run(["sh", "-n"], input=script, text=True, capture_output=True)
+    assert check.returncode == 0, check.stderr
+    assert "'/tmp/it'\"'\"'s here'" in script

@@ -117,7 +117,7 @@ def _guest_script(*, nonce, shares, out_share, myfs, myfs_opts, command, env, cw
     ]
     for tag, path in shares:
         lines.append(f"$B mkdir -p {q(path)} 2>/dev/null; $B mount -t 9p -o ro,{NINEP},cache=loose "
-                     f"{tag} {q(path)} || {{ note 'fail share {path}'; finish; }}")
+                     f"{tag} {q(path)} || {{ note {q('fail share ' + path)}; finish; }}")
     lines.append("$B mkdir -p /run/readpath/out")
     if out_share:
         lines.append(f"$B mount -t 9p -o {NINEP} rp_out /run/readpath/out "

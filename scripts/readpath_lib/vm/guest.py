@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import paths
+from .. import packages, paths
 from ..errors import RunError, UsageError
 from . import initramfs, kernels, qemu
 
@@ -223,6 +223,8 @@ def run_in_vm(kernel, command, *, cpus=None, mem="2G", accel="auto", myfs=None,
     """
     if isinstance(command, str) or not command or not all(isinstance(a, str) for a in command):
         raise UsageError("the guest command must be a non-empty list of strings, e.g. ['uname', '-r']")
+    if shutil.which(qemu.QEMU) is None:
+        packages.ensure(["qemu-system-x86"], "readpath vm")
     if not isinstance(kernel, kernels.Kernel):
         kernel = kernels.resolve_kernel(kernel)
     mem_mib = qemu.parse_mem(mem)

@@ -195,6 +195,8 @@ def build_module(src: Path, kernel: Kernel, name: str, log=lambda msg: None) -> 
     src = Path(src).resolve()
     if not (src / "Makefile").is_file() and not (src / "Kbuild").is_file():
         raise RunError(f"{src} has no Makefile or Kbuild; nothing to build {name}.ko from")
+    if shutil.which("make") is None or shutil.which("gcc") is None:
+        packages.ensure(["make", "gcc"], f"building {name}.ko")
     ensure_headers(kernel)
     digest = hashlib.sha256(str(kernel.headers).encode())
     files = _sources(src)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .. import paths
 from ..errors import RunError, UsageError
+from . import kernels
 
 QEMU = "qemu-system-x86_64"
 PROBE_SECONDS = 6.0  # a KVM boot to /init takes about a second; a hang never ends
@@ -127,27 +128,31 @@ def choose_accel(requested: str, kernel, initrd: Path, log=print) -> str:
     usable = os.access("/dev/kvm", os.R_OK | os.W_OK)
     if requested == "kvm" and not usable:
         raise UsageError("--accel kvm: /dev/kvm is missing or not accessible; use --accel tcg")
+    verdict = _verdict_file()
+    known = verdict.read_text().strip() if verdict.is_file() else ""
+    if requested == "kvm" and known == "tcg":
+        log(f"readpath vm: warning: a probe found that kernels hang under KVM on this machine "
+            f"({verdict}); expect the --timeout to end this run")
     if requested != "auto":
         return requested
     if not usable:
         return "tcg"
-    verdict = _verdict_file()
-    if verdict.is_file() and verdict.read_text().strip() in ("kvm", "tcg"):
-        return verdict.read_text().strip()
+    if known in ("kvm", "tcg"):
+        return known
     log(f"readpath vm: probing KVM with a {PROBE_SECONDS:.0f} s boot (once per machine)")
-    result = "kvm" if probe_kvm(kernel, initrd) else "tcg"
+    result = "kvm" if probe_kvm(kernels.boot_image(kernel), initrd) else "tcg"
     verdict.write_text(result + "\n")
     log(f"readpath vm: KVM {'works' if result == 'kvm' else 'does not boot a kernel here'}; "
         f"using {result} (verdict kept in {verdict})")
     return result
 
 
-def probe_kvm(kernel, initrd: Path) -> bool:
-    """Boot `kernel` under KVM up to the initramfs's probe marker, within PROBE_SECONDS."""
+def probe_kvm(image: Path, initrd: Path) -> bool:
+    """Boot the kernel `image` under KVM up to the initramfs's probe marker, within PROBE_SECONDS."""
     with tempfile.TemporaryDirectory(prefix="readpath-kvm-probe-") as tmp:
         log = Path(tmp) / "console.log"
         argv = [*base_args("kvm"), "-m", "256", "-smp", "1",
-                "-kernel", str(kernel.image), "-initrd", str(initrd),
+                "-kernel", str(image), "-initrd", str(initrd),
                 "-append", "console=ttyS0 panic=-1 quiet readpath.probe",
                 "-serial", f"file:{log}"]
         proc = spawn(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

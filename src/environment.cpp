@@ -55,6 +55,18 @@ std::string commit() {
   return out.empty() ? "unknown" : out;
 }
 
+// Proactive reclaim (DAMON) can page out a warm file mid-run; warm cells check for it,
+// and the context says whether it is on.
+std::string damon() {
+  const std::string admin = "/sys/kernel/mm/damon/admin/kdamonds/";
+  const std::string count = first_line(admin + "nr_kdamonds");
+  if (count == "unknown") return "absent";
+  const int n = std::atoi(count.c_str());
+  int on = 0;
+  for (int i = 0; i < n; ++i) on += first_line(admin + std::to_string(i) + "/state") == "on";
+  return on > 0 ? "on (" + std::to_string(on) + " kdamond" + (on == 1 ? ")" : "s)") : "off";
+}
+
 }  // namespace
 
 std::string accel() {
@@ -85,6 +97,7 @@ Context capture_environment(const std::string& dir) {
   ctx.emplace_back("fault_around_bytes", first_line("/sys/kernel/debug/fault_around_bytes"));
   std::string governor = first_line("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor");
   ctx.emplace_back("governor", governor == "unknown" ? "none (no cpufreq)" : governor);
+  ctx.emplace_back("damon", damon());
   ctx.emplace_back("readpath_commit", commit());
   return ctx;
 }

@@ -13,7 +13,7 @@ namespace readpath {
 using Context = std::vector<std::pair<std::string, std::string>>;
 
 // kernel, fs, fs_options, accel, cpu_model, thp, read_ahead_kb, fault_around_bytes,
-// governor, readpath_commit for the directory under test. Unreadable values are
+// governor, damon (proactive reclaim), readpath_commit for the directory under test. Unreadable values are
 // "unknown" (or "n/a" where the notion does not apply, e.g. read_ahead_kb on tmpfs).
 Context capture_environment(const std::string& dir);
 

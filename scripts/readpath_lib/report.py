@@ -40,7 +40,10 @@ def _gib(value):
 
 
 def _where(run, target):
-    return f"{target}" + (" (emulated timings, TCG)" if run.emulated(target) else "")
+    """`myfs on 6.1.0-56-amd64 (emulated timings, TCG)`: each target has its own kernel."""
+    kernel = run.contexts.get(target, {}).get("kernel")
+    return (f"{target}" + (f" on {kernel}" if kernel else "")
+            + (" (emulated timings, TCG)" if run.emulated(target) else ""))
 
 
 def _facet_name(facet):
@@ -52,8 +55,9 @@ def findings(runs):
     """Sentences, most useful first."""
     lines = []
     for run in runs:
-        prefix = f"{run.label}, " if len(runs) > 1 else ""
         for target in run.targets():
+            kernel = run.contexts.get(target, {}).get("kernel")
+            prefix = f"{run.label}, " if len(runs) > 1 and run.label != kernel else ""
             if run.emulated(target):
                 continue  # TCG timings rank nothing; the tables still show them, marked
             curves = analysis.io_curves(run, target)
@@ -124,14 +128,17 @@ def comparison_findings(runs, tables):
 
 
 def environment_table(runs):
+    """One column per run and filesystem: a run folder's native and guest parts differ."""
+    columns = [(f"{r.label} ({t})" if len(r.targets()) > 1 else r.label, r.contexts.get(t, {}))
+               for r in runs for t in r.targets()]
     rows = []
     for key, title in ENV_KEYS:
-        values = [str(run.context(key, "")) for run in runs]
+        values = [str(ctx.get(key, "")) for _, ctx in columns]
         if any(values):
             rows.append([title, *[v or "-" for v in values]])
     if not rows:
         return ""
-    return markdown_table(["", *[r.label for r in runs]], rows, "l" * (len(runs) + 1))
+    return markdown_table(["", *[c for c, _ in columns]], rows, "l" * (len(columns) + 1))
 
 
 def throughput_tables(run):
@@ -160,7 +167,7 @@ def throughput_tables(run):
                         cell += f" ±{spread * 100:.0f}%"
                     cells.append(cell)
                 rows.append(cells)
-            heading = (f"### Throughput (GiB/s, median) of {run.label} on {_where(run, target)}, "
+            heading = (f"### Throughput (GiB/s, median), {_where(run, target)}, "
                        f"{_facet_name(facet)}")
             note = (f"In parentheses: ratio to {base} at the same I/O size. ±: coefficient of "
                     f"variation of the repetitions where above 3%.") if base else ""

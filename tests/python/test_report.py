@@ -13,7 +13,8 @@ def test_findings_lead_with_fastest_paths_and_crossovers(tmp_path):
     text = report_text(FIXTURES / "base.json", out=tmp_path)
     sections = [line for line in text.splitlines() if line.startswith("## ")]
     assert sections[0] == "## Findings"
-    assert "Fastest path per I/O size (tmpfs, file 16M, warm): 4K: **pread**" in text
+    assert ("Fastest path per I/O size (tmpfs on 6.1.0-56-amd64, file 16M, warm): 4K: **pread**"
+            in text)
     assert "uring qd:32 overtakes read(2) at 64K requests" in text
     assert "mmap_copy overtakes read(2) at 1M requests" in text
 

@@ -48,6 +48,9 @@ def add_arguments(parser):
                         help="readpath_bench repetitions per cell (default 5)")
     parser.add_argument("--min-time", type=float, default=0.5, metavar="S",
                         help="seconds per repetition; fio runs N*S seconds (default 0.5)")
+    parser.add_argument("--rounds", type=int, default=1, metavar="N",
+                        help="repeat the whole comparison N times and also print the medians "
+                             "(a busy machine drifts; default 1)")
     parser.add_argument("--only", action="append", metavar="WORKLOAD", choices=WORKLOAD_NAMES,
                         help="run only this workload (repeatable): " + ", ".join(WORKLOAD_NAMES))
     parser.add_argument("--json", metavar="FILE", help="also write the numbers to FILE as JSON")
@@ -114,6 +117,18 @@ def gib(value):
     return "-" if value is None else f"{value / 2**30:7.2f}"
 
 
+def print_header():
+    print(f"{'workload':16} {'readpath GiB/s':>14} {'cv':>6} {'fio GiB/s':>10} {'readpath/fio':>12}",
+          flush=True)
+
+
+def print_row(row):
+    ratio = "-" if row.get("ratio") is None else f"{row['ratio']:.2f}"
+    cv = "-" if row.get("readpath_cv") is None else f"{row['readpath_cv'] * 100:.1f}%"
+    print(f"{row['workload']:16} {gib(row.get('readpath_bytes_per_second')):>14} {cv:>6} "
+          f"{gib(row.get('fio_bytes_per_second')):>10} {ratio:>12}", flush=True)
+
+
 def run(args):
     packages.ensure(packages.BUILD + ["fio"], "readpath calibrate")
     if args.repetitions < 2:
@@ -132,47 +147,67 @@ def run(args):
     if os.environ.get("READPATH_ACCEL") == "tcg":
         print("calibrate: under TCG these timings are not meaningful", file=sys.stderr)
 
+    if args.rounds < 1:
+        raise UsageError("--rounds must be at least 1")
     directory = args.dir or tempfile.mkdtemp(prefix="readpath-calibrate-", dir="/dev/shm")
-    rows, memcpy = [], None
+    rounds, memcpys = [], []
     seconds = args.repetitions * args.min_time
-    print(f"{'workload':16} {'readpath GiB/s':>14} {'cv':>6} {'fio GiB/s':>10} {'readpath/fio':>12}", flush=True)
     try:
-        for label, method, io, qd, engine in WORKLOADS:
-            if args.only and label not in args.only:
-                continue
-            stats, path = run_readpath(binary, directory, size, method, io, qd,
-                                       args.repetitions, args.min_time)
-            try:
-                fio_bw = run_fio(path, size, io, qd, engine, seconds)
-            finally:
-                Path(path).unlink(missing_ok=True)
-            ours = stats[method]
-            cv = ours.get("cv")
-            row = {"workload": label, "engine": engine, "readpath_bytes_per_second": ours.get("median"),
-                   "readpath_cv": cv, "fio_bytes_per_second": fio_bw,
-                   "ratio": ours["median"] / fio_bw if fio_bw else None}
-            rows.append(row)
-            if "memcpy" in stats and io == M:
-                memcpy = stats["memcpy"].get("median")
-            ratio = "-" if row["ratio"] is None else f"{row['ratio']:.2f}"
-            cv_text = "-" if cv is None else f"{cv * 100:.1f}%"
-            print(f"{label:16} {gib(ours.get('median')):>14} {cv_text:>6} {gib(fio_bw):>10} {ratio:>12}",
-                  flush=True)
+        for number in range(1, args.rounds + 1):
+            if args.rounds > 1:
+                print(f"round {number} of {args.rounds}", flush=True)
+            print_header()
+            rows = []
+            for label, method, io, qd, engine in WORKLOADS:
+                if args.only and label not in args.only:
+                    continue
+                stats, path = run_readpath(binary, directory, size, method, io, qd,
+                                           args.repetitions, args.min_time)
+                try:
+                    fio_bw = run_fio(path, size, io, qd, engine, seconds)
+                finally:
+                    Path(path).unlink(missing_ok=True)
+                ours = stats[method]
+                row = {"workload": label, "engine": engine,
+                       "readpath_bytes_per_second": ours.get("median"), "readpath_cv": ours.get("cv"),
+                       "fio_bytes_per_second": fio_bw,
+                       "ratio": ours["median"] / fio_bw if fio_bw else None}
+                if "memcpy" in stats and io == M:
+                    memcpys.append(stats["memcpy"].get("median"))
+                    row["memcpy_bytes_per_second"] = memcpys[-1]
+                rows.append(row)
+                print_row(row)
+            rounds.append(rows)
     finally:
         if not args.dir:
             shutil.rmtree(directory, ignore_errors=True)
 
-    read_1m = next((r for r in rows if r["workload"] == "read 1M"), None)
+    summary = rounds[0]
+    if args.rounds > 1:
+        summary = []
+        for i, first in enumerate(rounds[0]):
+            same = [r[i] for r in rounds]
+            median = {key: statistics.median(x[key] for x in same if x[key] is not None)
+                      for key in ("readpath_bytes_per_second", "readpath_cv", "fio_bytes_per_second", "ratio")
+                      if any(x[key] is not None for x in same)}
+            summary.append({"workload": first["workload"], "engine": first["engine"], **median})
+        print(f"\nmedian of {args.rounds} rounds")
+        print_header()
+        for row in summary:
+            print_row(row)
+
+    memcpy = statistics.median(memcpys) if memcpys else None
+    read_1m = next((r for r in summary if r["workload"] == "read 1M"), None)
     if memcpy and read_1m:
         print(f"\nread 1M reaches {read_1m['readpath_bytes_per_second'] / memcpy:.0%} of single-thread "
               f"memcpy ({gib(memcpy).strip()} GiB/s, 1 MiB copies from anonymous memory)")
-    slower = [r["workload"] for r in rows if r["ratio"] is not None and r["ratio"] < 1]
-    noisy = [r["workload"] for r in rows if r["readpath_cv"] is not None and r["readpath_cv"] > 0.03]
+    slower = [r["workload"] for r in summary if (r.get("ratio") or 1) < 1]
+    noisy = [r["workload"] for r in summary if (r.get("readpath_cv") or 0) > 0.03]
     if slower:
         print("readpath below fio on: " + ", ".join(slower))
     if noisy:
         print("CV above 3% (a busy machine?) on: " + ", ".join(noisy))
     if args.json:
-        Path(args.json).write_text(json.dumps({"file_size": size, "rows": rows,
+        Path(args.json).write_text(json.dumps({"file_size": size, "rounds": rounds, "summary": summary,
                                                "memcpy_bytes_per_second": memcpy}, indent=2) + "\n")
     return 0

@@ -23,7 +23,7 @@ def main():
         out = os.path.join(scratch, "cal.json")
         workloads = ["read 4K", "uring 4K qd1", "mmap_copy 64K"]
         cmd = ["/usr/bin/python3", os.path.join(REPO, "scripts", "readpath"), "calibrate",
-               "--dir", scratch, "--file-size", "4M", "--repetitions", "2", "--min-time", "0.02",
+               "--dir", scratch, "--file-size", "4M", "--repetitions", "2", "--min-time", "0.02", "--rounds", "2",
                "--json", out]
         for w in workloads:
             cmd += ["--only", w]
@@ -34,7 +34,7 @@ def main():
         if r.returncode != 0:
             problems.append(f"exit status {r.returncode}")
         else:
-            rows = json.load(open(out))["rows"]
+            rows = json.load(open(out))["summary"]
             if [row["workload"] for row in rows] != workloads:
                 problems.append(f"rows {rows}")
             for row in rows:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from . import build, packages, paths, report, results
 from .errors import UsageError
+from .run import VM_SUITES, myfs_in_vm
 
 HELP = "run the suite on myfs under several kernels in QEMU and report them side by side"
 # Hook counts are exact after one pass; three repetitions give the timings (meaningful
@@ -32,10 +33,11 @@ def add_arguments(parser):
                         help="kernels to compare (6.1, 6.12, a Debian release such as "
                              "6.12.117+deb12-amd64); the first is the baseline")
     size = parser.add_mutually_exclusive_group()
-    size.add_argument("--quick", dest="profile", action="store_const", const="tiny",
-                      help="the tiny suite (1 MiB files): a few minutes per kernel under TCG")
-    size.add_argument("--profile", choices=["tiny", "quick"], dest="profile",
-                      help="readpath_bench profile in the guests (default: quick)")
+    size.add_argument("--quick", dest="suite", action="store_const", const="tiny",
+                      help="the tiny suite (1 MiB files): under a minute per kernel under TCG")
+    size.add_argument("--suite", choices=sorted(VM_SUITES), dest="suite",
+                      help="tiny, or quick: readpath_bench's quick profile on 16 MiB files, "
+                           "about 6 minutes per kernel under TCG (the default)")
     parser.add_argument("--out", metavar="DIR",
                         help="report folder (default: results/<date>-kernels-<K1>-vs-<K2>-<host>)")
     parser.add_argument("--timeout", type=float, default=1800, metavar="S",
@@ -54,14 +56,13 @@ def _folder(args):
 
 def run(args):
     from . import vm
-    from .run import myfs_in_vm
     if len(args.kernels) < 2:
         raise UsageError("give at least two kernels, e.g. readpath compare-kernels 6.1 6.12")
     if len(set(args.kernels)) != len(args.kernels):
         raise UsageError("a kernel is named twice; give each once")
     if args.timeout <= 0:
         raise UsageError("--timeout takes a positive number of seconds")
-    profile = args.profile or "quick"
+    suite = args.suite or "quick"
     packages.ensure(packages.VM + packages.PYTHON, "compare-kernels")
     kernels = [vm.resolve_kernel(spec) for spec in args.kernels]   # unknown ones fail here
     if args.no_build:
@@ -79,7 +80,7 @@ def run(args):
         (folder / "raw").mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise UsageError(f"cannot create {folder}: {err.strerror}")
-    print(f"readpath compare-kernels: {' vs '.join(releases)}, {profile} suite on myfs; "
+    print(f"readpath compare-kernels: {' vs '.join(releases)}, {suite} suite on myfs; "
           f"results in {folder}", file=sys.stderr, flush=True)
     started = time.monotonic()
     for n, kernel in enumerate(kernels, 1):
@@ -91,7 +92,7 @@ def run(args):
         print(f"[{n}/{len(kernels)}] {kernel.release}: booting, building myfs, running "
               f"(elapsed {time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True)
         t0 = time.monotonic()
-        release, accel = myfs_in_vm(bench, kernel, profile, folder, args.timeout,
+        release, accel = myfs_in_vm(bench, kernel, suite, folder, args.timeout,
                                     repetitions=REPETITIONS)
         print(f"[{n}/{len(kernels)}] {release} under {accel}: {time.monotonic() - t0:.0f} s",
               file=sys.stderr, flush=True)

@@ -6,8 +6,6 @@ import signal
 import subprocess
 import time
 
-import pytest
-
 from conftest import READPATH, needs_bench, readpath
 from readpath_lib import run as run_module
 

@@ -121,6 +121,9 @@ def common_keys(runs):
     base = runs[0]
     usable = lambda run: {k for k, b in run.benchmarks.items() if not b.skipped}
     base_keys = usable(base)
+    if not base_keys:
+        raise UsageError(f"every benchmark in {base.path} was skipped; nothing to compare "
+                         "(the report lists why)")
     if len(runs) == 1:
         return sorted(base_keys)
     keys = set()

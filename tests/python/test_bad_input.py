@@ -73,7 +73,7 @@ def test_resume_without_a_run(tmp_path):
 
 
 def test_compare_kernels_with_an_unknown_kernel(tmp_path):
-    proc = readpath("compare-kernels", "6.1", "9.99-nope", "--no-build", "--out", tmp_path)
+    proc = readpath("compare-kernels", "9.99-nope", "6.1", "--no-build", "--out", tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     assert "9.99-nope" in proc.stderr
@@ -104,3 +104,13 @@ def test_run_with_an_unknown_guest_kernel_fails_before_benchmarking(tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr and "9.99-nope" in proc.stderr
     assert not list((tmp_path / "run").glob("raw/*.json"))
+
+
+def test_baseline_whose_cells_were_all_skipped(tmp_path):
+    import json
+    data = json.loads((FIXTURES / "real-tiny-tmpfs.json").read_text())
+    data["benchmarks"] = [b for b in data["benchmarks"] if b.get("error_occurred")]
+    skipped = tmp_path / "skipped.json"
+    skipped.write_text(json.dumps(data))
+    assert_one_clear_line(readpath("compare", skipped, FIXTURES / "real-tiny-tmpfs.json"),
+                          "was skipped")

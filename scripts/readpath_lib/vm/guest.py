@@ -216,6 +216,7 @@ def run_in_vm(kernel, command, *, cpus=None, mem="2G", accel="auto", myfs=None,
     command runs as root in the host's current directory when the guest sees it (else
     in /), with stdin empty. Without `out`, $READPATH_OUT is a tmpfs directory that is
     discarded. Modules of the kernel installed on the host can be modprobed in the guest.
+    When the command exits, processes it left behind are killed, then myfs is unmounted.
 
     Raises RunError (message and kernel log) on a panic, Oops, BUG or WARNING in the
     guest kernel, on a failed myfs load/mount/unmount/unload, or on timeout. A non-zero

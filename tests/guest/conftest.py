@@ -3,6 +3,7 @@
 - `kernel`: a readpath_lib.vm.Kernel, one per entry of READPATH_TEST_KERNELS
   (comma-separated specs, default "6.1,6.12"); the test id is the spec. A kernel that
   cannot be resolved or installed here skips its tests, saying why.
+- `first_kernel`: the first of those only, for checks that need not repeat per kernel.
 - `run_vm(kernel, argv, **kwargs)`: readpath_lib.vm.run_in_vm with echo off and a
   timeout fit for a loaded TCG host.
 - `guest_module(src_dir, name, kernel)`: builds an out-of-tree module for the kernel and
@@ -41,9 +42,7 @@ def pytest_generate_tests(metafunc):
 _resolved = {}
 
 
-@pytest.fixture(scope="session")
-def kernel(request):
-    spec = request.param
+def _kernel_or_skip(spec):
     if shutil.which("qemu-system-x86_64") is None:
         pytest.skip("qemu-system-x86_64 is not installed (readpath test installs it as root)")
     if spec not in _resolved:
@@ -54,6 +53,16 @@ def kernel(request):
     if isinstance(_resolved[spec], Exception):
         pytest.skip(f"kernel {spec} is not available here: {_resolved[spec]}")
     return _resolved[spec]
+
+
+@pytest.fixture(scope="session")
+def kernel(request):
+    return _kernel_or_skip(request.param)
+
+
+@pytest.fixture(scope="session")
+def first_kernel():
+    return _kernel_or_skip(test_kernels()[0])
 
 
 @pytest.fixture(scope="session")

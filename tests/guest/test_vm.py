@@ -2,8 +2,8 @@
 
 Boots per kernel: one through the command line (uname, output, exit status, --out,
 fio, the checkout's path, the guest environment, --topology), one with --myfs, one that
-WARNs, one that hangs. The rest needs no guest: argument checks and the initramfs's
-module order.
+WARNs, one that hangs; on the first kernel only, a failing myfs mount and Ctrl-C. The
+rest needs no guest: argument checks, kernel-log patterns, the initramfs's module order.
 """
 
 import os
@@ -82,6 +82,13 @@ def test_myfs_is_built_loaded_and_mounted(kernel, run_vm):
     assert result.kernel_release == kernel.release
 
 
+@pytest.mark.skipif(not _kmod_ready(), reason="kmod/ has no Makefile yet: myfs is not written")
+def test_failed_myfs_mount_fails_the_run(first_kernel, run_vm):
+    with pytest.raises(RunError) as err:
+        run_vm(first_kernel, ["true"], myfs="/mnt/myfs", myfs_opts="no_such_option", cpus=1)
+    assert "myfs-mount failed" in str(err.value)
+
+
 def test_kernel_warning_fails_the_run(kernel, run_vm, guest_module):
     ko = guest_module(os.path.join(HERE, "vm_warn"), "vm_warn", kernel)
     with pytest.raises(RunError) as err:
@@ -108,14 +115,11 @@ def test_hung_guest_is_stopped_by_timeout(kernel, run_vm, monkeypatch):
     assert not _qemu_children()
 
 
-def test_interrupt_stops_qemu_and_removes_temporary_files(tmp_path):
-    """Ctrl-C (SIGINT) during a guest run: exit 130, QEMU gone, its directory removed.
-    One boot, on the first test kernel only."""
-    from conftest import test_kernels
-    spec = test_kernels()[0]
-    proc = subprocess.Popen([PYTHON, str(REPO / "scripts" / "readpath"), "vm", "--kernel", spec,
-                             "--", "sleep", "600"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True,
+def test_interrupt_stops_qemu_and_removes_temporary_files(first_kernel):
+    """Ctrl-C (SIGINT) during a guest run: exit 130, QEMU gone, its directory removed."""
+    proc = subprocess.Popen([PYTHON, str(REPO / "scripts" / "readpath"), "vm", "--kernel",
+                             first_kernel.release, "--", "sleep", "600"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     qemu_pid, tmp_dir = None, None
     deadline = time.monotonic() + 120
@@ -127,7 +131,7 @@ def test_interrupt_stops_qemu_and_removes_temporary_files(tmp_path):
         time.sleep(0.5)
     if qemu_pid is None:
         proc.kill()
-        pytest.skip(f"no QEMU appeared for kernel {spec}: {proc.communicate()[1].strip()}")
+        pytest.fail(f"no QEMU appeared: {proc.communicate()[1].strip()}")
     time.sleep(3)  # let the guest boot a little
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=30) == 130

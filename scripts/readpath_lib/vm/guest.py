@@ -190,6 +190,35 @@ def _keep_log(release, console):
     return path
 
 
+def _command_status(kernel, log, ctl: Path, qemu_err: Path, qemu_exit) -> int:
+    """The command's exit status, once the guest has shut down; RunError if the kernel
+    reported trouble, a myfs step failed, or the guest never got as far as the status."""
+    dmesg = (ctl / "dmesg").read_text(errors="replace") if (ctl / "dmesg").is_file() else ""
+    status = (ctl / "status").read_text().split("\n") if (ctl / "status").is_file() else []
+    trouble = _trouble(log) or _trouble(dmesg)
+    if trouble:
+        path = _keep_log(kernel.release, log + "\n--- dmesg ---\n" + dmesg)
+        raise RunError(f"guest kernel {kernel.release} reported trouble: {trouble[0]} "
+                       f"(full log: {path}). Kernel log from there:\n{trouble[1]}")
+    failures = [line[5:] for line in status if line.startswith("fail ")]
+    if failures:
+        detail = (ctl / "myfs.err").read_text(errors="replace").strip() \
+            if (ctl / "myfs.err").is_file() else ""
+        raise RunError(f"guest on {kernel.release}: {', '.join(failures)} failed"
+                       + (f": {detail}" if detail else "") + "\nKernel log tail:\n" + _tail(dmesg))
+    codes = [line.split()[1] for line in status if line.startswith("command ")]
+    if codes:
+        return int(codes[0])
+    init_fail = re.search(r"readpath-init: FAILED: (.*)", log)
+    err = qemu_err.read_text(errors="replace").strip() if qemu_err.is_file() else ""
+    path = _keep_log(kernel.release, log)
+    reason = init_fail.group(1).strip() if init_fail else \
+        f"the guest stopped before reporting the command's status (QEMU exit {qemu_exit}" \
+        + (f": {err}" if err else "") + ")"
+    raise RunError(f"guest on {kernel.release}: {reason} (full log: {path}). "
+                   "Kernel log tail:\n" + _tail(log))
+
+
 def run_in_vm(kernel, command, *, cpus=None, mem="2G", accel="auto", myfs=None,
               myfs_opts=None, out=None, timeout=600, topology=None, env=None,
               echo=True) -> VmResult:
@@ -322,33 +351,10 @@ def run_in_vm(kernel, command, *, cpus=None, mem="2G", accel="auto", myfs=None,
         for reader in readers:
             reader.join(timeout=5)
         log = console.text()
-        dmesg = (ctl / "dmesg").read_text(errors="replace") if (ctl / "dmesg").is_file() else ""
-        status = (ctl / "status").read_text().split("\n") if (ctl / "status").is_file() else []
-        trouble = _trouble(log) or _trouble(dmesg)
-        if trouble:
-            path = _keep_log(kernel.release, log + "\n--- dmesg ---\n" + dmesg)
-            raise RunError(f"guest kernel {kernel.release} reported trouble: {trouble[0]} "
-                           f"(full log: {path}). Kernel log from there:\n{trouble[1]}")
-        failures = [line[5:] for line in status if line.startswith("fail ")]
-        if failures:
-            detail = (ctl / "myfs.err").read_text(errors="replace").strip() \
-                if (ctl / "myfs.err").is_file() else ""
-            dmesg_tail = _tail(dmesg)
-            raise RunError(f"guest on {kernel.release}: {', '.join(failures)} failed"
-                           + (f": {detail}" if detail else "") + "\nKernel log tail:\n" + dmesg_tail)
-        codes = [line.split()[1] for line in status if line.startswith("command ")]
-        if not codes:
-            init_fail = re.search(r"readpath-init: FAILED: (.*)", log)
-            err = (tmp / "qemu.err").read_text(errors="replace").strip()
-            path = _keep_log(kernel.release, log)
-            reason = init_fail.group(1).strip() if init_fail else \
-                f"the guest stopped before reporting the command's status (QEMU exit {proc.returncode}" \
-                + (f": {err}" if err else "") + ")"
-            raise RunError(f"guest on {kernel.release}: {reason} (full log: {path}). "
-                           "Kernel log tail:\n" + _tail(log))
+        returncode = _command_status(kernel, log, ctl, tmp / "qemu.err", proc.returncode)
         marks = console.marks
         begin, end = marks.get("start", started), marks.get("done", time.monotonic())
-        return VmResult(returncode=int(codes[0]), output=output.text(), accel=accel,
+        return VmResult(returncode=returncode, output=output.text(), accel=accel,
                         kernel_release=kernel.release, boot_seconds=round(begin - started, 3),
                         command_seconds=round(end - begin, 3), console=log)
     finally:

@@ -205,7 +205,8 @@ def chart_threads(plt, run, target, out, tag):
     ax.set_ylabel("total throughput (GiB/s)")
     ax.set_ylim(bottom=0)
     ax.legend(loc="best")
-    ax.set_title(f"Scaling with threads per placement ({_where(run, target)})")
+    placement = run.contexts.get(target, {}).get("placement", "none")
+    ax.set_title(f"Scaling with reader threads, placement {placement} ({_where(run, target)})")
     return _save(plt, fig, out, f"threads-{tag}")
 
 

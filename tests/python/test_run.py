@@ -81,3 +81,24 @@ def test_interrupt_keeps_finished_chunks_and_says_how_to_resume(tmp_path):
     assert list((out / "raw").glob("*.json"))
     assert not list((out / "raw").glob("*.partial"))
     assert json.loads((out / "plan.json").read_text())["status"] == "running"
+
+
+def test_guest_progress_follows_the_console_log_as_it_grows(tmp_path):
+    log = tmp_path / "myfs.log"
+    names = {"read/io:4096/file:1048576/warm:1/real_time/threads:1",
+             "read/io:4096/file:1048576/warm:0/real_time/threads:1"}
+    progress = run_module.Progress(len(names))
+    watcher = run_module._GuestWatcher(log, names, 2, progress)
+    watcher.start()
+    try:
+        first = sorted(names)[0]
+        log.write_text(f"{first}   1 ns\n{first}_mean  1 ns\n")
+        time.sleep(2.5)
+        assert progress.done == 0          # one repetition of two
+        log.write_text(f"{first}   1 ns\n{first}   1 ns\n")
+        deadline = time.monotonic() + 10
+        while progress.done < 1 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert progress.done == 1
+    finally:
+        watcher.stop()

@@ -72,3 +72,9 @@ def test_run_folders_compare_like_files(run_folder):
     proc = readpath("compare", run_folder, NEW, "--metric", "time")
     assert proc.returncode == 0, proc.stderr
     assert "6.12.117+deb12-amd64" in proc.stdout
+
+
+def test_says_when_repetitions_are_too_few_for_holm_to_find_anything():
+    real = FIXTURES / "real-tiny-tmpfs.json"
+    out = readpath("compare", real, real, "--metric", "time").stdout
+    assert "nothing can be significant" in out

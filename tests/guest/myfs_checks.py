@@ -20,6 +20,7 @@ import json
 import mmap
 import os
 import re
+import shlex
 import shutil
 import signal
 import struct
@@ -283,9 +284,9 @@ def seed_session(args, data):
         raise Skip("no --ko given")
     os.makedirs(WORK, exist_ok=True)
     mnt = tempfile.mkdtemp(dir=WORK)
-    m = mnt + "/myfile"
-    script = (f"set -e; insmod {args.ko}; mount -t myfs none {mnt}; touch {m}; "
-              f"echo 'hellowrld' > {m}; cat {m}; umount {mnt}; rmmod myfs")
+    ko, m, mnt_q = shlex.quote(args.ko), shlex.quote(mnt + "/myfile"), shlex.quote(mnt)
+    script = (f"set -e; insmod {ko}; mount -t myfs none {mnt_q}; touch {m}; "
+              f"echo 'hellowrld' > {m}; cat {m}; umount {mnt_q}; rmmod myfs")
     out = run(["sh", "-c", script])
     os.rmdir(mnt)
     data["output"] = out.stdout + out.stderr

@@ -313,13 +313,16 @@ def run_in_vm(kernel, command, *, cpus=None, mem="2G", accel="auto", myfs=None,
                      "-serial", f"chardev:{name}"]
 
         def show(data):
-            stream = getattr(sys.stdout, "buffer", None)
-            if stream is None:  # a text-only stdout (some test harnesses)
-                sys.stdout.write(data.decode(errors="replace"))
-                sys.stdout.flush()
-            else:
-                stream.write(data)
-                stream.flush()
+            try:
+                stream = getattr(sys.stdout, "buffer", None)
+                if stream is None:  # a text-only stdout (some test harnesses)
+                    sys.stdout.write(data.decode(errors="replace"))
+                    sys.stdout.flush()
+                else:
+                    stream.write(data)
+                    stream.flush()
+            except (BrokenPipeError, ValueError):  # `| head` closed it; keep collecting
+                output.on_data = None
 
         console = _ConsoleReader(listeners[0], nonce)
         output = _Reader(listeners[1], show if echo else None)

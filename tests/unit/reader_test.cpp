@@ -120,8 +120,12 @@ TEST_P(ReaderTest, IoUringSaysWhichSetupFlagsTheKernelTook) {
   READER_OR_SKIP(r, 4096, 4, target(0, kFileSize));
   const std::string note = r->setup_note();
   EXPECT_EQ(note.rfind("io_uring setup ", 0), 0u) << note;
-  if (GetParam() == "uring_sqpoll") EXPECT_NE(note.find("SQPOLL"), std::string::npos) << note;
-  if (GetParam() != "uring") EXPECT_NE(note.find("registered file"), std::string::npos) << note;
+  if (GetParam() == "uring_sqpoll") {
+    EXPECT_NE(note.find("SQPOLL"), std::string::npos) << note;
+  }
+  if (GetParam() != "uring") {
+    EXPECT_NE(note.find("registered file"), std::string::npos) << note;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(AllMethods, ReaderTest, ::testing::ValuesIn([] {

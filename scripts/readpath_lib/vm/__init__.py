@@ -6,6 +6,8 @@ their host paths; /tmp, /var/tmp, /mnt, /dev/shm and /run are tmpfs. Files the c
 writes under $READPATH_OUT land in --out. The guest environment also carries
 READPATH_ACCEL (kvm or tcg) and READPATH_GUEST=1.
 
+The command's output reaches the host through an emulated serial port (about 50 KB/s
+under TCG): write bulky results under $READPATH_OUT instead.
 Timings inside a TCG guest are not comparable with the host's; hook counts are exact.
 A failed guest's whole console log is kept under ~/.cache/readpath/logs/; the KVM
 verdict of --accel auto under ~/.cache/readpath/accel/ (delete it to probe again).

@@ -99,7 +99,7 @@ def run_fio(path, size, io, qd, engine, seconds):
     """fio's read bandwidth (bytes/s) on path, or raises RunError with fio's complaint."""
     cmd = ["fio", "--name=calibrate", f"--filename={path}", "--readonly", "--rw=read",
            f"--bs={io}", f"--size={size}", f"--ioengine={engine}", f"--iodepth={qd or 1}",
-           "--invalidate=0", "--time_based", f"--runtime={max(1.0, seconds):.1f}s",
+           "--invalidate=0", "--time_based", f"--runtime={round(max(1.0, seconds) * 1000)}ms",
            "--output-format=json"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:

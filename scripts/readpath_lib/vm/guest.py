@@ -190,6 +190,21 @@ def _keep_log(release, console):
     return path
 
 
+def _remove_stale_temporaries():
+    """Remove the temporary directories of runs whose process was SIGKILLed (their QEMU
+    died with them, but no cleanup ran); the name carries the owner's pid."""
+    for path in Path(tempfile.gettempdir()).glob("readpath-vm-*-*"):
+        pid = path.name.split("-")[2]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except PermissionError:
+            pass  # alive, someone else's
+
+
 def _command_status(kernel, log, ctl: Path, qemu_err: Path, qemu_exit) -> int:
     """The command's exit status, once the guest has shut down; RunError if the kernel
     reported trouble, a myfs step failed, or the guest never got as far as the status."""
@@ -282,7 +297,8 @@ def run_in_vm(kernel, command, *, cpus=None, mem="2G", accel="auto", myfs=None,
 
     nonce = secrets.token_hex(6)
     shares = [(f"rp_p{i}", str(p)) for i, p in enumerate(_visible_paths())]
-    tmp = Path(tempfile.mkdtemp(prefix="readpath-vm-"))
+    _remove_stale_temporaries()
+    tmp = Path(tempfile.mkdtemp(prefix=f"readpath-vm-{os.getpid()}-"))
     proc = None
     listeners, readers = [], []
     try:

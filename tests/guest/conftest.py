@@ -11,6 +11,7 @@
 - `readpath`: the path of scripts/readpath, to run under /usr/bin/python3.
 """
 
+import functools
 import os
 import shutil
 import sys
@@ -28,14 +29,18 @@ DEFAULT_KERNELS = "6.1,6.12"
 GUEST_TIMEOUT = 300  # a boot takes 5-15 s under TCG; generous for a busy CI host
 
 
-def test_kernels():
+@functools.cache
+def kernel_specs():
+    """The kernel specs to test, computed once: pytest 7 matches a session-scoped
+    parameter by identity, so fresh strings per module would set its fixtures up again
+    (and boot again) for every test module."""
     specs = os.environ.get("READPATH_TEST_KERNELS") or DEFAULT_KERNELS
-    return [spec.strip() for spec in specs.split(",") if spec.strip()]
+    return tuple(spec.strip() for spec in specs.split(",") if spec.strip())
 
 
 def pytest_generate_tests(metafunc):
     if "kernel" in metafunc.fixturenames:
-        specs = test_kernels()
+        specs = kernel_specs()
         metafunc.parametrize("kernel", specs, ids=specs, indirect=True, scope="session")
 
 
@@ -62,7 +67,7 @@ def kernel(request):
 
 @pytest.fixture(scope="session")
 def first_kernel():
-    return _kernel_or_skip(test_kernels()[0])
+    return _kernel_or_skip(kernel_specs()[0])
 
 
 @pytest.fixture(scope="session")

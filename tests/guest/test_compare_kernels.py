@@ -15,7 +15,7 @@ from readpath_lib.errors import RunError, UsageError
 
 
 def _available_kernels():
-    specs = conftest.test_kernels()
+    specs = conftest.kernel_specs()
     if len(specs) < 2:
         pytest.skip(f"compare-kernels needs two kernels; READPATH_TEST_KERNELS={specs}")
     if shutil.which("qemu-system-x86_64") is None:

@@ -27,21 +27,9 @@ def _mmap_test():
     return os.path.join(build, "tools", "mmap_test")
 
 
-# Results per kernel release. The fixture below can be set up more than once per kernel
-# (pytest re-creates fixtures whose session parameter it sees as new), and one boot per
-# kernel is the point, so the results are kept here.
-_results = {}
-
-
 @pytest.fixture(scope="module")
 def myfs_results(kernel, run_vm, tmp_path_factory):
-    """The checks' JSON for `kernel`, or the reason there is none."""
-    if kernel.release not in _results:
-        _results[kernel.release] = _run_checks(kernel, run_vm, tmp_path_factory)
-    return _results[kernel.release]
-
-
-def _run_checks(kernel, run_vm, tmp_path_factory):
+    """The checks' JSON for `kernel` (one boot per kernel), or the reason there is none."""
     out = tmp_path_factory.mktemp(f"myfs-{kernel.release}")
     try:
         ko = vm.build_myfs(kernel)

@@ -191,7 +191,8 @@ def run(args):
                       for key in ("readpath_bytes_per_second", "readpath_cv", "fio_bytes_per_second", "ratio")
                       if any(x[key] is not None for x in same)}
             summary.append({"workload": first["workload"], "engine": first["engine"], **median})
-        print(f"\nmedian of {args.rounds} rounds")
+        print(f"\nmedian of {args.rounds} rounds (readpath/fio: median of the per-round ratios, "
+              "each from runs seconds apart)")
         print_header()
         for row in summary:
             print_row(row)

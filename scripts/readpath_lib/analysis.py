@@ -131,14 +131,23 @@ def fault_costs(run, target):
     return out
 
 
-def thread_scaling(run, target):
-    """{series: [(threads, median bytes/s)]} for cells that name a thread count."""
-    out = defaultdict(list)
+def thread_scaling(run, target, io_near=65536):
+    """{file: {series: [(threads, median bytes/s)]}} for warm cells run at several thread
+    counts, at the one I/O size nearest `io_near` so each panel stays readable."""
+    cells = defaultdict(lambda: defaultdict(list))
     for bench in usable(run, target):
-        if "threads" not in bench.params:
+        if "threads" not in bench.params or bench.params.get("warm", 1) != 1:
             continue
-        if bench.params.get("warm", 1) != 1:
+        label = series_label(bench, drop=("threads", "warm", "file", "io"))
+        cells[bench.params.get("file")][(bench.params.get("io"), label)].append(
+            (bench.params["threads"], bench.median("bytes_per_second")))
+    out = {}
+    for file, by_series in cells.items():
+        scaling = {k: sorted(v) for k, v in by_series.items() if len({t for t, _ in v}) > 1}
+        if not scaling:
             continue
-        label = series_label(bench, drop=("threads", "warm"))
-        out[label].append((bench.params["threads"], bench.median("bytes_per_second")))
-    return {k: sorted(v) for k, v in out.items() if len({t for t, _ in v}) > 1}
+        ios = {io for io, _ in scaling}
+        io = min(ios, key=lambda v: (abs((v or 0) - io_near), v or 0))
+        out[file] = {f"{label} io:{format_size(io)}": pts
+                     for (i, label), pts in sorted(scaling.items()) if i == io}
+    return out

@@ -262,7 +262,7 @@ def legend(tables, alpha):
     if lo >= stats.MIN_REPETITIONS and tests and floor * tests >= alpha:
         text += (f" With {lo} repetitions the smallest possible p is {floor:.2g}, so after "
                  f"Holm over {tests} benchmarks nothing can be significant: rerun with more "
-                 f"repetitions (the default profile runs 10) or compare runs of a narrower "
+                 f"repetitions (the default profile runs 8) or compare runs of a narrower "
                  f"suite.")
     if lo < stats.MIN_REPETITIONS:
         text += (f" `n<{stats.MIN_REPETITIONS}`: too few repetitions for a p-value; rerun "

@@ -87,6 +87,7 @@ def _grid(plt, n, width=4.2, height=3.2):
     cols = min(n, 2)
     rows = math.ceil(n / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(width * cols + 0.3, height * rows + 0.8),
+                             layout="constrained",
                              squeeze=False)
     for ax in axes.flat[n:]:
         ax.set_visible(False)
@@ -107,6 +108,16 @@ def _legend(fig, axes, extra=()):
                frameon=False)
 
 
+def _styles(names):
+    """A fixed colour and line style per series, the same in every panel; past ten series
+    the colours repeat with another dash pattern, so no two lines look alike."""
+    import matplotlib
+    colors = matplotlib.colormaps["tab10"].colors
+    dashes = ["-", "--", "-.", ":"]
+    return {name: {"color": colors[i % 10], "ls": dashes[(i // 10) % len(dashes)]}
+            for i, name in enumerate(sorted(set(names)))}
+
+
 def _facet_title(facet):
     file, warm = facet
     return f"file {results.format_size(file)}, {'warm' if warm else 'cold'} cache"
@@ -117,12 +128,14 @@ def chart_throughput(plt, run, target, out, tag):
     if not curves:
         return []
     facets = analysis.ordered_facets(curves)
+    styles = _styles(name for f in facets for name in curves[f])
     fig, axes = _grid(plt, len(facets))
     for ax, facet in zip(axes, facets):
         series = curves[facet]
         for name in sorted(series):
             pts = series[name]
-            ax.plot([p[0] for p in pts], [p[1] / GIB for p in pts], marker="o", ms=3, label=name)
+            ax.plot([p[0] for p in pts], [p[1] / GIB for p in pts], marker="o", ms=3, label=name,
+                    **styles[name])
         _size_axis(ax, [p[0] for s in series.values() for p in s], "I/O size per request")
         ax.set_ylabel("throughput (GiB/s)")
         ax.set_ylim(bottom=0)
@@ -137,6 +150,7 @@ def chart_ratio(plt, run, target, out, tag):
     facets = [f for f in analysis.ordered_facets(curves) if analysis.baseline_series(curves[f])]
     if not facets:
         return []
+    styles = _styles(name for f in facets for name in curves[f])
     fig, axes = _grid(plt, len(facets))
     for ax, facet in zip(axes, facets):
         series = curves[facet]
@@ -146,7 +160,7 @@ def chart_ratio(plt, run, target, out, tag):
         for name in sorted(ratio):
             pts = ratio[name]
             line, = ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", ms=3,
-                            label=name, lw=2.2 if name == base else 1.4)
+                            label=name, lw=2.2 if name == base else 1.4, **styles[name])
             colors[name] = line.get_color()
         for name, io in analysis.crossovers(series):
             r = dict(ratio.get(name, []))
@@ -194,19 +208,20 @@ def chart_threads(plt, run, target, out, tag):
     scaling = analysis.thread_scaling(run, target)
     if not scaling:
         return []
-    fig, axes = _grid(plt, 1, width=5.5, height=3.6)
-    ax = axes[0]
-    for name in sorted(scaling):
-        pts = scaling[name]
-        ax.plot([p[0] for p in pts], [p[1] / GIB for p in pts], marker="o", ms=3, label=name)
-    threads = sorted({p[0] for pts in scaling.values() for p in pts})
-    ax.set_xticks(threads)
-    ax.set_xlabel("reader threads")
-    ax.set_ylabel("total throughput (GiB/s)")
-    ax.set_ylim(bottom=0)
-    ax.legend(loc="best")
+    files = sorted(scaling, key=lambda f: f or 0)
+    fig, axes = _grid(plt, len(files))
+    for ax, file in zip(axes, files):
+        for name, pts in scaling[file].items():
+            ax.plot([p[0] for p in pts], [p[1] / GIB for p in pts], marker="o", ms=3, label=name)
+        threads = sorted({p[0] for pts in scaling[file].values() for p in pts})
+        ax.set_xticks(threads)
+        ax.set_xlabel("reader threads")
+        ax.set_ylabel("total throughput (GiB/s)")
+        ax.set_ylim(bottom=0)
+        ax.set_title(f"file {results.format_size(file)}, warm cache")
+    _legend(fig, axes)
     placement = run.contexts.get(target, {}).get("placement", "none")
-    ax.set_title(f"Scaling with reader threads, placement {placement} ({_where(run, target)})")
+    fig.suptitle(f"Scaling with reader threads, placement {placement} ({_where(run, target)})")
     return _save(plt, fig, out, f"threads-{tag}")
 
 

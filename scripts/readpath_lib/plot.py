@@ -77,7 +77,7 @@ def _size_axis(ax, values, label):
 
 def _where(run, target):
     """'on tmpfs, kernel 6.12…' plus the TCG mark, for titles."""
-    text = f"{target}, kernel {run.context('kernel') or '?'}"
+    text = f"{target}, kernel {run.context('kernel', target=target) or '?'}"
     if run.emulated(target):
         text += " — EMULATED timings (TCG), compare shapes only"
     return text
@@ -220,7 +220,7 @@ def chart_threads(plt, run, target, out, tag):
         ax.set_ylim(bottom=0)
         ax.set_title(f"file {results.format_size(file)}, warm cache")
     _legend(fig, axes)
-    placement = run.contexts.get(target, {}).get("placement", "none")
+    placement = run.context("placement", "none", target=target)
     fig.suptitle(f"Scaling with reader threads, placement {placement} ({_where(run, target)})")
     return _save(plt, fig, out, f"threads-{tag}")
 

@@ -41,7 +41,7 @@ def _gib(value):
 
 def _where(run, target):
     """`myfs on 6.1.0-56-amd64 (emulated timings, TCG)`: each target has its own kernel."""
-    kernel = run.contexts.get(target, {}).get("kernel")
+    kernel = run.context("kernel", None, target=target)
     return (f"{target}" + (f" on {kernel}" if kernel else "")
             + (" (emulated timings, TCG)" if run.emulated(target) else ""))
 
@@ -56,7 +56,7 @@ def findings(runs):
     lines = []
     for run in runs:
         for target in run.targets():
-            kernel = run.contexts.get(target, {}).get("kernel")
+            kernel = run.context("kernel", None, target=target)
             prefix = f"{run.label}, " if len(runs) > 1 and run.label != kernel else ""
             if run.emulated(target):
                 continue  # TCG timings rank nothing; the tables still show them, marked

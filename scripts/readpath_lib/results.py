@@ -88,7 +88,11 @@ class Run:
     benchmarks: dict                     # (target, name) -> Benchmark
     files: list
 
-    def context(self, key, default=""):
+    def context(self, key, default="", target=None):
+        """A context value: the target's own when given (myfs runs in a guest has the guest's
+        kernel), else the first one any target has."""
+        if target is not None:
+            return self.contexts.get(target, {}).get(key, default)
         for ctx in self.contexts.values():
             if key in ctx:
                 return ctx[key]
@@ -96,7 +100,7 @@ class Run:
 
     def emulated(self, target):
         """True when the timings of this target came from a TCG guest."""
-        return str(self.contexts.get(target, {}).get("accel", "")).lower() == "tcg"
+        return str(self.context("accel", target=target)).lower() == "tcg"
 
     def targets(self):
         return sorted({b.target for b in self.benchmarks.values()})

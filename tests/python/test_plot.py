@@ -43,3 +43,15 @@ def test_run_folder_gets_its_charts_folder(run_folder):
     proc = readpath("plot", run_folder)
     assert proc.returncode == 0, proc.stderr
     assert (run_folder / "charts" / "throughput-tmpfs.png").is_file()
+
+
+def test_each_filesystem_is_titled_with_the_kernel_it_ran_on(tmp_path):
+    # A host run (tmpfs) with its myfs guest run beside it: two kernels in one folder.
+    raw = tmp_path / "run" / "raw"
+    raw.mkdir(parents=True)
+    for name in ("real-tiny-tmpfs.json", "myfs-6.1.0-56-amd64.json"):
+        (raw / name).write_text((FIXTURES / name).read_text())
+    proc = readpath("plot", tmp_path / "run", "--out", tmp_path / "charts")
+    assert proc.returncode == 0, proc.stderr
+    assert "kernel 6.1.0-56-amd64" in (tmp_path / "charts" / "throughput-myfs.svg").read_text()
+    assert "kernel 6.1.0-56-amd64" not in (tmp_path / "charts" / "throughput-tmpfs.svg").read_text()

@@ -32,18 +32,22 @@ def run(args):
     if subprocess.run(["ctest", "--test-dir", str(tree), "--output-on-failure", "-j", jobs]).returncode:
         failed.append("unit tests")
 
-    print("== script and guest tests (pytest)", flush=True)
     env = dict(os.environ, READPATH_BUILD_DIR=str(tree),
                READPATH_TEST_KERNELS=",".join(args.kernel or DEFAULT_KERNELS))
-    suites = [str(paths.REPO / "tests" / "python")]
+    # One pytest session per folder: each has its own conftest.py, and tests import
+    # helpers from it, which one session would resolve to a single `conftest` module.
+    suites = [("script tests", "python")]
     if not args.no_guest:
-        suites.append(str(paths.REPO / "tests" / "guest"))
-    pytest = ["/usr/bin/python3", "-m", "pytest", "-ra", "-p", "no:cacheprovider", *suites]
-    if args.select:
-        pytest += ["-k", args.select]
-    status = subprocess.run(pytest, env=env).returncode
-    if status not in (0, 5):  # 5: nothing collected, which -k can cause
-        failed.append("pytest")
+        suites.append(("guest tests", "guest"))
+    for title, folder in suites:
+        print(f"== {title} (pytest tests/{folder})", flush=True)
+        pytest = ["/usr/bin/python3", "-m", "pytest", "-ra", "-p", "no:cacheprovider",
+                  str(paths.REPO / "tests" / folder)]
+        if args.select:
+            pytest += ["-k", args.select]
+        status = subprocess.run(pytest, env=env).returncode
+        if status not in (0, 5):  # 5: nothing collected, which -k can cause
+            failed.append(title)
 
     if failed:
         raise RunError("failed: " + ", ".join(failed))

@@ -102,3 +102,18 @@ def test_guest_progress_follows_the_console_log_as_it_grows(tmp_path):
         assert progress.done == 1
     finally:
         watcher.stop()
+
+
+def test_eta_weighs_cells_on_large_files_by_their_size(capsys):
+    small = "read/io:4096/file:16777216/warm:1/real_time/threads:1"
+    large = "read/io:4096/file:1073741824/warm:1/real_time/threads:1"
+    assert run_module.cell_cost(small) == 1
+    assert run_module.cell_cost(large) == 4
+    # Two cells, the small one done after 10 s: the 1 GiB cell left should take 40 s.
+    progress = run_module.Progress(2, cost_total=5, cost_done=0)
+    progress.start -= 10
+    progress.tty = False
+    progress.advance(cost=run_module.cell_cost(small))
+    progress.show(force=True)
+    line = capsys.readouterr().err.splitlines()[-1]
+    assert "cell 1 of 2" in line and "ETA 0:40" in line

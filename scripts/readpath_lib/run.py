@@ -13,7 +13,7 @@ and `--resume` runs only what is missing.
 Profiles (cells from readpath_bench; repetitions chosen here so compare can test them):
   tiny     seconds: the CI smoke run
   --quick  about 2-3 minutes
-  default  about 20 minutes on a busy 2-core host (1 GiB files, 8 repetitions)
+  default  about 13 minutes on an idle 2-core host (1 GiB files, 8 repetitions)
   --full   the whole matrix (hours)
 
 Examples:

@@ -5,7 +5,7 @@ import subprocess
 from pathlib import Path
 
 from . import packages, paths
-from .errors import RunError
+from .errors import RunError, UsageError
 
 
 def build(werror=None, quiet=False) -> Path:
@@ -18,7 +18,7 @@ def build(werror=None, quiet=False) -> Path:
                  "-DCMAKE_BUILD_TYPE=Release", f"-DREADPATH_WERROR={'ON' if werror else 'OFF'}"]
     out = subprocess.DEVNULL if quiet else None
     if subprocess.run(configure, stdout=out).returncode != 0:
-        raise RunError(f"cmake configure failed in {tree}; rerun without --quiet output to see why")
+        raise RunError(f"cmake configure failed in {tree}; run `{' '.join(configure)}` to see why")
     jobs = str(os.cpu_count() or 2)
     if subprocess.run(["cmake", "--build", str(tree), "-j", jobs], stdout=out).returncode != 0:
         raise RunError(f"build failed in {tree}; run `cmake --build {tree}` to see the errors")
@@ -27,3 +27,13 @@ def build(werror=None, quiet=False) -> Path:
 
 def bench_binary() -> Path:
     return paths.build_dir() / "bench" / "readpath_bench"
+
+
+def bench(no_build=False) -> Path:
+    """readpath_bench, built first unless `no_build`, when it must be there already."""
+    if not no_build:
+        build(quiet=True)
+    binary = bench_binary()
+    if not os.access(binary, os.X_OK):
+        raise UsageError(f"{binary} is not built; run without --no-build")
+    return binary

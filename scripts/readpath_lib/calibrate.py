@@ -143,7 +143,7 @@ def run(args):
         if not os.access(binary, os.X_OK):
             raise UsageError(f"READPATH_BENCH={binary} is not an executable")
     else:
-        binary = build.build(quiet=True) / "bench" / "readpath_bench"
+        binary = build.bench()
     if os.environ.get("READPATH_ACCEL") == "tcg":
         print("calibrate: under TCG these timings are not meaningful", file=sys.stderr)
 

@@ -65,12 +65,7 @@ def run(args):
     suite = args.suite or "quick"
     packages.ensure(packages.VM + packages.PYTHON, "compare-kernels")
     kernels = [vm.resolve_kernel(spec) for spec in args.kernels]   # unknown ones fail here
-    if args.no_build:
-        bench = build.bench_binary()
-        if not bench.is_file():
-            raise UsageError(f"{bench} is not built; run without --no-build")
-    else:
-        bench = build.build(quiet=True) / "bench" / "readpath_bench"
+    bench = build.bench(no_build=args.no_build)
     releases = [k.release for k in kernels]
     if len(set(releases)) != len(releases):
         raise UsageError(f"two of {', '.join(args.kernels)} are the same kernel "

@@ -461,13 +461,9 @@ def _check_args(args):
 def run(args):
     _check_args(args)
     signal.signal(signal.SIGTERM, _terminate)
-    if args.no_build:
-        bench = build.bench_binary()
-        if not os.access(bench, os.X_OK):
-            raise UsageError(f"{bench} is not built; run without --no-build")
-    else:
+    if not args.no_build:
         packages.ensure(packages.PYTHON, "charts and reports")
-        bench = build.build(quiet=True) / "bench" / "readpath_bench"
+    bench = build.bench(no_build=args.no_build)
 
     if args.resume:
         folder = find_resumable(args.out)

@@ -8,11 +8,11 @@ numbers a check recorded, run the script yourself (its docstring shows how).
 """
 
 import json
-import os
 
 import pytest
 
 from conftest import REPO, vm
+from readpath_lib import paths
 from readpath_lib.errors import RunError
 
 import myfs_checks
@@ -23,8 +23,7 @@ TIMEOUT = 900
 
 
 def _mmap_test():
-    build = os.environ.get("READPATH_BUILD_DIR") or str(REPO / "build")
-    return os.path.join(build, "tools", "mmap_test")
+    return str(paths.build_dir() / "tools" / "mmap_test")
 
 
 @pytest.fixture(scope="module")

@@ -18,14 +18,15 @@ _updated = False
 
 
 def missing(packages):
-    """The packages of the list that dpkg does not report as installed."""
-    absent = []
-    for name in packages:
-        probe = subprocess.run(["dpkg-query", "-W", "-f=${Status}", name],
-                               capture_output=True, text=True)
-        if probe.returncode != 0 or "install ok installed" not in probe.stdout:
-            absent.append(name)
-    return absent
+    """The packages of the list that dpkg does not report as installed (one dpkg query)."""
+    if not packages:
+        return []
+    probe = subprocess.run(["dpkg-query", "-W", "-f=${Package}:${Status}\n", *packages],
+                           capture_output=True, text=True)
+    installed = {line.split(":", 1)[0] for line in probe.stdout.splitlines()
+                 if line.endswith("install ok installed")}
+    # dpkg prints a multi-arch name without its :arch; match on the bare name.
+    return [name for name in packages if name.split(":", 1)[0] not in installed]
 
 
 def ensure(packages, why="readpath"):

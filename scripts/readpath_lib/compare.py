@@ -1,23 +1,33 @@
 """Compare result runs benchmark by benchmark: the first is the baseline, the others are
-set against it, one table per metric (time, throughput, faults, myfs hook counts per
-iteration) with delta %, a two-sided Mann–Whitney U p-value over the repetitions, a
-significance mark after Holm correction, and the geometric mean of the ratios.
+set against it, one table per metric and question — each file size and cache state is a
+question ("did this panel of paths change?") and the unit of multiple-testing correction.
+
+Per benchmark: the median, the change as a median ratio (Hodges–Lehmann on logs) with its
+95% confidence interval, a two-sided Mann–Whitney U p-value over the repetitions, a mark
+where the change is significant after Holm correction within the question, and the
+smallest change the comparison could have detected at its repetitions and noise (80%
+power, at the strictest Holm step). A question whose repetitions are too few for any
+p-value to survive Holm says so.
 
 Examples:
   readpath compare results/2026-11-20-6.1-box results/2026-11-21-6.12-box
-  readpath compare base.json new.json --metric time --fail-above 5    # for CI
+  readpath compare base.json new.json --metric time --fail-above 10    # for CI
 
-Timings from a TCG guest are marked "emulated" and never fail --fail-above; hook counts
-are exact under any accelerator, so their differences are marked "exact", not tested.
+--fail-above PCT asks a stricter question than significance: is a timing worse by MORE than
+PCT percent, significantly (one-sided Mann–Whitney on the time shifted by PCT, Holm within
+the question)? A run slowed by less, or by noise, does not fail. Timings from a TCG guest
+are marked "emulated" and never fail it; hook counts are exact under any accelerator, so
+their differences are marked "exact", not tested.
 """
 
+import math
 from dataclasses import dataclass, field
 
 from . import results, stats
 from .errors import UsageError
 from .tables import markdown_table
 
-HELP = "compare runs: per-metric tables with delta %%, Mann–Whitney U p, Holm, geomean"
+HELP = "compare runs: per-metric tables with median ratio, 95%% CI, Mann–Whitney U, Holm"
 
 # What `--metric` accepts besides myfs_<hook> names.
 METRIC_ALIASES = {"time": results.TIME, "throughput": results.BYTES_PER_SECOND,
@@ -25,6 +35,7 @@ METRIC_ALIASES = {"time": results.TIME, "throughput": results.BYTES_PER_SECOND,
                   "items_per_second": results.ITEMS_PER_SECOND,
                   **{m.key: m for m in results.FIXED_COUNTERS}}
 DEFAULT_SKIP = {"items_per_second"}  # the same information as time per iteration
+POWER = 0.8
 
 
 def add_arguments(parser):
@@ -34,21 +45,36 @@ def add_arguments(parser):
                         help="only this metric (repeatable): time, throughput, minflt, majflt, "
                              "ctxsw, items_per_second or myfs_<hook>; default: all present")
     parser.add_argument("--alpha", type=float, default=0.05,
-                        help="significance level after Holm correction (default 0.05)")
+                        help="significance level after Holm correction within each question "
+                             "(file size and cache state; default 0.05)")
+    parser.add_argument("--min-effect", type=float, default=0.0, metavar="PCT",
+                        help="call a change significant only when it is beyond PCT percent "
+                             "with confidence (default 0: any change; on a noisy machine, 5)")
     parser.add_argument("--fail-above", type=float, metavar="PCT",
-                        help="exit 1 if any timing (time, throughput) is significantly worse "
-                             "than the baseline by more than PCT percent")
+                        help="exit 1 if any timing is significantly worse than the baseline "
+                             "by more than PCT percent (time per iteration, native timings)")
 
 
 @dataclass
 class Delta:
     value: float = None       # the other run's median
-    delta_pct: float = None   # (other / base - 1) * 100
-    p: float = None           # Mann–Whitney U, None when repetitions are too few
-    p_adj: float = None       # after Holm over the table
+    ratio: float = None       # other / base: median ratio (Hodges–Lehmann on logs)
+    low: float = None         # 95% confidence interval of the ratio
+    high: float = None
+    p: float = None           # two-sided Mann–Whitney U; None when repetitions are too few
+    p_adj: float = None       # after Holm within the question
     exact: bool = False       # both sides constant: a difference is exact, not sampled
     significant: bool = False
     regression: bool = False  # significant and in the worse direction
+    detectable: float = None  # smallest relative change this comparison could detect
+    p_beyond: float = None    # one-sided: worse by more than --fail-above (Holm-adjusted)
+    beyond: bool = False      # significantly worse by more than --fail-above
+
+    @property
+    def delta_pct(self):
+        if self.ratio is None:
+            return None
+        return math.inf if self.ratio == math.inf else (self.ratio - 1) * 100
 
 
 @dataclass
@@ -62,36 +88,59 @@ class Row:
 class Table:
     metric: results.Metric
     target: str
+    question: tuple           # (file bytes, warm) the rows share
     emulated: list            # per run: timings came from TCG
+    alpha: float = 0.05       # significance level after Holm within this table
+    min_effect: float = 0.0   # percent: smaller changes are not called significant
     rows: list = field(default_factory=list)
     geomeans: list = field(default_factory=list)   # per other run: geomean of ratios
     repetitions: tuple = (0, 0)                    # smallest and largest sample count
 
+    @property
+    def question_name(self):
+        file, warm = self.question
+        size = results.format_size(file) if file is not None else "any size"
+        state = {1: "warm", 0: "cold"}.get(warm, "any cache state")
+        return f"file {size}, {state}"
 
-def _delta(metric, base_values, other_values):
-    base, other = _median(base_values), _median(other_values)
-    d = Delta(value=other)
-    if base is None or other is None:
-        return d
+    def column(self, i):
+        return [row.deltas[i] for row in self.rows if row.deltas[i] is not None]
+
+
+def question_of(bench):
+    """The question a benchmark belongs to: its file size and cache state (a chart panel)."""
+    return (bench.params.get("file"), bench.params.get("warm"))
+
+
+def _ratio(metric, base_values, other_values, d):
+    """Fills ratio and its interval: on logs for positive samples, else medians."""
+    base, other = stats.median(base_values), stats.median(other_values)
+    if metric.timing or (min(base_values) > 0 and min(other_values) > 0 and not d.exact):
+        d.ratio, d.low, d.high = stats.ratio_ci(base_values, other_values)
+        if d.ratio is not None:
+            return
     if base == 0:
-        d.delta_pct = 0.0 if other == 0 else float("inf")
+        d.ratio = 1.0 if other == 0 else math.inf
     else:
-        d.delta_pct = (other / base - 1) * 100
+        d.ratio = other / base
+
+
+def _delta(metric, base_values, other_values, margin):
+    d = Delta(value=stats.median(other_values))
     constant = len(set(base_values)) == 1 and len(set(other_values)) == 1
     if constant and not metric.timing:
         d.exact = True
-        d.significant = base != other
+        d.significant = base_values[0] != other_values[0]
     else:
-        d.p = stats.mann_whitney(base_values, other_values)
+        d.p = stats.shifted_p(base_values, other_values, margin)
+    _ratio(metric, base_values, other_values, d)
     return d
 
 
-def _median(values):
-    if not values:
-        return None
-    values = sorted(values)
-    mid = len(values) // 2
-    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+def _beyond_p(metric, base_values, other_values, pct):
+    """One-sided p that the other run is worse than the baseline by more than pct %."""
+    worse = "less" if metric.higher_is_better else "greater"
+    return stats.shifted_p(base_values, other_values, pct / 100, worse)
 
 
 def select_metrics(runs, names=None):
@@ -119,88 +168,113 @@ def select_metrics(runs, names=None):
 def common_keys(runs):
     """Baseline benchmarks (not skipped) that at least one other run also has."""
     base = runs[0]
-    usable = lambda run: {k for k, b in run.benchmarks.items() if not b.skipped}
+    usable = lambda run: {k for k, b in run.benchmarks.items() if not b.skipped}   # noqa: E731
     base_keys = usable(base)
     if not base_keys:
         raise UsageError(f"every benchmark in {base.path} was skipped; nothing to compare "
                          "(the report lists why)")
     if len(runs) == 1:
-        return sorted(base_keys)
+        return sorted(base_keys, key=results.sort_key)
     keys = set()
     for other in runs[1:]:
         shared = base_keys & usable(other)
         if not shared:
+            example = sorted(base_keys)[0]
             raise UsageError(f"{other.path} has no benchmarks in common with {base.path} "
                              f"(names and filesystem type must match, e.g. "
-                             f"{sorted(base_keys)[0][1]} on {sorted(base_keys)[0][0]})")
+                             f"{example[1]} on {example[0]})")
         keys |= shared
-    return sorted(keys, key=sort_key)
+    return sorted(keys, key=results.sort_key)
 
 
-def sort_key(key):
-    target, name = key
-    method, params = results.parse_name(name)
-    numbers = tuple(v if isinstance(v, int) else 0 for v in params.values())
-    return (target, method, numbers, name)
+def _table(runs, metric, target, question, keys, alpha, fail_above, min_effect):
+    table = Table(metric, target, question, [r.emulated(target) and metric.timing for r in runs],
+                  alpha, min_effect)
+    counts = []
+    for key in keys:
+        base_values = runs[0].benchmarks[key].values(metric.key)
+        if not base_values:
+            continue
+        others = [o.benchmarks.get(key) for o in runs[1:]]
+        if not metric.timing and not any(base_values) and not any(
+                any(o.values(metric.key)) for o in others if o is not None):
+            continue  # a count that is zero everywhere says nothing
+        counts.append(len(base_values))
+        deltas = []
+        for ob in others:
+            if ob is None or ob.skipped or not ob.values(metric.key):
+                deltas.append(None)
+                continue
+            other_values = ob.values(metric.key)
+            counts.append(len(other_values))
+            d = _delta(metric, base_values, other_values, min_effect / 100)
+            if metric.timing and fail_above is not None:
+                d.p_beyond = _beyond_p(metric, base_values, other_values, fail_above)
+            deltas.append(d)
+        table.rows.append(Row(runs[0].benchmarks[key], stats.median(base_values), deltas))
+    if not table.rows:
+        return None
+    table.repetitions = (min(counts), max(counts))
+    for i, other in enumerate(runs[1:]):
+        column = [row.deltas[i] for row in table.rows]
+        tested = sum(1 for d in column if d is not None and d.p is not None)
+        strictest = alpha / max(1, tested)   # Holm's first step: what every change must beat
+        adjusted = stats.holm([d.p if d else None for d in column])
+        for row, d, p_adj in zip(table.rows, column, adjusted):
+            if d is None or d.exact:
+                continue
+            d.p_adj = p_adj
+            d.significant = p_adj is not None and p_adj < alpha
+            d.detectable = stats.detectable_change(
+                row.bench.values(metric.key), other.benchmarks[row.bench.key].values(metric.key),
+                strictest, margin=min_effect / 100)
+        for d, p_adj in zip(column, stats.holm([d.p_beyond if d else None for d in column])):
+            if d is not None and p_adj is not None:
+                d.p_beyond, d.beyond = p_adj, p_adj < alpha
+        for d in column:
+            if d is not None and d.significant and d.delta_pct is not None:
+                d.regression = d.delta_pct < 0 if metric.higher_is_better else d.delta_pct > 0
+        table.geomeans.append(stats.geomean(
+            [d.ratio for d in column if d is not None and d.ratio not in (None, math.inf)]))
+    return table
 
 
-def compare(runs, metrics=None, alpha=0.05):
-    """One Table per (target, metric) over the benchmarks the runs share."""
+def compare(runs, metrics=None, alpha=0.05, fail_above=None, min_effect=0.0):
+    """One Table per (target, metric, question) over the benchmarks the runs share. A
+    change is significant when it is beyond min_effect percent with confidence."""
     keys = common_keys(runs)
     tables = []
     for target in sorted({t for t, _ in keys}):
         target_keys = [k for k in keys if k[0] == target]
+        questions = {}
+        for key in target_keys:
+            questions.setdefault(question_of(runs[0].benchmarks[key]), []).append(key)
         for metric in select_metrics(runs, metrics):
-            table = Table(metric, target, [r.emulated(target) and metric.timing for r in runs])
-            counts = []
-            for key in target_keys:
-                bench = runs[0].benchmarks[key]
-                base_values = bench.values(metric.key)
-                if not base_values:
-                    continue
-                if not metric.timing and not any(base_values) and not any(
-                        any(o.benchmarks[key].values(metric.key)) for o in runs[1:]
-                        if key in o.benchmarks):
-                    continue  # a count that is zero everywhere says nothing
-                counts.append(len(base_values))
-                deltas = []
-                for other in runs[1:]:
-                    ob = other.benchmarks.get(key)
-                    if ob is None or ob.skipped or not ob.values(metric.key):
-                        deltas.append(None)
-                        continue
-                    counts.append(len(ob.values(metric.key)))
-                    deltas.append(_delta(metric, base_values, ob.values(metric.key)))
-                table.rows.append(Row(bench, _median(base_values), deltas))
-            if not table.rows:
-                continue
-            table.repetitions = (min(counts), max(counts))
-            for i in range(len(runs) - 1):
-                column = [row.deltas[i] for row in table.rows]
-                adjusted = stats.holm([d.p if d else None for d in column])
-                ratios = []
-                for d, p_adj in zip(column, adjusted):
-                    if d is None:
-                        continue
-                    d.p_adj = p_adj
-                    if p_adj is not None:
-                        d.significant = p_adj < alpha
-                    worse = d.delta_pct is not None and (
-                        d.delta_pct < 0 if metric.higher_is_better else d.delta_pct > 0)
-                    d.regression = d.significant and worse
-                    if d.delta_pct is not None and d.delta_pct != float("inf"):
-                        ratios.append(1 + d.delta_pct / 100)
-                table.geomeans.append(stats.geomean(ratios))
-            tables.append(table)
+            for question in sorted(questions, key=_question_order):
+                table = _table(runs, metric, target, question, questions[question], alpha,
+                               fail_above, min_effect)
+                if table:
+                    tables.append(table)
     return tables
+
+
+def _question_order(question):
+    file, warm = question
+    return (-(warm if isinstance(warm, int) else 1), file if isinstance(file, int) else 0)
 
 
 def format_delta(pct):
     if pct is None:
         return "-"
-    if pct == float("inf"):
+    if pct == math.inf:
         return "new"
     return f"{pct:+.1f}%"
+
+
+def format_ci(d):
+    if d.low is None or d.high is None:
+        return ""
+    return f"[{format_delta((d.low - 1) * 100)}, {format_delta((d.high - 1) * 100)}]"
 
 
 def format_p(d):
@@ -211,75 +285,143 @@ def format_p(d):
     return f"{d.p:.3f}" if d.p >= 0.001 else f"{d.p:.0e}"
 
 
-def render(table, runs, alpha=0.05):
-    """A titled Markdown table for one metric, with a geomean line and a legend."""
+def format_detectable(value):
+    if value is None:
+        return "-"
+    if value == math.inf:
+        return "none"
+    return f"±{value * 100:.0f}%" if value >= 0.1 else f"±{value * 100:.1f}%"
+
+
+def mark(d):
+    if d.exact and d.significant:
+        return "more" if d.delta_pct > 0 else "fewer"   # counts: neither good nor bad
+    if d.regression:
+        return "*worse"
+    if d.significant:
+        return "*better"
+    return ""
+
+
+def render(table, runs):
+    """A titled Markdown table for one metric and question, with a geomean line and what
+    the comparison could detect."""
     metric = table.metric
     unit = f" ({metric.unit})" if metric.unit else ""
-    title = f"### {metric.title}{unit} on {table.target}"
+    title = f"### {metric.title}{unit} on {table.target}, {table.question_name}"
     if any(table.emulated):
         marked = ", ".join(r.label for r, e in zip(runs, table.emulated) if e)
         title += f" — emulated timings (TCG) in: {marked}"
     headers = ["benchmark", runs[0].label]
+    sampled = any(not d.exact for i in range(len(runs) - 1) for d in table.column(i))
+    per_other = ["Δ", "95% CI", "p", "detectable", ""] if sampled else ["Δ", "p", ""]
     for other in runs[1:]:
-        headers += [other.label, "Δ", "p", ""]
+        headers += [other.label, *per_other]
     lines = []
     for row in table.rows:
         cells = [results.short_name(row.bench.name), results.format_value(row.base, metric.unit)]
         for d in row.deltas:
             if d is None:
-                cells += ["-", "-", "-", ""]
+                cells += ["-"] * (len(per_other) + 1)
                 continue
-            mark = ""
-            if d.exact and d.significant:
-                mark = "more" if d.delta_pct > 0 else "fewer"   # counts: neither good nor bad
-            elif d.regression:
-                mark = "*worse"
-            elif d.significant:
-                mark = "*better"
-            cells += [results.format_value(d.value, metric.unit), format_delta(d.delta_pct),
-                      format_p(d), mark]
+            cells += [results.format_value(d.value, metric.unit), format_delta(d.delta_pct)]
+            if sampled:
+                cells += [format_ci(d), format_p(d), format_detectable(d.detectable), mark(d)]
+            else:
+                cells += [format_p(d), mark(d)]
         lines.append(cells)
     if len(runs) > 1:
         geo = []
         for g in table.geomeans:
-            geo += ["-", "", "", ""] if g is None else [f"×{g:.3f}", format_delta((g - 1) * 100), "", ""]
+            blank = [""] * (len(per_other) - 1)
+            geo += ["-", *blank, ""] if g is None else [f"×{g:.3f}", format_delta((g - 1) * 100),
+                                                        *blank]
         lines.append(["geometric mean of ratios", "×1.000"] + geo)
-    align = "lr" + "rrrl" * (len(runs) - 1)
-    return "\n".join([title, "", markdown_table(headers, lines, align)])
+    align = "lr" + ("rr" + "r" * (len(per_other) - 1)) * (len(runs) - 1)
+    align = align[:-1] + "l" if len(runs) > 1 else align
+    text = [title, "", markdown_table(headers, lines, align)]
+    note = power_note(table, runs)
+    if note:
+        text += ["", note]
+    return "\n".join(text)
+
+
+def power_note(table, runs):
+    """What this table could have seen: one sentence per compared run."""
+    if not table.metric.timing and all(d.exact for i in range(len(runs) - 1)
+                                       for d in table.column(i)):
+        return ""
+    notes = []
+    for i, other in enumerate(runs[1:]):
+        column = [d for d in table.column(i) if not d.exact]
+        if not column:
+            continue
+        lo, _ = table.repetitions
+        tested = sum(1 for d in column if d.p is not None)
+        who = f"{other.label} vs {runs[0].label}: " if len(runs) > 2 else ""
+        if tested == 0:
+            notes.append(f"{who}too few repetitions for a p-value (fewer than "
+                         f"{stats.MIN_REPETITIONS}); rerun with more")
+            continue
+        floor = stats.smallest_p(lo, lo)
+        if floor > table.alpha / tested:
+            notes.append(f"{who}with {lo} repetitions the smallest possible p is {floor:.2g}, "
+                         f"above {table.alpha:g}/{tested} (Holm over {tested} "
+                         f"benchmarks): this comparison could detect nothing; rerun with "
+                         f"more repetitions or compare fewer benchmarks")
+            continue
+        finite = sorted(d.detectable for d in column
+                        if d.detectable is not None and d.detectable != math.inf)
+        if finite:
+            mid = stats.median(finite)
+            notes.append(f"{who}smallest detectable change {format_detectable(mid)} (median "
+                         f"over {len(finite)} benchmarks; {format_detectable(finite[0])} to "
+                         f"{format_detectable(finite[-1])}) at {lo} repetitions, 80% power, "
+                         f"Holm over {tested}")
+    return ("Detectable: " + "; ".join(notes) + ".") if notes else ""
 
 
 def legend(tables, alpha):
     lo = min((t.repetitions[0] for t in tables), default=0)
     hi = max((t.repetitions[1] for t in tables), default=0)
     reps = f"{lo}" if lo == hi else f"{lo}–{hi}"
-    text = (f"Values are medians over the repetitions ({reps} per benchmark). Δ is the change "
-            f"from the baseline; p is a two-sided Mann–Whitney U test over the repetitions; "
-            f"`*` marks a difference significant after Holm correction at α = {alpha} "
-            f"(better/worse by the metric's direction). Counts that are constant on both "
-            f"sides are compared exactly (more/fewer).")
-    tests = max((len(t.rows) for t in tables if t.metric.timing), default=0)
-    floor = stats.smallest_p(lo, lo)
-    if lo >= stats.MIN_REPETITIONS and tests and floor * tests >= alpha:
-        text += (f" With {lo} repetitions the smallest possible p is {floor:.2g}, so after "
-                 f"Holm over {tests} benchmarks nothing can be significant: rerun with more "
-                 f"repetitions (the default profile runs 8) or compare runs of a narrower "
-                 f"suite.")
-    if lo < stats.MIN_REPETITIONS:
-        text += (f" `n<{stats.MIN_REPETITIONS}`: too few repetitions for a p-value; rerun "
-                 f"with more (readpath run without --quick, or "
-                 f"--benchmark_repetitions={stats.MIN_REPETITIONS * 2}).")
-    return text
+    margin = max((t.min_effect for t in tables), default=0)
+    beyond = (f" Only changes beyond ±{margin:g}% are tested for (--min-effect): p is for a "
+              f"change larger than that.") if margin else ""
+    return (f"Values are medians over the repetitions ({reps} per benchmark). Δ is the median "
+            f"ratio to the baseline (Hodges–Lehmann on logs) with its 95% confidence "
+            f"interval; p is a two-sided Mann–Whitney U test over the repetitions; `*` marks a "
+            f"change significant after Holm correction at α = {alpha} within its table (one "
+            f"file size and cache state: one question). \"detectable\" is the smallest change "
+            f"that comparison would flag with 80% power at its repetitions and noise (\"none\": "
+            f"too few repetitions). Counts that are constant on both sides are compared "
+            f"exactly (more/fewer).{beyond}")
+
+
+def regressions(runs, alpha, pct):
+    """[(run label, benchmark, Delta)] for native timings significantly worse by > pct %."""
+    found = []
+    for table in compare(runs, ["time"], alpha, fail_above=pct):
+        if table.emulated[0]:
+            continue
+        for row in table.rows:
+            for other, d, emulated in zip(runs[1:], row.deltas, table.emulated[1:]):
+                if d is not None and d.beyond and not emulated:
+                    found.append((other.label, row.bench, d))
+    return found
 
 
 def run(args):
     if args.alpha <= 0 or args.alpha >= 1:
         raise UsageError("--alpha must be between 0 and 1, e.g. 0.05")
     if args.fail_above is not None and args.fail_above < 0:
-        raise UsageError("--fail-above takes a percentage ≥ 0, e.g. 5")
+        raise UsageError("--fail-above takes a percentage ≥ 0, e.g. 10")
+    if args.min_effect < 0:
+        raise UsageError("--min-effect takes a percentage ≥ 0, e.g. 5")
     runs = results.load_all(args.runs)
     if len(runs) < 2:
         raise UsageError("compare needs at least two runs: a baseline and one to compare")
-    tables = compare(runs, args.metric, args.alpha)
+    tables = compare(runs, args.metric, args.alpha, min_effect=args.min_effect)
     if not tables:
         raise UsageError("the runs share no metric with values; try without --metric")
     print(f"Baseline: {runs[0].label} ({runs[0].path})")
@@ -287,27 +429,20 @@ def run(args):
         print(f"Compared: {other.label} ({other.path})")
     for table in tables:
         print()
-        print(render(table, runs, args.alpha))
+        print(render(table, runs))
     print()
     print(legend(tables, args.alpha))
     if args.fail_above is None:
         return 0
-    regressions = []
-    for table in tables:
-        if not table.metric.timing:
-            continue
-        for row in table.rows:
-            for other, d, emulated in zip(runs[1:], row.deltas, table.emulated[1:]):
-                if d is None or not d.regression or emulated or table.emulated[0]:
-                    continue
-                if abs(d.delta_pct) > args.fail_above:
-                    regressions.append(f"{results.short_name(row.bench.name)} {table.metric.title} "
-                                       f"{format_delta(d.delta_pct)} in {other.label}")
-    if regressions:
-        print(f"\nreadpath compare: {len(regressions)} significant regression(s) above "
+    found = regressions(runs, args.alpha, args.fail_above)
+    if found:
+        print(f"\nreadpath compare: {len(found)} timing(s) significantly worse by more than "
               f"{args.fail_above:g}%:")
-        for line in regressions:
-            print(f"  {line}")
+        for label, bench, d in found:
+            print(f"  {results.short_name(bench.name)} time {format_delta(d.delta_pct)} "
+                  f"{format_ci(d)} in {label} (p = {d.p_beyond:.2g} that it is worse by more "
+                  f"than {args.fail_above:g}%)")
         return 1
-    print(f"\nNo significant timing regression above {args.fail_above:g}%.")
+    print(f"\nNo timing is significantly worse than the baseline by more than "
+          f"{args.fail_above:g}%.")
     return 0

@@ -2,9 +2,15 @@
 
 A run folder (what `readpath run` writes) holds raw/*.json; a result file is one
 readpath_bench JSON. Both load into a Run: benchmarks keyed by (target, name), each with
-its repetitions as samples, so compare, plot and report never parse JSON themselves.
-The target is the filesystem type under test (tmpfs, myfs, ...), so that native timings
-and VM hook counts from the same run are never matched against each other.
+its repetitions as samples (a run's rounds are several files holding the same cells), so
+compare, plot and report never parse JSON themselves. The target is the filesystem type
+under test (tmpfs, myfs, ...), so that native timings and VM hook counts from the same run
+are never matched against each other. Names drop Google Benchmark's timing suffix
+(`/real_time`, `/manual_time`): how a cell was clocked is not part of what it measures.
+
+What each method is (does it copy the bytes, does it keep its mapping, what is timed, what
+it ranks with) comes from the engine's own table, recorded in each result's context under
+`methods` (`readpath_bench --list-methods`); nothing here keeps a list of method names.
 """
 
 import json
@@ -13,6 +19,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import stats
 from .errors import UsageError
 
 _TIME_TO_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
@@ -67,15 +74,14 @@ class Benchmark:
         return self.samples.get(metric_key, [])
 
     def median(self, metric_key):
-        values = sorted(self.values(metric_key))
-        if not values:
-            return None
-        mid = len(values) // 2
-        return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+        return stats.median(self.values(metric_key))
 
-    def mean(self, metric_key):
-        values = self.values(metric_key)
-        return sum(values) / len(values) if values else None
+    def median_ci(self, metric_key, confidence=0.95):
+        """(low, high, coverage) of the median over the repetitions."""
+        return stats.median_ci(self.values(metric_key), confidence)
+
+    def cv(self, metric_key):
+        return stats.cv(self.values(metric_key))
 
 
 @dataclass
@@ -87,6 +93,7 @@ class Run:
     contexts: dict                       # target -> context{} of its first file
     benchmarks: dict                     # (target, name) -> Benchmark
     files: list
+    methods: dict = field(default_factory=dict)   # method name -> its traits (engine's table)
 
     def context(self, key, default="", target=None):
         """A context value: the target's own when given (myfs runs in a guest has the guest's
@@ -105,12 +112,22 @@ class Run:
     def targets(self):
         return sorted({b.target for b in self.benchmarks.values()})
 
+    def traits(self, method):
+        """The engine's description of a method (delivers, keeps_mapping, ranks_with,
+        timed, family, ...); empty for results written before readpath recorded it."""
+        return self.methods.get(method, {})
+
     def metrics(self):
         """The metrics this run has values for, timings first, then counters."""
         present = {k for b in self.benchmarks.values() for k in b.samples}
         order = [TIME, BYTES_PER_SECOND, ITEMS_PER_SECOND, *FIXED_COUNTERS,
                  *[hook_metric(h) for h in MYFS_HOOKS]]
         return [m for m in order if m.key in present]
+
+
+def canonical_name(name):
+    """A cell's name without Google Benchmark's clock suffix."""
+    return re.sub(r"/(real_time|manual_time)(?=/|$)", "", name)
 
 
 def parse_name(name):
@@ -125,11 +142,19 @@ def parse_name(name):
     return parts[0], params
 
 
+def sort_key(key):
+    """Order of (target, name) keys in tables and charts: by target, method, then the
+    numeric parameters in name order."""
+    target, name = key
+    method, params = parse_name(name)
+    numbers = tuple(v if isinstance(v, int) else 0 for v in params.values())
+    return (target, method, numbers, name)
+
+
 def short_name(name):
-    """The name as tables show it: without Google Benchmark's `/real_time` and a
-    `/threads:1` that every single-threaded cell carries."""
-    name = re.sub(r"/(real_time|manual_time)(?=/|$)", "", name)
-    return re.sub(r"/threads:1$", "", name)
+    """The name as tables show it: without the clock suffix and the `/threads:1` that
+    every single-threaded cell carries."""
+    return re.sub(r"/threads:1$", "", canonical_name(name))
 
 
 def fs_type(context):
@@ -158,7 +183,7 @@ def _add_entry(benchmarks, entry, target, path):
                          "readpath_bench output")
     if entry.get("run_type") == "aggregate":
         return  # recomputed from the repetitions; only used when repetitions are absent
-    name = entry.get("run_name") or entry["name"]
+    name = canonical_name(entry.get("run_name") or entry["name"])
     method, params = parse_name(name)
     bench = benchmarks.setdefault((target, name), Benchmark(name, target, method, params))
     if entry.get("error_occurred") or entry.get("skipped"):
@@ -180,7 +205,7 @@ def _add_aggregate_means(benchmarks, entries, target):
     for entry in entries:
         if entry.get("run_type") != "aggregate" or entry.get("aggregate_name") != "mean":
             continue
-        name = entry.get("run_name") or entry["name"]
+        name = canonical_name(entry.get("run_name") or entry["name"])
         if (target, name) in benchmarks:
             continue
         _add_entry(benchmarks, dict(entry, run_type="iteration"), target, "")
@@ -204,23 +229,55 @@ def result_files(path):
 
 
 def load(path, label=None):
-    """Load a result file or a run folder; raises UsageError with one clear line if bad."""
-    path = Path(path)
-    files = result_files(path)
-    benchmarks, contexts = {}, {}
+    """Load a result file, a run folder, or a list of result files read as one run (the
+    rounds of one configuration); raises UsageError with one clear line if bad."""
+    if isinstance(path, (list, tuple)):
+        if not path:
+            raise UsageError("no result files to load")
+        files = [f for p in path for f in result_files(p)]
+        path = Path(path[0]).parent
+    else:
+        path = Path(path)
+        files = result_files(path)
+    benchmarks, contexts, methods = {}, {}, {}
     for file in files:
         data = _read_json(file)
         context = data.get("context") if isinstance(data.get("context"), dict) else {}
         target = fs_type(context)
         contexts.setdefault(target, context)
+        methods.update(_method_traits(context, file))
         for entry in data["benchmarks"]:
             _add_entry(benchmarks, entry, target, file)
         _add_aggregate_means(benchmarks, data["benchmarks"], target)
     if not benchmarks:
         raise UsageError(f"{path} has no benchmarks in it; rerun `readpath run`")
-    run = Run(path, label or "", contexts, benchmarks, files)
+    run = Run(path, label or "", contexts, benchmarks, files, methods)
     run.label = label or default_label(run)
     return run
+
+
+def _method_traits(context, path):
+    """{name: traits} from the context's `methods` (a JSON list the engine wrote)."""
+    text = context.get("methods")
+    if not text:
+        return {}
+    try:
+        table = json.loads(text) if isinstance(text, str) else text
+        return {entry["name"]: entry for entry in table}
+    except (ValueError, TypeError, KeyError):
+        raise UsageError(f"{path}: its context's `methods` is not the method table "
+                         "readpath_bench writes; the file is damaged")
+
+
+def paths_file(json_path):
+    """The call-path file (`.paths`) recorded beside a myfs result, or None. A run in
+    rounds (`<name>-r<N>.json`) shares one `<name>.paths`."""
+    json_path = Path(json_path)
+    for stem in (json_path.stem, re.sub(r"-r\d+$", "", json_path.stem)):
+        candidate = json_path.with_name(stem + ".paths")
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def default_label(run):

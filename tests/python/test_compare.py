@@ -1,6 +1,11 @@
-"""`readpath compare`: tables per metric, significance after Holm, --fail-above."""
+"""`readpath compare`: tables per metric and question, significance after Holm within the
+question, what a comparison could detect, --min-effect and --fail-above — proven on known
+effects: a run against itself, and runs slowed on purpose by a known factor."""
 
+import json
 import re
+
+import pytest
 
 from conftest import FIXTURES, readpath
 
@@ -11,6 +16,22 @@ MYFS_612 = FIXTURES / "myfs-6.12.117+deb12-amd64.json"
 
 def row(output, name):
     return next(line for line in output.splitlines() if line.startswith(f"| {name} "))
+
+
+def slowed(tmp_path, factor, name="slowed.json"):
+    """The base fixture with every timing made `factor` times slower, as a run on a
+    machine that got slower would look (same spread, shifted)."""
+    data = json.loads(BASE.read_text())
+    for bench in data["benchmarks"]:
+        for key in ("real_time", "cpu_time"):
+            if key in bench:
+                bench[key] *= factor
+        for key in ("bytes_per_second", "items_per_second"):
+            if key in bench:
+                bench[key] /= factor
+    path = tmp_path / name
+    path.write_text(json.dumps(data))
+    return path
 
 
 def test_regression_is_marked_significant_and_worse():
@@ -26,15 +47,50 @@ def test_improvement_is_marked_better_and_noise_is_not_marked():
     assert "*" not in row(out, "read/io:4096/file:16777216/warm:1")
 
 
-def test_geometric_mean_row_summarises_each_run():
+def test_each_change_carries_its_confidence_interval():
     out = readpath("compare", BASE, NEW, "--metric", "time").stdout
+    line = row(out, "pread/io:4096/file:16777216/warm:1")
+    low, high = map(float, re.search(r"\[\+([\d.]+)%, \+([\d.]+)%\]", line).groups())
+    assert low < 17.7 < high   # the planted +17.7% lies inside its own interval
+
+
+def test_tables_are_one_per_question_with_a_geometric_mean():
+    out = readpath("compare", BASE, NEW, "--metric", "time").stdout
+    assert "### time per iteration (ns) on tmpfs, file 1M, warm" in out
+    assert "### time per iteration (ns) on tmpfs, file 16M, warm" in out
     assert re.search(r"\| geometric mean of ratios .*×1\.000 .*×0\.9\d\d", out)
 
 
-def test_fail_above_exits_1_on_a_significant_regression():
+def test_every_table_says_what_it_could_detect():
+    out = readpath("compare", BASE, NEW, "--metric", "time").stdout
+    notes = re.findall(r"Detectable: smallest detectable change ±([\d.]+)%", out)
+    assert len(notes) == 2 and all(float(n) < 5 for n in notes)
+
+
+def test_a_run_compared_with_itself_flags_nothing():
+    proc = readpath("compare", BASE, BASE, "--fail-above", "10")
+    assert proc.returncode == 0, proc.stdout
+    assert "*worse" not in proc.stdout and "*better" not in proc.stdout
+    assert "No timing is significantly worse" in proc.stdout
+
+
+def test_fail_above_catches_a_run_slowed_1_8_times(tmp_path):
+    proc = readpath("compare", BASE, slowed(tmp_path, 1.8), "--fail-above", "10")
+    assert proc.returncode == 1, proc.stdout
+    assert "significantly worse by more than 10%" in proc.stdout
+    assert "pread/io:4096/file:16777216/warm:1 time +80.0%" in proc.stdout
+
+
+def test_fail_above_lets_a_slowdown_below_its_threshold_pass(tmp_path):
+    proc = readpath("compare", BASE, slowed(tmp_path, 1.05), "--fail-above", "10")
+    assert proc.returncode == 0, proc.stdout
+    # ... although the 5% is real and significant as a change.
+    assert "*worse" in row(proc.stdout, "pread/io:4096/file:16777216/warm:1")
+
+
+def test_fail_above_exits_1_on_a_real_regression_beyond_the_threshold():
     proc = readpath("compare", BASE, NEW, "--fail-above", "5")
     assert proc.returncode == 1
-    assert "significant regression" in proc.stdout
     assert "pread/io:4096" in proc.stdout
 
 
@@ -43,14 +99,23 @@ def test_fail_above_passes_when_the_regression_is_smaller_than_the_threshold():
     assert proc.returncode == 0, proc.stdout
 
 
+def test_min_effect_keeps_small_changes_out_of_significance(tmp_path):
+    slower = slowed(tmp_path, 1.03)
+    plain = readpath("compare", BASE, slower, "--metric", "time").stdout
+    margin = readpath("compare", BASE, slower, "--metric", "time", "--min-effect", "5").stdout
+    name = "read/io:4096/file:16777216/warm:1"
+    assert "*worse" in row(plain, name)
+    assert "*worse" not in row(margin, name)
+    assert "Only changes beyond ±5%" in margin
+
+
 def test_hook_counts_are_compared_exactly_and_emulated_timings_marked():
     proc = readpath("compare", MYFS_61, MYFS_612)
     assert proc.returncode == 0, proc.stderr
     assert "emulated timings (TCG)" in proc.stdout
-    assert "myfs map_pages per iteration on myfs" in proc.stdout
-    line = row(proc.stdout.split("myfs map_pages per iteration")[1],
-               "mmap_copy/io:4096/file:1048576/warm:0")
-    assert "exact" in line and "34" in line and "26" in line
+    table = proc.stdout.split("myfs map_pages per iteration on myfs, file 1M, cold")[1]
+    line = row(table, "mmap_copy/io:4096/file:1048576/warm:0")
+    assert "exact" in line and "34" in line and "26" in line and "fewer" in line
 
 
 def test_emulated_timings_never_fail_the_build():
@@ -59,7 +124,6 @@ def test_emulated_timings_never_fail_the_build():
 
 
 def test_single_repetitions_say_why_there_is_no_p_value(tmp_path):
-    import json
     data = json.loads(BASE.read_text())
     data["benchmarks"] = [b for b in data["benchmarks"] if b.get("repetition_index") == 0]
     one = tmp_path / "one.json"
@@ -74,7 +138,22 @@ def test_run_folders_compare_like_files(run_folder):
     assert "6.12.117+deb12-amd64" in proc.stdout
 
 
-def test_says_when_repetitions_are_too_few_for_holm_to_find_anything():
+def test_says_plainly_when_repetitions_are_too_few_to_detect_anything():
     real = FIXTURES / "real-tiny-tmpfs.json"
     out = readpath("compare", real, real, "--metric", "time").stdout
-    assert "nothing can be significant" in out
+    assert "this comparison could detect nothing" in out
+    assert "none" in row(out, "read/io:4096/file:1048576/warm:1")
+
+
+@pytest.mark.parametrize("suffix", ["manual_time", "real_time"])
+def test_cells_match_however_they_were_clocked(tmp_path, suffix):
+    data = json.loads(BASE.read_text())
+    for bench in data["benchmarks"]:
+        for key in ("name", "run_name"):
+            if key in bench:
+                bench[key] = bench[key].replace("/real_time", f"/{suffix}")
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(data))
+    proc = readpath("compare", BASE, other, "--metric", "time")
+    assert proc.returncode == 0, proc.stderr
+    assert "pread/io:4096/file:16777216/warm:1 " in proc.stdout

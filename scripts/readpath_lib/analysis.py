@@ -1,19 +1,73 @@
-"""Chart and report data from loaded runs: curves per read path, ratios, crossovers.
+"""Chart and report data from loaded runs: curves per read path with their uncertainty,
+ratios, rankings of like with like, crossovers, fault costs, thread scaling.
 
 Shared by plot and report so that a chart and the sentence describing it come from the
-same numbers. Everything here works on results.Run objects; nothing reads files.
+same numbers. Everything here works on results.Run objects; nothing reads files. What a
+method is (copies the bytes or only touches pages, keeps its mapping, what it ranks with)
+comes from the engine's method table recorded in the run (Run.traits), never from names.
 """
 
 from collections import defaultdict
+from dataclasses import dataclass, field
 
+from . import stats
 from .results import format_size
 
 PAGE = 4096
-MMAP_METHODS = ("mmap_touch", "mmap_populate", "mmap_copy")
-# Paths that touch mapped pages but copy nothing out: fault cost, not read throughput.
-FAULT_ONLY = ("mmap_touch", "mmap_populate")
-# Paths whose crossover with read(2) the report looks for.
-CHALLENGERS = ("uring", "uring_fixed", "mmap_copy")
+# A cell whose repetitions vary more than this is marked noisy in tables and charts.
+NOISY_CV = 0.03
+
+
+@dataclass(frozen=True)
+class Point:
+    """One cell's median and its uncertainty, at x (I/O size, file size or threads)."""
+
+    x: int
+    value: float
+    low: float            # 95% distribution-free interval of the median (None: too few)
+    high: float
+    cv: float             # coefficient of variation of the repetitions (None: one)
+    samples: tuple = ()
+
+    @property
+    def noisy(self):
+        return self.cv is not None and self.cv > NOISY_CV
+
+    def overlaps(self, other):
+        """True unless both intervals exist and are disjoint: only then may two points be
+        ranked."""
+        if None in (self.low, self.high, other.low, other.high):
+            return True
+        return self.low <= other.high and other.low <= self.high
+
+
+def point(x, samples, scale=1.0):
+    """A Point from repetition samples, each multiplied by scale."""
+    values = [v * scale for v in samples]
+    low, high, _ = stats.median_ci(values)
+    if len(values) < stats.MIN_REPETITIONS:
+        low = high = None   # an interval from one or two values claims nothing
+    return Point(x, stats.median(values), low, high, stats.cv(values), tuple(values))
+
+
+@dataclass
+class Series:
+    label: str            # "uring qd:32": the method plus parameters off the axes
+    method: str
+    traits: dict          # the engine's description of the method (may be empty)
+    points: list = field(default_factory=list)
+
+    @property
+    def ranks_with(self):
+        return self.traits.get("ranks_with")
+
+    @property
+    def fault_only(self):
+        """Touches pages without copying the bytes out: fault cost, not read throughput."""
+        return self.traits.get("delivers") == "touch"
+
+    def at(self, x):
+        return next((p for p in self.points if p.x == x), None)
 
 
 def series_label(bench, drop=("io", "file", "warm", "threads")):
@@ -29,24 +83,31 @@ def usable(run, target, metric="bytes_per_second"):
 
 
 def io_curves(run, target):
-    """{(file, warm): {series: [(io, median bytes/s, samples)]}} for single-thread cells."""
-    curves = defaultdict(lambda: defaultdict(list))
+    """{(file, warm): {label: Series of (io, bytes/s)}} for single-thread cells."""
+    curves = defaultdict(dict)
     for bench in usable(run, target):
         params = bench.params
         if "io" not in params or params.get("threads", 1) != 1:
             continue
         facet = (params.get("file"), params.get("warm", 1))
-        curves[facet][series_label(bench)].append(
-            (params["io"], bench.median("bytes_per_second"), bench.values("bytes_per_second")))
+        label = series_label(bench)
+        series = curves[facet].setdefault(label, Series(label, bench.method,
+                                                        run.traits(bench.method)))
+        series.points.append(point(params["io"], bench.values("bytes_per_second")))
     for facet in curves.values():
-        for points in facet.values():
-            points.sort(key=lambda p: p[0])
-    return curves
+        for series in facet.values():
+            series.points.sort(key=lambda p: p.x)
+    return dict(curves)
 
 
 def ordered_facets(curves):
     """Warm before cold, small files first."""
     return sorted(curves, key=lambda f: (-(f[1] if f[1] is not None else 1), f[0] or 0))
+
+
+def read_paths(facet):
+    """The series of a facet that deliver the bytes (fault-only paths go elsewhere)."""
+    return {label: s for label, s in facet.items() if not s.fault_only}
 
 
 def baseline_series(series):
@@ -58,96 +119,144 @@ def baseline_series(series):
 
 
 def ratios(series, baseline):
-    """{series: [(io, ratio to baseline at the same io)]} where both have that io."""
-    base = {io: v for io, v, _ in series[baseline]}
+    """{label: [Point of other/baseline median ratio, with its 95% CI]} where both have
+    that io (Hodges–Lehmann ratio of the repetitions, so the interval is honest)."""
+    base = series[baseline]
     out = {}
-    for name, points in series.items():
-        pts = [(io, v / base[io]) for io, v, _ in points if base.get(io)]
+    for label, s in series.items():
+        pts = []
+        for p in s.points:
+            b = base.at(p.x)
+            if b is None:
+                continue
+            ratio, low, high = stats.ratio_ci(b.samples, p.samples)
+            if ratio is not None:
+                pts.append(Point(p.x, ratio, low, high, None))
         if pts:
-            out[name] = pts
+            out[label] = pts
     return out
 
 
+@dataclass
+class Ranking:
+    """The fastest of a group of like paths at one I/O size, and whether it is a tie."""
+
+    group: str
+    io: int
+    best: str
+    best_point: Point
+    runner: str = None
+    runner_point: Point = None
+
+    @property
+    def tie(self):
+        return self.runner_point is not None and self.best_point.overlaps(self.runner_point)
+
+
+def fastest(series):
+    """[Ranking] per rank group (the engine's `ranks_with`) and I/O size, for groups with
+    two or more paths: like is ranked only with like. Methods without traits are left out."""
+    groups = defaultdict(lambda: defaultdict(list))
+    for label, s in series.items():
+        if s.ranks_with:
+            for p in s.points:
+                groups[s.ranks_with][p.x].append((p.value, label, p))
+    out = []
+    for group in sorted(groups):
+        if len({label for entries in groups[group].values() for _, label, _ in entries}) < 2:
+            continue
+        for io, entries in sorted(groups[group].items()):
+            entries.sort(key=lambda e: e[0], reverse=True)
+            ranking = Ranking(group, io, entries[0][1], entries[0][2])
+            if len(entries) > 1:
+                ranking.runner, ranking.runner_point = entries[1][1], entries[1][2]
+            out.append(ranking)
+    return out
+
+
+def _state(challenger, reference):
+    """+1 faster with disjoint intervals, -1 slower likewise, 0 within noise."""
+    if challenger.overlaps(reference):
+        return 0
+    return 1 if challenger.value > reference.value else -1
+
+
 def crossovers(series, reference="read"):
-    """[(series, io)] where a challenger first becomes faster than `reference` as io grows,
-    having been slower at the previous io; [(series, None)] when it is faster everywhere."""
-    if reference not in series:
+    """[(label, io)] where a path of the reference's rank group but another family (io_uring
+    vs read(2)) first becomes faster than the reference beyond noise as io grows, having
+    not been so at the previous io; [(label, None)] when it is faster at every io."""
+    ref = series.get(reference)
+    if ref is None or not ref.ranks_with:
         return []
-    ref = {io: v for io, v, _ in series[reference]}
     found = []
-    for name, points in sorted(series.items()):
-        if name.split(" ")[0] not in CHALLENGERS:
+    for label, s in sorted(series.items()):
+        if s.ranks_with != ref.ranks_with or s.traits.get("family") == ref.traits.get("family"):
             continue
-        shared = [(io, v / ref[io]) for io, v, _ in points if ref.get(io)]
-        if not shared:
+        states = [(p.x, _state(p, ref.at(p.x))) for p in s.points if ref.at(p.x)]
+        if not states:
             continue
-        if all(r >= 1 for _, r in shared):
-            found.append((name, None))
+        if all(state == 1 for _, state in states):
+            found.append((label, None))
             continue
-        for (_, before), (io, after) in zip(shared, shared[1:]):
-            if before < 1 <= after:
-                found.append((name, io))
+        for (_, before), (io, after) in zip(states, states[1:]):
+            if before != 1 and after == 1:
+                found.append((label, io))
                 break
     return found
 
 
-def fastest(series):
-    """{io: (series, bytes/s, runner-up series, its bytes/s)} per I/O size, over the paths
-    that deliver the bytes into a buffer."""
-    by_io = defaultdict(list)
-    for name, points in series.items():
-        if name.split(" ")[0] in FAULT_ONLY:
-            continue  # they map pages without copying the bytes out: not a read path
-        for io, value, _ in points:
-            by_io[io].append((value, name))
-    out = {}
-    for io, entries in sorted(by_io.items()):
-        entries.sort(reverse=True)
-        runner = entries[1] if len(entries) > 1 else (None, None)
-        out[io] = (entries[0][1], entries[0][0], runner[1], runner[0])
-    return out
-
-
 def fault_costs(run, target):
-    """{series: [(file, ns per 4 KiB page, minor faults per page)]} for the mmap paths."""
+    """{label: [(file, Point of ns per 4 KiB page, minor faults per page)]} for the paths that
+    map and fault pages without copying them (warm, one thread)."""
     out = defaultdict(list)
     for bench in usable(run, target):
-        if bench.method not in MMAP_METHODS or "file" not in bench.params:
+        if run.traits(bench.method).get("delivers") != "touch" or "file" not in bench.params:
             continue
         if bench.params.get("threads", 1) != 1 or bench.params.get("warm", 1) != 1:
             continue
-        time_ns = bench.median("time")
-        bps = bench.median("bytes_per_second")
-        if not time_ns or not bps:
-            continue
-        pages = bps * time_ns / 1e9 / PAGE   # bytes one iteration moved, in pages
-        if pages <= 0:
-            continue
+        pages = bench.params["file"] / PAGE
         minflt = bench.median("minflt")
-        out[series_label(bench, drop=("file", "warm", "threads"))].append(
-            (bench.params["file"], time_ns / pages, None if minflt is None else minflt / pages))
+        out[series_label(bench, drop=("file", "warm", "threads", "io"))].append(
+            (bench.params["file"], point(bench.params["file"], bench.values("time"), 1 / pages),
+             None if minflt is None else minflt / pages))
     for points in out.values():
-        points.sort()
-    return out
+        points.sort(key=lambda p: p[0])
+    return dict(out)
 
 
 def thread_scaling(run, target, io_near=65536):
-    """{file: {series: [(threads, median bytes/s)]}} for warm cells run at several thread
-    counts, at the one I/O size nearest `io_near` so each panel stays readable."""
+    """{file: {label: [Point(threads, bytes/s)]}} for warm cells of the read paths (not
+    fault-only ones) run at several thread counts, at the one I/O size nearest `io_near` so
+    each panel stays readable."""
     cells = defaultdict(lambda: defaultdict(list))
     for bench in usable(run, target):
         if "threads" not in bench.params or bench.params.get("warm", 1) != 1:
             continue
+        if run.traits(bench.method).get("delivers") == "touch":
+            continue
         label = series_label(bench, drop=("threads", "warm", "file", "io"))
         cells[bench.params.get("file")][(bench.params.get("io"), label)].append(
-            (bench.params["threads"], bench.median("bytes_per_second")))
+            point(bench.params["threads"], bench.values("bytes_per_second")))
     out = {}
     for file, by_series in cells.items():
-        scaling = {k: sorted(v) for k, v in by_series.items() if len({t for t, _ in v}) > 1}
+        scaling = {k: sorted(v, key=lambda p: p.x) for k, v in by_series.items()
+                   if len({p.x for p in v}) > 1}
         if not scaling:
             continue
         ios = {io for io, _ in scaling}
         io = min(ios, key=lambda v: (abs((v or 0) - io_near), v or 0))
         out[file] = {f"{label} io:{format_size(io)}": pts
                      for (i, label), pts in sorted(scaling.items()) if i == io}
+    return out
+
+
+def hook_counts(run, target):
+    """{benchmark name: {hook: calls per pass}} for cells with myfs counters: exact under
+    any accelerator, so what charts of emulated guests draw."""
+    out = {}
+    for bench in usable(run, target, "time"):
+        hooks = {key[len("myfs_"):]: bench.median(key) for key in bench.samples
+                 if key.startswith("myfs_")}
+        if any(hooks.values()):
+            out[bench.name] = hooks
     return out

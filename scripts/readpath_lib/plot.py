@@ -1,25 +1,45 @@
 """Draw charts (PNG and SVG) from result JSON; never re-runs anything.
 
-Per run and filesystem: throughput vs I/O size per read path (log x), the same as a ratio
-to pread with the points where io_uring and mmap overtake read(2), fault cost per page vs
-file size, and scaling with threads. Given two or more runs, also each run's throughput
-relative to the first with 95% confidence intervals. Timings from a TCG guest are marked
-"emulated" in every title.
+Per run and filesystem: throughput vs I/O size (one row per file size and cache state, one
+panel per family: read(2), io_uring, mmap), the same as a ratio to pread with the I/O size
+where io_uring overtakes read(2) beyond noise, the cost per page of the paths that only
+fault pages in, and scaling with threads. Every median carries its 95% confidence interval
+and is drawn hollow when its repetitions vary by more than 3%. A method keeps one colour in
+every chart: its family's colour ramp, shaded by its place in the engine's method table;
+queue depths of one method differ in line style and marker.
+
+Timings from a TCG guest compare nothing across methods, so an emulated target gets only
+its myfs hook counts (exact under any accelerator) and, given two or more runs, the chart of
+each run relative to the first (a ratio of the same cell), marked "emulated (TCG)".
 
 Examples:
   readpath plot results/2026-11-21-6.12.117+deb12-amd64-box
   readpath plot base.json new.json --out /tmp/charts
 """
 
-import math
 from pathlib import Path
 
 from . import analysis, results, stats
-from .compare import sort_key as compare_sort_key
 from .errors import UsageError
 
 HELP = "draw PNG and SVG charts from result files or run folders (reads JSON only)"
 GIB = 2**30
+
+# Methods of results written before the engine recorded its method table have no family
+# to share a ramp with: each gets a colour of its own.
+UNKNOWN_FAMILY = "other"
+UNKNOWN_COLORS = "tab10"
+# The engine's families, each a colour ramp; a method is a shade of its family's ramp.
+FAMILY_RAMPS = {"read": "Blues", "uring": "Greens", "mmap": "Oranges", "baseline": "Greys"}
+FAMILY_TITLES = {"read": "read(2) and pread(2)", "uring": "io_uring", "mmap": "mmap",
+                 "baseline": "baseline", UNKNOWN_FAMILY: "methods without a family in the results"}
+# Variants of one method (qd:1, qd:8): same colour, these line styles and markers.
+VARIANT_STYLES = [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"), ((0, (6, 2, 1, 2)), "v")]
+# Runs in the runs chart are told apart by these, never by the methods' colours.
+RUN_COLORS = ["#333333", "#7b3294", "#c2185b", "#00838f", "#6d4c41"]
+NOISY_NOTE = f"hollow: repetitions vary by more than {analysis.NOISY_CV:.0%} (CV)"
+CI_NOTE = "point: median, bar: its 95% CI"
+NO_CI_NOTE = "no bar: too few repetitions for a 95% CI"
 
 
 def add_arguments(parser):
@@ -50,8 +70,9 @@ def _pyplot():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 110, "axes.grid": True,
-                         "grid.alpha": 0.3, "font.size": 9, "axes.titlesize": 10,
-                         "legend.fontsize": 8, "svg.fonttype": "none"})
+                         "grid.alpha": 0.3, "font.size": 9, "axes.titlesize": 9.5,
+                         "figure.titlesize": 11, "legend.fontsize": 8.5,
+                         "svg.fonttype": "none"})
     return plt
 
 
@@ -65,57 +86,9 @@ def _save(plt, fig, out, stem):
     return written
 
 
-def _size_axis(ax, values, label):
-    from matplotlib.ticker import FixedLocator, NullLocator
-    ax.set_xscale("log", base=2)
-    ticks = sorted(set(values))
-    ax.xaxis.set_major_locator(FixedLocator(ticks))
-    ax.xaxis.set_minor_locator(NullLocator())
-    ax.set_xticklabels([results.format_size(v) for v in ticks])
-    ax.set_xlabel(label)
-
-
 def _where(run, target):
-    """'on tmpfs, kernel 6.12…' plus the TCG mark, for titles."""
-    text = f"{target}, kernel {run.context('kernel', target=target) or '?'}"
-    if run.emulated(target):
-        text += " — EMULATED timings (TCG), compare shapes only"
-    return text
-
-
-def _grid(plt, n, width=4.2, height=3.2):
-    cols = min(n, 2)
-    rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(width * cols + 0.3, height * rows + 0.8),
-                             layout="constrained",
-                             squeeze=False)
-    for ax in axes.flat[n:]:
-        ax.set_visible(False)
-    return fig, list(axes.flat[:n])
-
-
-def _legend(fig, axes, extra=()):
-    """One legend for all panels, outside them on the right, so it hides no line."""
-    from matplotlib.lines import Line2D
-    seen = {}
-    for ax in axes:
-        for handle, label in zip(*ax.get_legend_handles_labels()):
-            seen.setdefault(label, handle)
-    for marker, label in extra:
-        seen[label] = Line2D([], [], marker=marker, ms=11, color="grey", mec="black",
-                             mew=0.6, ls="none")
-    fig.legend(list(seen.values()), list(seen), loc="center left", bbox_to_anchor=(1.0, 0.5),
-               frameon=False)
-
-
-def _styles(names):
-    """A fixed colour and line style per series, the same in every panel; past ten series
-    the colours repeat with another dash pattern, so no two lines look alike."""
-    import matplotlib
-    colors = matplotlib.colormaps["tab10"].colors
-    dashes = ["-", "--", "-.", ":"]
-    return {name: {"color": colors[i % 10], "ls": dashes[(i // 10) % len(dashes)]}
-            for i, name in enumerate(sorted(set(names)))}
+    """'tmpfs, kernel 6.12…' for titles."""
+    return f"{target}, kernel {run.context('kernel', target=target) or '?'}"
 
 
 def _facet_title(facet):
@@ -123,157 +96,559 @@ def _facet_title(facet):
     return f"file {results.format_size(file)}, {'warm' if warm else 'cold'} cache"
 
 
-def chart_throughput(plt, run, target, out, tag):
+def _split_label(label):
+    """'uring qd:32 io:64K' -> ('uring', 'qd:32'): the method and what tells its variants
+    apart (the I/O size a thread chart appends is the same for all of them)."""
+    method, *rest = label.split()
+    return method, " ".join(t for t in rest if not t.startswith("io:"))
+
+
+def _variant_key(variant):
+    return [(0, int(v)) if v.lstrip("-").isdigit() else (1, v)
+            for v in (t.split(":", 1)[-1] for t in variant.split())]
+
+
+class Palette:
+    """One colour per method in every chart of a draw, from the runs' method tables: the
+    family picks the ramp, the method's place among its family in the table the shade.
+    Variants of a method share its colour and get a line style and marker, ranked by
+    their parameters over all runs so qd:8 looks the same wherever it appears."""
+
+    def __init__(self, runs):
+        import matplotlib
+        self.traits = {}
+        for run in runs:
+            for name, traits in run.methods.items():
+                self.traits.setdefault(name, traits)
+        methods = {b.method for run in runs for b in run.benchmarks.values()}
+        order = list(self.traits) + sorted(methods - set(self.traits))
+        self.families = []
+        members = {}
+        for name in order:
+            family = self.family(name)
+            if family not in members:
+                self.families.append(family)
+                members[family] = []
+            members[family].append(name)
+        self.rank = {name: i for i, name in enumerate(order)}
+        self.colors = {}
+        for family, names in members.items():
+            if family not in FAMILY_RAMPS:
+                colors = matplotlib.colormaps[UNKNOWN_COLORS].colors
+                for i, name in enumerate(names):
+                    self.colors[name] = matplotlib.colors.to_hex(colors[i % len(colors)])
+                continue
+            ramp = matplotlib.colormaps[FAMILY_RAMPS[family]]
+            # darkest first; never lighter than 0.45, where a thin line fades on white
+            shades = [0.85] if len(names) == 1 else \
+                [0.95 - 0.5 * i / (len(names) - 1) for i in range(len(names))]
+            for name, shade in zip(names, shades):
+                self.colors[name] = matplotlib.colors.to_hex(ramp(shade))
+        variants = {}
+        for run in runs:
+            for bench in run.benchmarks.values():
+                variants.setdefault(bench.method, set()).add(
+                    _split_label(analysis.series_label(bench))[1])
+        self.variants = {m: sorted(v, key=_variant_key) for m, v in variants.items()}
+
+    def family(self, method):
+        return self.traits.get(method, {}).get("family") or UNKNOWN_FAMILY
+
+    def color(self, method):
+        return self.colors.get(method, "#777777")
+
+    def style(self, label):
+        """{color, ls, marker} of a series label ('uring qd:32')."""
+        method, variant = _split_label(label)
+        known = self.variants.get(method, [])
+        index = known.index(variant) if variant in known else 0
+        ls, marker = VARIANT_STYLES[index % len(VARIANT_STYLES)]
+        return {"color": self.color(method), "ls": ls, "marker": marker}
+
+    def _place(self, method):
+        """Where a method sorts: its family's place, then its own, in the table."""
+        return (self.families.index(self.family(method)), self.rank[method])
+
+    def order(self, labels):
+        """Series labels by family, the method's place in the table, then variant."""
+        def key(label):
+            method, variant = _split_label(label)
+            return self._place(method), _variant_key(variant)
+        return sorted(labels, key=key)
+
+    def cell_order(self, keys):
+        """(target, name) keys of cells by family, the method's place, then parameters."""
+        return sorted(keys, key=lambda k: (self._place(results.parse_name(k[1])[0]),
+                                           results.sort_key(k)))
+
+    def columns(self, labels):
+        """The family panels these series need, in table order; a baseline method is a
+        reference drawn in every panel, not a panel of its own."""
+        used = {self.family(_split_label(label)[0]) for label in labels}
+        columns = [f for f in self.families if f in used and f != "baseline"]
+        return columns or [f for f in self.families if f in used]
+
+    def in_column(self, label, column):
+        family = self.family(_split_label(label)[0])
+        return family == column or family == "baseline"
+
+
+class Key:
+    """The one legend of a figure, outside the panels on the right: the series drawn,
+    grouped under their family, then notes on how to read the marks."""
+
+    def __init__(self, palette):
+        self.palette = palette
+        self.labels = set()
+        self.without_ci = False
+        self.noisy = False
+        self.notes = []            # (handle or None, text)
+
+    def add(self, label):
+        self.labels.add(label)
+
+    def saw(self, points, noisy_xs=()):
+        self.without_ci |= any(p.low is None or p.high is None for p in points)
+        self.noisy |= any(p.noisy or p.x in noisy_xs for p in points)
+
+    def draw(self, fig):
+        from matplotlib.lines import Line2D
+        blank = Line2D([], [], ls="none")
+        handles, texts, headers = [], [], []
+        last_family = None
+        for label in self.palette.order(self.labels):
+            family = self.palette.family(_split_label(label)[0])
+            if family != last_family and len(self.palette.families) > 1:
+                headers.append(len(texts))
+                handles.append(blank)
+                texts.append(FAMILY_TITLES.get(family, family))
+                last_family = family
+            style = self.palette.style(label)
+            handles.append(Line2D([], [], color=style["color"], ls=style["ls"],
+                                  marker=style["marker"], ms=5, lw=1.5))
+            texts.append(label)
+        notes = [(_ci_handle(), CI_NOTE), *self.notes]
+        if self.without_ci:
+            notes.append((Line2D([], [], marker="o", color="0.35", ls="none", ms=5), NO_CI_NOTE))
+        if self.noisy:
+            notes.append((Line2D([], [], marker="o", mfc="white", mec="0.35", mew=1.2,
+                                 ls="none", ms=5), NOISY_NOTE))
+        if notes and texts:
+            handles.append(blank)
+            texts.append("")
+        for handle, text in notes:
+            handles.append(handle or blank)
+            texts.append(text)
+        legend = fig.legend(handles, texts, loc="center left", bbox_to_anchor=(1.0, 0.5),
+                            frameon=False, handlelength=2.6)
+        for i in headers:
+            legend.get_texts()[i].set_fontweight("bold")
+        # a legend taller than its figure would be cut or squeeze the panels: grow instead
+        fig.set_figheight(max(fig.get_figheight(), 0.2 * len(texts) + 0.5))
+        return legend
+
+
+def _ci_handle(vertical=True):
+    """A legend handle that looks like a point with an error bar."""
+    from matplotlib.collections import LineCollection
+    from matplotlib.container import ErrorbarContainer
+    from matplotlib.lines import Line2D
+    point = Line2D([], [], marker="o", color="0.35", ls="none", ms=5)
+    caps = tuple(Line2D([], [], marker="_" if vertical else "|", color="0.35", ms=5)
+                 for _ in range(2))
+    return ErrorbarContainer((point, caps, (LineCollection([], colors="0.35"),)),
+                             has_yerr=vertical, has_xerr=not vertical)
+
+
+def _cell_label(bench):
+    """'uring io:4K file:1M warm:0 qd:8': a cell as the charts name it."""
+    return analysis.series_label(bench, drop=()).replace(" threads:1", "")
+
+
+def _dodge(index, count, step=0.1):
+    """A factor that moves series `index` of `count` sideways by a fraction of an octave on
+    a log-2 axis, so error bars at the same x do not hide one another; all of them stay
+    within 0.6 octave, inside the axis margin."""
+    step = min(step, 0.6 / max(count - 1, 1))
+    return 2 ** ((index - (count - 1) / 2) * step)
+
+
+def _draw_points(ax, points, style, scale=1.0, dodge=1.0, noisy_xs=(), gid=None):
+    """A series of medians: the line, its 95% CIs as bars, filled or (noisy) hollow marks."""
+    xs = [p.x * dodge for p in points]
+    ys = [p.value * scale for p in points]
+    color = style["color"]
+    line, = ax.plot(xs, ys, color=color, ls=style["ls"], lw=1.5, zorder=2)
+    if gid:
+        line.set_gid(gid)
+    bars = [(x, p) for x, p in zip(xs, points) if p.low is not None and p.high is not None]
+    if bars:
+        ax.errorbar([x for x, _ in bars], [p.value * scale for _, p in bars],
+                    yerr=[[(p.value - p.low) * scale for _, p in bars],
+                          [(p.high - p.value) * scale for _, p in bars]],
+                    fmt="none", ecolor=color, elinewidth=1.0, capsize=2.5, zorder=2)
+    for hollow in (False, True):
+        marks = [(x, y) for x, y, p in zip(xs, ys, points)
+                 if (p.noisy or p.x in noisy_xs) == hollow]
+        if marks:
+            ax.plot([x for x, _ in marks], [y for _, y in marks], ls="none",
+                    marker=style["marker"], ms=5, color=color,
+                    mfc="white" if hollow else color, mec=color, mew=1.2, zorder=3)
+
+
+def _gid(label, panel):
+    return f"series/{label.replace(' ', '_').replace(':', '=')}/{panel}"
+
+
+def _log2_axis(ax, values, label, formatter=results.format_size):
+    from matplotlib.ticker import FixedLocator, NullLocator
+    ax.set_xscale("log", base=2)
+    ticks = sorted(set(values))
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xticklabels([formatter(v) for v in ticks])
+    if len(ticks) == 1:
+        ax.set_xlim(ticks[0] / 2, ticks[0] * 2)
+    else:
+        ax.set_xlim(ticks[0] / 2 ** 0.6, ticks[-1] * 2 ** 0.6)
+    ax.set_xlabel(label)
+
+
+def _ratio_axis(ax, axis="y"):
+    """A log axis of ratios with ticks at round values: 1-2-5 steps over a wide range,
+    tenths over a narrow one, so no two labels crowd each other."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+    getattr(ax, f"set_{axis}scale")("log")
+    low, high = getattr(ax, f"get_{axis}lim")()
+    low, high = min(low, 0.95), max(high, 1.05)
+    getattr(ax, f"set_{axis}lim")(low, high)
+    levels = [[0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100],
+              [0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.1, 1.2, 1.3, 1.5, 1.75, 2, 2.5, 3],
+              [0.9, 0.95, 1, 1.05, 1.1]]
+    for level in levels:
+        ticks = [t for t in level if low <= t <= high]
+        if len(ticks) >= 3:
+            break
+    target = getattr(ax, f"{axis}axis")
+    target.set_major_locator(FixedLocator(ticks))
+    target.set_minor_locator(NullLocator())
+    target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}×"))
+
+
+def _grid(plt, rows, cols, width=None, height=2.4, sharey="row"):
+    width = width or max(3.3, 6.0 / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows + 0.7),
+                             squeeze=False, sharex=True, sharey=sharey, layout="constrained")
+    return fig, axes
+
+
+def _fault_only_note(key, labels, tag):
+    if labels:
+        key.notes.append((None, f"not here: {', '.join(sorted(labels))}"))
+        key.notes.append((None, f"(touch pages only; see fault-cost-{tag})"))
+
+
+def _family_panels(plt, palette, facets, series_of, draw_panel, ylabel):
+    """A figure of one row per facet and one panel per family (shared y within a row);
+    draw_panel(ax, facet, labels, panel) draws the series of that family and facet."""
+    columns = palette.columns({label for f in facets for label in series_of(f)})
+    fig, axes = _grid(plt, len(facets), len(columns))
+    for r, facet in enumerate(facets):
+        for c, column in enumerate(columns):
+            ax = axes[r][c]
+            labels = palette.order(label for label in series_of(facet)
+                                   if palette.in_column(label, column))
+            if labels:
+                draw_panel(ax, facet, labels, r * len(columns) + c)
+            else:
+                ax.text(0.5, 0.5, "no cells", transform=ax.transAxes, ha="center",
+                        va="center", color="0.5")
+            if r == 0:
+                ax.set_title(FAMILY_TITLES.get(column, column), fontweight="bold")
+            if c == 0:
+                ax.set_ylabel(f"{_facet_title(facet)}\n{ylabel}")
+            if r < len(facets) - 1:
+                ax.set_xlabel("")
+    return fig, axes
+
+
+def chart_throughput(plt, palette, run, target, out, tag):
     curves = analysis.io_curves(run, target)
-    if not curves:
+    paths = {f: analysis.read_paths(s) for f, s in curves.items()}
+    paths = {f: s for f, s in paths.items() if s}
+    if not paths:
         return []
-    facets = analysis.ordered_facets(curves)
-    styles = _styles(name for f in facets for name in curves[f])
-    fig, axes = _grid(plt, len(facets))
-    for ax, facet in zip(axes, facets):
-        series = curves[facet]
-        for name in sorted(series):
-            pts = series[name]
-            ax.plot([p[0] for p in pts], [p[1] / GIB for p in pts], marker="o", ms=3, label=name,
-                    **styles[name])
-        _size_axis(ax, [p[0] for s in series.values() for p in s], "I/O size per request")
-        ax.set_ylabel("throughput (GiB/s)")
-        ax.set_ylim(bottom=0)
-        ax.set_title(_facet_title(facet))
-    _legend(fig, axes)
-    fig.suptitle(f"Read throughput vs I/O size per path ({_where(run, target)})")
+    facets = analysis.ordered_facets(paths)
+    key = Key(palette)
+    ios = [p.x for f in facets for s in paths[f].values() for p in s.points]
+    reference = set()
+
+    def panel(ax, facet, labels, index):
+        base = analysis.baseline_series(paths[facet])
+        if base and base not in labels:
+            # the other families' panels show the baseline faintly, to compare across
+            series = paths[facet][base]
+            ax.plot([p.x for p in series.points], [p.value / GIB for p in series.points],
+                    color=palette.color(series.method), lw=2.5, alpha=0.3, zorder=1)
+            reference.add(base)
+        for i, label in enumerate(labels):
+            series = paths[facet][label]
+            _draw_points(ax, series.points, palette.style(label), 1 / GIB,
+                         _dodge(i, len(labels)), gid=_gid(label, index))
+            key.add(label)
+            key.saw(series.points)
+        _log2_axis(ax, ios, "I/O size per request")
+
+    fig, axes = _family_panels(plt, palette, facets, lambda f: paths[f], panel,
+                               "throughput (GiB/s)")
+    for row in axes:
+        row[0].set_ylim(bottom=0)   # after every panel of the row is drawn: shared y
+    if reference:
+        from matplotlib.lines import Line2D
+        base = sorted(reference)[0]
+        key.notes.append((Line2D([], [], color=palette.color(base), lw=2.5, alpha=0.3),
+                          f"{base} in the other panels"))
+    _fault_only_note(key, {label for s in curves.values() for label, v in s.items()
+                           if v.fault_only}, tag)
+    key.draw(fig)
+    fig.suptitle(f"Read throughput vs I/O size, one panel per family ({_where(run, target)})")
     return _save(plt, fig, out, f"throughput-{tag}")
 
 
-def chart_ratio(plt, run, target, out, tag):
-    curves = analysis.io_curves(run, target)
+def chart_ratio(plt, palette, run, target, out, tag):
+    curves = {f: analysis.read_paths(s) for f, s in analysis.io_curves(run, target).items()}
     facets = [f for f in analysis.ordered_facets(curves) if analysis.baseline_series(curves[f])]
+    ratios, stars, base = {}, {}, None
+    for facet in facets:
+        base = analysis.baseline_series(curves[facet])
+        ratios[facet] = {label: pts for label, pts
+                         in analysis.ratios(curves[facet], base).items() if label != base}
+        stars[facet] = analysis.crossovers(curves[facet])
+    facets = [f for f in facets if ratios[f]]
     if not facets:
         return []
-    styles = _styles(name for f in facets for name in curves[f])
-    fig, axes = _grid(plt, len(facets))
-    for ax, facet in zip(axes, facets):
+    key = Key(palette)
+    ios = [p.x for f in facets for pts in ratios[f].values() for p in pts]
+
+    def panel(ax, facet, labels, index):
         series = curves[facet]
-        base = analysis.baseline_series(series)
-        ratio = analysis.ratios(series, base)
-        colors = {}
-        for name in sorted(ratio):
-            pts = ratio[name]
-            line, = ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", ms=3,
-                            label=name, lw=2.2 if name == base else 1.4, **styles[name])
-            colors[name] = line.get_color()
-        for name, io in analysis.crossovers(series):
-            r = dict(ratio.get(name, []))
-            if io is not None and io in r:
-                ax.plot([io], [r[io]], marker="*", ms=13, color=colors[name], mec="black",
-                        mew=0.6, ls="none", label="_crossover")
-        ax.axhline(1.0, color="black", lw=0.8, ls="--")
-        _size_axis(ax, [p[0] for s in ratio.values() for p in s], "I/O size per request")
-        ax.set_ylabel(f"throughput relative to {base} (×)")
-        ax.set_title(_facet_title(facet))
-    _legend(fig, axes, extra=[("*", "overtakes read(2) here")])
-    fig.suptitle(f"Each path relative to {base}; above 1 is faster ({_where(run, target)})")
+        reference = series[analysis.baseline_series(series)]
+        for i, label in enumerate(labels):
+            pts = ratios[facet][label]
+            noisy = {p.x for p in pts if series[label].at(p.x).noisy
+                     or (reference.at(p.x) and reference.at(p.x).noisy)}
+            style = palette.style(label)
+            dodge = _dodge(i, len(labels))
+            _draw_points(ax, pts, style, dodge=dodge, noisy_xs=noisy, gid=_gid(label, index))
+            key.add(label)
+            key.saw(pts, noisy)
+            for star_label, io in stars[facet]:
+                if star_label != label:
+                    continue
+                at = next((p for p in pts if io is None or p.x == io), None)
+                if at is not None:
+                    ax.plot([at.x * dodge], [at.value], marker="*", ms=14, color=style["color"],
+                            mec="black", mew=0.7, ls="none", zorder=4)
+        ax.axhline(1.0, color="black", lw=0.9, ls="--", zorder=1)
+        _log2_axis(ax, ios, "I/O size per request")
+
+    fig, axes = _family_panels(plt, palette, facets, lambda f: ratios[f], panel,
+                               f"throughput ÷ {base}")
+    for row in axes:
+        _ratio_axis(row[0])
+    from matplotlib.lines import Line2D
+    key.notes.append((Line2D([], [], color="black", lw=0.9, ls="--"), f"{base} (= 1×)"))
+    if any(stars.values()):
+        key.notes.append((Line2D([], [], marker="*", ms=12, color="0.6", mec="black", mew=0.7,
+                                 ls="none"), "io_uring overtakes read(2) here"))
+        key.notes.append((None, "(beyond noise: the 95% CIs are apart)"))
+    key.draw(fig)
+    fig.suptitle(f"Each path relative to {base}, log scale; above 1× is faster "
+                 f"({_where(run, target)})")
     return _save(plt, fig, out, f"ratio-{tag}")
 
 
-def chart_fault_cost(plt, run, target, out, tag):
+def chart_fault_cost(plt, palette, run, target, out, tag):
     costs = analysis.fault_costs(run, target)
-    costs = {k: v for k, v in costs.items() if len(v) > 1}
     if not costs:
         return []
-    has_faults = any(p[2] is not None for pts in costs.values() for p in pts)
-    fig, axes = _grid(plt, 2 if has_faults else 1)
-    for name in sorted(costs):
-        pts = costs[name]
-        axes[0].plot([p[0] for p in pts], [p[1] for p in pts], marker="o", ms=3, label=name)
+    has_faults = any(f is not None for pts in costs.values() for _, _, f in pts)
+    fig, axes = _grid(plt, 1, 2 if has_faults else 1, width=4.0, height=3.0, sharey=False)
+    axes = axes[0]
+    key = Key(palette)
+    labels = palette.order(costs)
+    files = [file for pts in costs.values() for file, _, _ in pts]
+    for i, label in enumerate(labels):
+        style = palette.style(label)
+        dodge = _dodge(i, len(labels), step=0.12)
+        points = [p for _, p, _ in costs[label]]
+        _draw_points(axes[0], points, style, dodge=dodge, gid=_gid(label, 0))
+        key.add(label)
+        key.saw(points)
         if has_faults:
-            axes[1].plot([p[0] for p in pts], [p[2] or 0 for p in pts], marker="o", ms=3,
-                         label=name)
-    files = [p[0] for pts in costs.values() for p in pts]
-    _size_axis(axes[0], files, "file size")
+            faults = [(file, f) for file, _, f in costs[label] if f is not None]
+            axes[1].plot([file * dodge for file, _ in faults], [f for _, f in faults],
+                         color=style["color"], ls=style["ls"], marker=style["marker"], ms=5,
+                         lw=1.5, gid=_gid(label, 1))
+    _log2_axis(axes[0], files, "file size")
     axes[0].set_ylabel("ns per 4 KiB page")
     axes[0].set_ylim(bottom=0)
-    axes[0].set_title("time per page mapped and read")
-    axes[0].legend(loc="best")
+    axes[0].set_title("time per page: map, touch each page, unmap")
     if has_faults:
-        _size_axis(axes[1], files, "file size")
-        axes[1].set_ylabel("minor faults per 4 KiB page")
-        axes[1].set_ylim(bottom=0)
+        _log2_axis(axes[1], files, "file size")
+        axes[1].set_ylabel("minor faults per 4 KiB page (median)")
+        top = max(f for pts in costs.values() for _, _, f in pts if f is not None)
+        axes[1].set_ylim(0, top * 1.15 or 1)   # a flat line would sit on the frame
         axes[1].set_title("faults per page (fault-around lowers it)")
-    fig.suptitle(f"mmap fault cost per page vs file size ({_where(run, target)})")
+    key.draw(fig)
+    fig.suptitle(f"Cost of faulting pages in, per page, vs file size ({_where(run, target)})")
     return _save(plt, fig, out, f"fault-cost-{tag}")
 
 
-def chart_threads(plt, run, target, out, tag):
+def chart_threads(plt, palette, run, target, out, tag):
     scaling = analysis.thread_scaling(run, target)
     if not scaling:
         return []
     files = sorted(scaling, key=lambda f: f or 0)
-    fig, axes = _grid(plt, len(files))
-    for ax, file in zip(axes, files):
-        for name, pts in scaling[file].items():
-            ax.plot([p[0] for p in pts], [p[1] / GIB for p in pts], marker="o", ms=3, label=name)
-        threads = sorted({p[0] for pts in scaling[file].values() for p in pts})
-        ax.set_xticks(threads)
-        ax.set_xlabel("reader threads")
-        ax.set_ylabel("total throughput (GiB/s)")
+    fig, axes = _grid(plt, 1, len(files), width=3.8, height=2.8)
+    key = Key(palette)
+    for index, (ax, file) in enumerate(zip(axes[0], files)):
+        labels = palette.order(scaling[file])
+        for i, label in enumerate(labels):
+            pts = scaling[file][label]
+            _draw_points(ax, pts, palette.style(label), 1 / GIB, _dodge(i, len(labels)),
+                         gid=_gid(label, index))
+            key.add(label)
+            key.saw(pts)
+        _log2_axis(ax, [p.x for pts in scaling[file].values() for p in pts], "reader threads",
+                   formatter=str)
         ax.set_ylim(bottom=0)
         ax.set_title(f"file {results.format_size(file)}, warm cache")
-    _legend(fig, axes)
+    axes[0][0].set_ylabel("total throughput (GiB/s)")
+    key.draw(fig)
     placement = run.context("placement", "none", target=target)
     fig.suptitle(f"Scaling with reader threads, placement {placement} ({_where(run, target)})")
     return _save(plt, fig, out, f"threads-{tag}")
 
 
-def chart_runs(plt, runs, target, out, tag):
+def _count(value):
+    return f"{value:.0f}" if value == int(value) else f"{value:.3g}"
+
+
+def chart_hooks(plt, palette, run, target, out, tag):
+    """myfs hook calls per pass of each cell: exact, so drawn for emulated guests too."""
+    counts = analysis.hook_counts(run, target)
+    if not counts:
+        return []
+    import numpy as np
+    from matplotlib.colors import LogNorm
+    keys = palette.cell_order((target, name) for name in counts)
+    cells = [run.benchmarks[k] for k in keys]
+    hooks = [h for h in results.MYFS_HOOKS if any(counts[b.name].get(h) for b in cells)]
+    hooks += sorted({h for b in cells for h, v in counts[b.name].items() if v} - set(hooks))
+    grid = np.array([[counts[b.name].get(h) or np.nan for h in hooks] for b in cells])
+    fig, ax = plt.subplots(figsize=(3.2 + 0.6 * len(hooks), 1.6 + 0.22 * len(cells)),
+                           layout="constrained")
+    low, high = np.nanmin(grid), np.nanmax(grid)
+    image = ax.imshow(np.ma.masked_invalid(grid), aspect="auto", cmap="YlGnBu",
+                      norm=LogNorm(vmin=low, vmax=max(high, low * 10)))
+    for i in range(len(cells)):
+        for j in range(len(hooks)):
+            if not np.isnan(grid[i, j]):
+                ax.text(j, i, _count(grid[i, j]), ha="center", va="center", fontsize=7.5,
+                        color="white" if image.norm(grid[i, j]) > 0.6 else "black")
+    ax.grid(False)
+    ax.set_xticks(range(len(hooks)))
+    ax.set_xticklabels(hooks)
+    ax.xaxis.tick_top()
+    plt.setp(ax.get_xticklabels(), rotation=35, ha="left", rotation_mode="anchor")
+    ax.set_yticks(range(len(cells)))
+    ax.set_yticklabels([_cell_label(b) for b in cells], fontsize=7.5)
+    for text, bench in zip(ax.get_yticklabels(), cells):
+        text.set_color(palette.color(bench.method))
+    ax.set_xticks(np.arange(len(hooks) + 1) - 0.5, minor=True)
+    ax.set_yticks(np.arange(len(cells) + 1) - 0.5, minor=True)
+    ax.grid(which="minor", color="0.85", lw=0.8)
+    ax.tick_params(which="minor", length=0)
+    # below, not beside: the slanted hook names overhang the right edge
+    fig.colorbar(image, ax=ax, location="bottom", shrink=0.5, aspect=30, pad=0.01,
+                 label="calls per pass (log colour scale)")
+    accel = "a TCG guest included" if run.emulated(target) else "so comparable across runs"
+    fig.suptitle(f"myfs hook calls per pass of each cell: exact under any accelerator, "
+                 f"{accel}\n({_where(run, target)}; median of the repetitions, blank: none)")
+    return _save(plt, fig, out, f"hooks-{tag}")
+
+
+def chart_runs(plt, palette, runs, target, out, tag):
     """Each run's throughput relative to the first, per benchmark, with 95% CIs."""
     base = runs[0]
-    names = [name for _, name in sorted(((target, b.name) for b in analysis.usable(base, target)),
-                                        key=compare_sort_key)]
     rows = []
-    for name in names:
-        key = (target, name)
+    for key in palette.cell_order(b.key for b in analysis.usable(base, target)):
+        before = base.benchmarks[key].values("bytes_per_second")
         entry = []
         for other in runs[1:]:
             ob = other.benchmarks.get(key)
-            if ob is None or ob.skipped or not ob.values("bytes_per_second"):
-                entry.append((None, None))
+            after = ob.values("bytes_per_second") if ob and not ob.skipped else []
+            if not after:
+                entry.append(None)
                 continue
-            entry.append(stats.ratio_ci(base.benchmarks[key].values("bytes_per_second"),
-                                        ob.values("bytes_per_second")))
-        if any(r is not None for r, _, _ in entry):
-            rows.append((name, entry))
+            ratio, low, high = stats.ratio_ci(before, after)
+            noisy = any((stats.cv(v) or 0) > analysis.NOISY_CV for v in (before, after))
+            entry.append(None if ratio is None else (ratio, low, high, noisy))
+        if any(entry):
+            rows.append((base.benchmarks[key], entry))
     if not rows:
         return []
+    from matplotlib.lines import Line2D
     n_other = len(runs) - 1
-    height = 0.8 / n_other
-    fig, axes = _grid(plt, 1, width=7.5, height=max(2.5, 0.28 * len(rows) * max(1, n_other / 1.5)))
-    ax = axes[0]
+    step = 0.7 / n_other
+    height = max(2.2, 0.24 * len(rows) * max(1, n_other / 1.5))
+    fig, axes = _grid(plt, 1, 1, width=7.0, height=height, sharey=False)
+    ax = axes[0][0]
+    handles, texts = [], []
+    without_ci = noisy_seen = False
     for j, other in enumerate(runs[1:]):
-        ys, xs, lows, highs = [], [], [], []
+        color = RUN_COLORS[j % len(RUN_COLORS)]
         for i, (_, entry) in enumerate(rows):
-            ratio, low, high = entry[j]
-            if ratio is None:
+            if entry[j] is None:
                 continue
-            ys.append(i + (j - (n_other - 1) / 2) * height)
-            xs.append(ratio)
-            lows.append(ratio - low)
-            highs.append(high - ratio)
+            ratio, low, high, noisy = entry[j]
+            y = i + (j - (n_other - 1) / 2) * step
+            if low is not None and high is not None:
+                ax.errorbar([ratio], [y], xerr=[[ratio - low], [high - ratio]], fmt="none",
+                            ecolor=color, elinewidth=1.2, capsize=2.5)
+            else:
+                without_ci = True
+            noisy_seen |= noisy
+            ax.plot([ratio], [y], marker="o", ms=5, ls="none", color=color, mec=color, mew=1.2,
+                    mfc="white" if noisy else color, zorder=3)
         label = other.label + (" (emulated, TCG)" if other.emulated(target) else "")
-        ax.barh(ys, [x - 1 for x in xs], left=1, height=height * 0.9, xerr=[lows, highs],
-                capsize=2, label=label, error_kw={"lw": 0.8})
-    ax.axvline(1.0, color="black", lw=0.8)
-    ax.set_xscale("log")
-    from matplotlib.ticker import FuncFormatter
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}×"))
-    ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+        handles.append(Line2D([], [], marker="o", ms=5, ls="none", color=color))
+        texts.append(label)
+    ax.axvline(1.0, color="black", lw=0.9)
     ax.set_yticks(range(len(rows)))
-    ax.set_yticklabels([results.short_name(name) for name, _ in rows], fontsize=7)
-    ax.invert_yaxis()
-    ax.set_xlabel(f"throughput relative to {base.label} (ratio of means, log scale, 95% CI)")
-    ax.legend(loc="best")
-    where = target + (" — EMULATED timings (TCG)" if any(r.emulated(target) for r in runs) else "")
-    ax.set_title(f"{' vs '.join(r.label for r in runs[1:])} against {base.label} on {where}")
+    ax.set_yticklabels([_cell_label(bench) for bench, _ in rows], fontsize=7.5)
+    for text, (bench, _) in zip(ax.get_yticklabels(), rows):
+        text.set_color(palette.color(bench.method))
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    ax.grid(axis="y", alpha=0.15)
+    _ratio_axis(ax, "x")
+    ax.set_xlabel(f"throughput relative to {base.label} (median ratio, log scale)")
+    blank = Line2D([], [], ls="none")
+    notes = [(_ci_handle(vertical=False), "point: median ratio, bar: its 95% CI")]
+    if without_ci:
+        notes.append((Line2D([], [], marker="o", color="0.35", ls="none", ms=5), NO_CI_NOTE))
+    if noisy_seen:
+        notes.append((Line2D([], [], marker="o", mfc="white", mec="0.35", mew=1.2, ls="none",
+                             ms=5), NOISY_NOTE.replace("repetitions", "either run's repetitions")))
+    handles += [blank] + [h for h, _ in notes]
+    texts += [""] + [t for _, t in notes]
+    fig.legend(handles, texts, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    emulated = any(r.emulated(target) for r in runs)
+    where = target + (" — emulated (TCG): a ratio of the same cell still holds"
+                      if emulated else "")
+    ax.set_title(f"{' and '.join(r.label for r in runs[1:])} against {base.label} on {where}",
+                 loc="left")
     return _save(plt, fig, out, f"runs-{tag}")
 
 
@@ -282,21 +657,24 @@ def _tag(run, target, many):
 
 
 def draw(runs, out):
-    """Draw every chart the data allows; returns [(title-ish stem, [paths])]."""
+    """Draw every chart the data allows; returns [[png, svg], ...]."""
     out.mkdir(parents=True, exist_ok=True)
     plt = _pyplot()
+    palette = Palette(runs)
     written = []
     many = len(runs) > 1
     for run in runs:
         for target in run.targets():
             tag = _tag(run, target, many)
-            for chart in (chart_throughput, chart_ratio, chart_fault_cost, chart_threads):
-                paths = chart(plt, run, target, out, tag)
+            charts = [chart_hooks] if run.emulated(target) else \
+                [chart_throughput, chart_ratio, chart_fault_cost, chart_threads, chart_hooks]
+            for chart in charts:
+                paths = chart(plt, palette, run, target, out, tag)
                 if paths:
                     written.append(paths)
     if many:
         for target in runs[0].targets():
-            paths = chart_runs(plt, runs, target, out, target)
+            paths = chart_runs(plt, palette, runs, target, out, target)
             if paths:
                 written.append(paths)
     return written

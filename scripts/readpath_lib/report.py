@@ -1,7 +1,8 @@
 """Write report.md from result JSON (never re-runs anything): the findings first — the
-fastest path per I/O size, where io_uring and mmap overtake read(2), significant
-differences between runs — then throughput and hook-count tables, then the charts
-(drawn alongside, as `readpath plot` would).
+fastest path per I/O size among like paths, where io_uring overtakes read(2), significant
+differences between runs with the hook counts and call paths that explain them — then what
+each path times, throughput tables with their uncertainty, hook counts, the comparison
+tables, the charts (drawn alongside, as `readpath plot` would) and the call paths.
 
 Examples:
   readpath report results/2026-11-21-6.12.117+deb12-amd64-box      # writes report.md there
@@ -10,7 +11,7 @@ Examples:
 
 from pathlib import Path
 
-from . import analysis, callpaths, compare, plot, results, stats
+from . import analysis, callpaths, compare, findings, plot, results
 from .errors import UsageError
 from .tables import markdown_table
 
@@ -39,94 +40,6 @@ def _gib(value):
     return "-" if value is None else f"{value / GIB:.2f}"
 
 
-def _where(run, target):
-    """`myfs on 6.1.0-56-amd64 (emulated timings, TCG)`: each target has its own kernel."""
-    kernel = run.context("kernel", None, target=target)
-    return (f"{target}" + (f" on {kernel}" if kernel else "")
-            + (" (emulated timings, TCG)" if run.emulated(target) else ""))
-
-
-def _facet_name(facet):
-    file, warm = facet
-    return f"file {results.format_size(file)}, {'warm' if warm else 'cold'}"
-
-
-def findings(runs):
-    """Sentences, most useful first."""
-    lines = []
-    for run in runs:
-        for target in run.targets():
-            kernel = run.context("kernel", None, target=target)
-            prefix = f"{run.label}, " if len(runs) > 1 and run.label != kernel else ""
-            if run.emulated(target):
-                continue  # TCG timings rank nothing; the tables still show them, marked
-            curves = analysis.io_curves(run, target)
-            for facet in analysis.ordered_facets(curves):
-                series = curves[facet]
-                best = analysis.fastest(series)
-                if best:
-                    parts = []
-                    for io, (name, value, runner, rvalue) in best.items():
-                        lead = f" ({value / rvalue:.2f}× {runner})" if rvalue else ""
-                        parts.append(f"{results.format_size(io)}: **{name}** "
-                                     f"{_gib(value)} GiB/s{lead}")
-                    lines.append(f"Fastest path per I/O size ({prefix}{_where(run, target)}, "
-                                 f"{_facet_name(facet)}): " + "; ".join(parts) + ".")
-                for name, io in analysis.crossovers(series):
-                    if io is None:
-                        lines.append(f"{name} is faster than read(2) at every I/O size "
-                                     f"({prefix}{_where(run, target)}, {_facet_name(facet)}).")
-                    else:
-                        lines.append(f"{name} overtakes read(2) at {results.format_size(io)} "
-                                     f"requests ({prefix}{_where(run, target)}, "
-                                     f"{_facet_name(facet)}).")
-            costs = analysis.fault_costs(run, target)
-            for name, pts in sorted(costs.items()):
-                if pts:
-                    lo, hi = min(p[1] for p in pts), max(p[1] for p in pts)
-                    cost = f"{lo:.0f}" if round(lo) == round(hi) else f"{lo:.0f}–{hi:.0f}"
-                    first, last = (results.format_size(pts[i][0]) for i in (0, -1))
-                    sizes = f"file size {first}" if first == last else f"file sizes {first}–{last}"
-                    lines.append(f"{name}: {cost} ns per 4 KiB page at {sizes} "
-                                 f"({prefix}{_where(run, target)}).")
-    return lines
-
-
-def comparison_findings(runs, tables):
-    lines = []
-    for table in tables:
-        if table.metric.key not in ("bytes_per_second",) and table.metric.timing:
-            continue
-        for j, other in enumerate(runs[1:]):
-            marked = [(row, row.deltas[j]) for row in table.rows
-                      if row.deltas[j] is not None and row.deltas[j].significant]
-            geo = table.geomeans[j]
-            what = f"{table.metric.title} on {table.target}"
-            emulated = " (emulated timings: TCG)" if table.emulated[j + 1] or table.emulated[0] \
-                else ""
-            if table.metric.timing:
-                head = (f"{other.label} vs {runs[0].label}, {what}{emulated}: geometric mean "
-                        f"×{geo:.3f}" if geo else f"{other.label} vs {runs[0].label}, {what}")
-                if marked:
-                    worst = sorted(marked, key=lambda rd: abs(rd[1].delta_pct), reverse=True)[:6]
-                    head += "; significant: " + ", ".join(
-                        f"{results.short_name(row.bench.name)} {compare.format_delta(d.delta_pct)}"
-                        for row, d in worst)
-                    if len(marked) > len(worst):
-                        head += f" and {len(marked) - len(worst)} more"
-                else:
-                    head += "; no significant difference after Holm correction"
-                lines.append(head + ".")
-            elif marked:
-                lines.append(f"{other.label} vs {runs[0].label}, {what}: "
-                             + ", ".join(f"{results.short_name(row.bench.name)} {results.format_value(row.base, '')}"
-                                         f" → {results.format_value(d.value, '')}"
-                                         for row, d in marked[:6])
-                             + (f" and {len(marked) - 6} more" if len(marked) > 6 else "")
-                             + " (exact counts).")
-    return lines
-
-
 def environment_table(runs):
     """One column per run and filesystem: a run folder's native and guest parts differ."""
     columns = [(f"{r.label} ({t})" if len(r.targets()) > 1 else r.label, r.contexts.get(t, {}))
@@ -141,41 +54,61 @@ def environment_table(runs):
     return markdown_table(["", *[c for c, _ in columns]], rows, "l" * (len(columns) + 1))
 
 
+def _cell(point, base_point):
+    """`9.81 ±0.8% (1.02×)`, with † when the repetitions vary by more than 3%."""
+    text = _gib(point.value) + findings._spread(point)
+    if base_point is not None and base_point.value:
+        text += f" ({point.value / base_point.value:.2f}×)"
+    return text + (" †" if point.noisy else "")
+
+
 def throughput_tables(run):
     out = []
     for target in run.targets():
         curves = analysis.io_curves(run, target)
         for facet in analysis.ordered_facets(curves):
             series = curves[facet]
-            ios = sorted({io for pts in series.values() for io, _, _ in pts})
+            ios = sorted({p.x for s in series.values() for p in s.points})
             base = analysis.baseline_series(series)
-            base_values = {io: v for io, v, _ in series[base]} if base else {}
             rows = []
             for name in sorted(series):
-                values = {io: (v, samples) for io, v, samples in series[name]}
                 cells = [name]
                 for io in ios:
-                    if io not in values:
-                        cells.append("-")
-                        continue
-                    v, samples = values[io]
-                    cell = _gib(v)
-                    if base_values.get(io) and name != base:
-                        cell += f" ({v / base_values[io]:.2f}×)"
-                    spread = stats.cv(samples)
-                    if spread is not None and spread > 0.03:
-                        cell += f" ±{spread * 100:.0f}%"
-                    cells.append(cell)
+                    p = series[name].at(io)
+                    base_point = series[base].at(io) if base and name != base else None
+                    cells.append("-" if p is None else _cell(p, base_point))
                 rows.append(cells)
-            heading = (f"### Throughput (GiB/s, median), {_where(run, target)}, "
-                       f"{_facet_name(facet)}")
-            note = (f"In parentheses: ratio to {base} at the same I/O size. ±: coefficient of "
-                    f"variation of the repetitions where above 3%.") if base else ""
+            heading = (f"### Throughput (GiB/s, median), {findings.where(run, target)}, "
+                       f"{findings.facet_name(facet)}")
+            note = ("±: half-width of the median's 95% confidence interval; †: the repetitions "
+                    f"vary by more than {analysis.NOISY_CV:.0%} (coefficient of variation), "
+                    "a noisy cell.")
+            if base:
+                note = f"In parentheses: ratio to {base} at the same I/O size. " + note
+            if any(s.fault_only for s in series.values()):
+                note += (" Fault-only paths (one load per page, nothing copied) are listed "
+                         "for completeness; they are not ranked with the reads.")
             out += [heading, "", markdown_table(["path", *[results.format_size(i) for i in ios]],
-                                                rows), ""]
-            if note:
-                out += [note, ""]
+                                                rows), "", note, ""]
     return out
+
+
+def method_table(runs):
+    """What each method times, in the engine's own words (its method table)."""
+    present = sorted({b.method for r in runs for b in r.benchmarks.values()})
+    rows = []
+    for method in present:
+        traits = next((r.traits(method) for r in runs if r.traits(method)), {})
+        if traits:
+            rows.append([method, traits.get("family", "-"), traits.get("delivers", "-"),
+                         traits.get("ranks_with", "-"), traits.get("timed", "-")])
+    if not rows:
+        return []
+    return ["## What each path times", "",
+            "Paths are ranked only with paths of the same kind (\"ranks with\"): a copy out "
+            "of a mapping is not a read, and touching a page is not copying it.", "",
+            markdown_table(["method", "family", "delivers", "ranks with", "timed region"],
+                           rows, "lllll"), ""]
 
 
 def hook_tables(runs):
@@ -188,7 +121,7 @@ def hook_tables(runs):
     for target in sorted({t for r in runs for t in r.targets()}):
         names = sorted({b.name for r in runs for b in r.benchmarks.values()
                         if b.target == target and any(b.values(f"myfs_{h}") for h in hooks)},
-                       key=lambda n: compare.sort_key((target, n)))
+                       key=lambda n: results.sort_key((target, n)))
         if not names:
             continue
         headers = ["benchmark", *hooks]
@@ -212,34 +145,15 @@ def hook_tables(runs):
     return out
 
 
-def path_findings(recorded):
-    """One sentence per hook whose call path differs between kernels."""
-    if len(recorded) < 2:
-        return []
-    lines = []
-    for hook in callpaths.differing_hooks(recorded):
-        variants = []
-        for release, paths in recorded.items():
-            frames = paths.get(hook)
-            others = [set(p.get(hook) or ()) for r, p in recorded.items() if r != release]
-            only = [f for f in frames or () if not all(f in o for o in others)]
-            if frames is None:
-                variants.append(f"{release} never reached it")
-            else:
-                variants.append(f"{release} via {', '.join(only) or 'the same functions in another order'}")
-        lines.append(f"The call path into myfs `{hook}` differs: " + "; ".join(variants) + ".")
-    return lines
-
-
 def call_paths(runs):
-    """{kernel release: {hook: [functions]}} from the .paths file beside each myfs JSON."""
+    """{run label: {hook: [functions]}} from the .paths file beside a run's myfs JSON."""
     recorded = {}
     for run in runs:
         for file in run.files:
-            paths_file = file.with_suffix(".paths")
-            if paths_file.is_file():
-                release = file.stem[len("myfs-"):] if file.stem.startswith("myfs-") else file.stem
-                recorded[release] = callpaths.load(paths_file)
+            paths_file = results.paths_file(file)
+            if paths_file is not None:
+                recorded[run.label] = callpaths.load(paths_file)
+                break
     return recorded
 
 
@@ -259,23 +173,26 @@ def skipped(runs):
     return lines
 
 
-def build(runs, out, title=None, charts=True):
-    """Write out/report.md (and out/charts/ unless charts is False); returns the path."""
+def build(runs, out, title=None, charts=True, min_effect=0.0):
+    """Write out/report.md (and out/charts/ unless charts is False); returns the path.
+    Differences between runs are significant when beyond min_effect percent."""
     label = " vs ".join(r.label for r in runs)
     text = [f"# {title or 'readpath report: ' + label}", ""]
     emulated = [f"{r.label} on {t}" for r in runs for t in r.targets() if r.emulated(t)]
     if emulated:
         text += [f"> Timings from {', '.join(emulated)} were taken under TCG emulation: they "
-                 "show shapes, not real costs. Hook counts are exact.", ""]
-    tables = compare.compare(runs) if len(runs) > 1 else []
+                 "show shapes, not real costs; a ratio between runs of the same cell is still "
+                 "meaningful. Hook counts are exact.", ""]
+    tables = compare.compare(runs, min_effect=min_effect) if len(runs) > 1 else []
     text += ["## Findings", ""]
     recorded = call_paths(runs)
-    found = (comparison_findings(runs, tables) if tables else []) + path_findings(recorded) \
-        + findings(runs)
+    found = (findings.comparison_findings(runs, tables, recorded) if tables else []) \
+        + findings.path_findings(recorded) + findings.run_findings(runs)
     if emulated:
         found.append("Fastest paths and crossovers are not ranked from emulated (TCG) timings.")
     text += [f"- {line}" for line in found] or ["- No throughput results to summarise."]
-    text += ["", "## Environment", "", environment_table(runs), ""]
+    text += ["", *method_table(runs)]
+    text += ["## Environment", "", environment_table(runs), ""]
     for run in runs:
         text += throughput_tables(run)
     text += hook_tables(runs)
@@ -285,19 +202,20 @@ def build(runs, out, title=None, charts=True):
             differs = any(d is not None and d.significant for row in table.rows for d in row.deltas)
             if table.metric.key == "bytes_per_second" or (not table.metric.timing and differs):
                 text += [compare.render(table, runs), ""]
-        text += [compare.legend(tables, 0.05), ""]
+        text += [compare.legend(tables, tables[0].alpha), ""]
     if charts:
         drawn = plot.draw(runs, out / "charts")
         if drawn:
             text += ["## Charts", ""]
             for paths in drawn:
                 png = paths[0]
-                text += [f"![{png.stem}](charts/{png.name}) ([SVG](charts/{png.with_suffix('.svg').name}))", ""]
+                text += [f"![{png.stem}](charts/{png.name}) "
+                         f"([SVG](charts/{png.with_suffix('.svg').name}))", ""]
     if recorded:
         text += ["## Call paths per hook (myfs, trace=once)", "",
                  "The first call stack that reached each myfs hook, innermost frame first, "
                  "by function name (offsets differ between builds)."
-                 + (" Bold: frames that differ between kernels." if len(recorded) > 1 else ""),
+                 + (" Bold: frames that differ between runs." if len(recorded) > 1 else ""),
                  "", *callpaths.side_by_side(recorded)]
     gone = skipped(runs)
     if gone:

@@ -1,42 +1,164 @@
-"""`readpath plot`: PNG and SVG charts with titles, from JSON only."""
+"""`readpath plot`: PNG and SVG charts with titles, from JSON only.
+
+Each series line carries an SVG id `series/<label>/<panel>` (spaces as `_`, `:` as `=`),
+so these tests can find a method's line and its stroke colour in the SVG text."""
+
+import re
+
+import pytest
 
 from conftest import FIXTURES, readpath
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+MYFS_OLD = FIXTURES / "myfs-6.1.0-56-amd64.json"
+MYFS_NEW = FIXTURES / "myfs-6.12.117+deb12-amd64.json"
 
 
 def charts_in(folder):
     return sorted(p.name for p in folder.iterdir())
 
 
-def test_one_run_gives_throughput_ratio_fault_and_thread_charts(tmp_path):
-    proc = readpath("plot", FIXTURES / "base.json", "--out", tmp_path)
+def plot(tmp_path, *results):
+    proc = readpath("plot", *[FIXTURES / r for r in results], "--out", tmp_path)
     assert proc.returncode == 0, proc.stderr
-    names = charts_in(tmp_path)
+    return tmp_path
+
+
+def strokes(svg, label):
+    """{panel: (stroke colour, dash pattern or None)} of a series' lines in an SVG."""
+    gid = label.replace(" ", "_").replace(":", "=")
+    found = {}
+    for panel, style in re.findall(
+            rf'<g id="series/{re.escape(gid)}/(\d+)">\s*<path [^>]*style="([^"]*)"', svg):
+        dashes = re.search(r"stroke-dasharray: ([^;]+)", style)
+        found[panel] = (re.search(r"stroke: (#[0-9a-f]{6})", style).group(1),
+                        dashes.group(1) if dashes else None)
+    return found
+
+
+def colour_of(svg, label):
+    colours = {colour for colour, _ in strokes(svg, label).values()}
+    assert len(colours) == 1, f"{label}: {colours or 'not drawn'}"
+    return colours.pop()
+
+
+def test_one_run_gives_throughput_ratio_fault_and_thread_charts(tmp_path):
+    names = charts_in(plot(tmp_path, "base.json"))
     for stem in ("throughput-tmpfs", "ratio-tmpfs", "fault-cost-tmpfs", "threads-tmpfs"):
         assert f"{stem}.png" in names and f"{stem}.svg" in names
         assert (tmp_path / f"{stem}.png").read_bytes().startswith(PNG_MAGIC)
+    assert not any(n.startswith("hooks-") for n in names), "tmpfs has no myfs hook counters"
 
 
 def test_svg_carries_title_units_and_legend(tmp_path):
-    readpath("plot", FIXTURES / "base.json", "--out", tmp_path)
+    plot(tmp_path, "base.json")
     svg = (tmp_path / "throughput-tmpfs.svg").read_text()
-    assert "Read throughput vs I/O size per path" in svg
+    assert "Read throughput vs I/O size" in svg
     assert "throughput (GiB/s)" in svg
     assert "uring qd:32" in svg
-    assert "overtakes read(2) here" in (tmp_path / "ratio-tmpfs.svg").read_text()
+    assert "io_uring" in svg, "a panel per family, titled with it"
+
+
+def test_every_median_is_explained_as_a_median_with_its_confidence_interval(tmp_path):
+    plot(tmp_path, "base.json")
+    for stem in ("throughput-tmpfs", "ratio-tmpfs", "fault-cost-tmpfs", "threads-tmpfs"):
+        assert "point: median, bar: its 95% CI" in (tmp_path / f"{stem}.svg").read_text()
+
+
+def test_noisy_points_are_explained_only_where_there_are_some(tmp_path):
+    # base.json's repetitions vary < 1%; the tiny real run's vary by up to 70%.
+    plot(tmp_path / "quiet", "base.json")
+    plot(tmp_path / "noisy", "real-tiny-tmpfs.json")
+    note = "hollow: repetitions vary by more than 3% (CV)"
+    assert note not in (tmp_path / "quiet" / "throughput-tmpfs.svg").read_text()
+    assert note in (tmp_path / "noisy" / "throughput-tmpfs.svg").read_text()
+
+
+def test_fault_only_methods_are_drawn_only_in_the_fault_cost_chart(tmp_path):
+    plot(tmp_path, "real-tiny-tmpfs.json")
+    fault_cost = (tmp_path / "fault-cost-tmpfs.svg").read_text()
+    for method in ("mmap_touch", "mmap_populate"):
+        assert strokes(fault_cost, method)
+        for stem in ("throughput-tmpfs", "ratio-tmpfs"):
+            assert not strokes((tmp_path / f"{stem}.svg").read_text(), method), (method, stem)
+    assert "not here: mmap_populate, mmap_touch" in \
+        (tmp_path / "throughput-tmpfs.svg").read_text()
+
+
+def test_a_method_keeps_its_colour_in_every_chart(tmp_path):
+    plot(tmp_path, "base.json")
+    throughput = (tmp_path / "throughput-tmpfs.svg").read_text()
+    assert colour_of(throughput, "uring qd:32") == \
+        colour_of((tmp_path / "ratio-tmpfs.svg").read_text(), "uring qd:32")
+    assert colour_of(throughput, "read") == \
+        colour_of((tmp_path / "threads-tmpfs.svg").read_text(), "read io:64K")
+
+
+def test_a_method_keeps_its_colour_across_runs_drawn_together(tmp_path):
+    # The runs' method tables differ (only the second has uring_fixed); one palette.
+    plot(tmp_path, "base.json", "real-tiny-tmpfs.json")
+    first = (tmp_path / "throughput-tmpfs-6.1.0-56-amd64.svg").read_text()
+    second = (tmp_path / "throughput-tmpfs-6.18.44-fc-v595.svg").read_text()
+    assert colour_of(first, "uring qd:32") == colour_of(second, "uring qd:1")
+    assert colour_of(first, "mmap_copy") == colour_of(second, "mmap_copy")
+
+
+def red_green_blue(colour):
+    return tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
+
+
+@pytest.mark.parametrize("label, hue", [("read", 2), ("pread", 2), ("uring qd:1", 1),
+                                        ("uring_fixed qd:8", 1), ("mmap_copy", 0)])
+def test_each_family_has_its_own_colour_ramp(tmp_path, label, hue):
+    plot(tmp_path, "real-tiny-tmpfs.json")
+    rgb = red_green_blue(colour_of((tmp_path / "throughput-tmpfs.svg").read_text(), label))
+    assert max(range(3), key=lambda i: rgb[i]) == hue, (label, rgb)
+
+
+def test_queue_depths_share_the_colour_and_differ_in_line_style(tmp_path):
+    plot(tmp_path, "real-tiny-tmpfs.json")
+    svg = (tmp_path / "throughput-tmpfs.svg").read_text()
+    (qd1,) = set(strokes(svg, "uring qd:1").values())
+    (qd8,) = set(strokes(svg, "uring qd:8").values())
+    assert qd1[0] == qd8[0]
+    assert qd1[1] != qd8[1]
+    assert colour_of(svg, "uring_fixed qd:1") != qd1[0], "methods of a family differ in shade"
+
+
+def test_crossovers_are_starred_only_where_io_uring_overtakes_read_beyond_noise(tmp_path):
+    # base.json: uring qd:32 passes read(2) at 64K with disjoint CIs; the tiny real run's
+    # io_uring never does.
+    plot(tmp_path / "base", "base.json")
+    plot(tmp_path / "real", "real-tiny-tmpfs.json")
+    assert "io_uring overtakes read(2) here" in (tmp_path / "base" / "ratio-tmpfs.svg").read_text()
+    assert "overtakes" not in (tmp_path / "real" / "ratio-tmpfs.svg").read_text()
+
+
+def test_an_emulated_run_gets_hook_counts_and_no_timing_charts(tmp_path):
+    assert charts_in(plot(tmp_path, MYFS_OLD.name)) == ["hooks-myfs.png", "hooks-myfs.svg"]
+    svg = (tmp_path / "hooks-myfs.svg").read_text()
+    assert "exact under any accelerator" in svg
+    assert "read_iter" in svg and "map_pages" in svg
+    assert ">256<" in svg, "exact counts are written in the cells"
+
+
+def test_two_emulated_runs_get_the_runs_chart_marked_emulated(tmp_path):
+    names = charts_in(plot(tmp_path, MYFS_OLD.name, MYFS_NEW.name))
+    assert "runs-myfs.svg" in names
+    assert not any(n.startswith(("throughput-", "ratio-", "fault-cost-", "threads-"))
+                   for n in names)
+    svg = (tmp_path / "runs-myfs.svg").read_text()
+    assert "emulated (TCG)" in svg
+    # three repetitions a side are too few for a 95% interval of a ratio
+    assert "no bar: too few repetitions for a 95% CI" in svg
 
 
 def test_two_runs_add_the_comparison_chart_with_confidence_intervals(tmp_path):
-    proc = readpath("plot", FIXTURES / "base.json", FIXTURES / "new.json", "--out", tmp_path)
-    assert proc.returncode == 0, proc.stderr
+    plot(tmp_path, "base.json", "new.json")
     svg = (tmp_path / "runs-tmpfs.svg").read_text()
-    assert "95% CI" in svg
-
-
-def test_emulated_timings_are_marked_in_titles(tmp_path):
-    readpath("plot", FIXTURES / "myfs-6.1.0-56-amd64.json", "--out", tmp_path)
-    assert "EMULATED" in (tmp_path / "throughput-myfs.svg").read_text()
+    assert "point: median ratio, bar: its 95% CI" in svg
+    assert "no bar" not in svg, "eight repetitions a side give every ratio its interval"
+    assert "emulated" not in svg
 
 
 def test_run_folder_gets_its_charts_folder(run_folder):
@@ -49,9 +171,9 @@ def test_each_filesystem_is_titled_with_the_kernel_it_ran_on(tmp_path):
     # A host run (tmpfs) with its myfs guest run beside it: two kernels in one folder.
     raw = tmp_path / "run" / "raw"
     raw.mkdir(parents=True)
-    for name in ("real-tiny-tmpfs.json", "myfs-6.1.0-56-amd64.json"):
+    for name in ("real-tiny-tmpfs.json", MYFS_OLD.name):
         (raw / name).write_text((FIXTURES / name).read_text())
     proc = readpath("plot", tmp_path / "run", "--out", tmp_path / "charts")
     assert proc.returncode == 0, proc.stderr
-    assert "kernel 6.1.0-56-amd64" in (tmp_path / "charts" / "throughput-myfs.svg").read_text()
+    assert "kernel 6.1.0-56-amd64" in (tmp_path / "charts" / "hooks-myfs.svg").read_text()
     assert "kernel 6.1.0-56-amd64" not in (tmp_path / "charts" / "throughput-tmpfs.svg").read_text()

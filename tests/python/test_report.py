@@ -13,10 +13,58 @@ def test_findings_lead_with_fastest_paths_and_crossovers(tmp_path):
     text = report_text(FIXTURES / "base.json", out=tmp_path)
     sections = [line for line in text.splitlines() if line.startswith("## ")]
     assert sections[0] == "## Findings"
-    assert ("Fastest path per I/O size (tmpfs on 6.1.0-56-amd64, file 16M, warm): 4K: **pread**"
-            in text)
-    assert "uring qd:32 overtakes read(2) at 64K requests" in text
-    assert "mmap_copy overtakes read(2) at 1M requests" in text
+    assert ("Fastest per I/O size among pread, read, uring qd:32 (tmpfs on 6.1.0-56-amd64, "
+            "file 16M, warm): 4K: **pread**" in text)
+    assert "uring qd:32 overtakes read(2) beyond noise at 64K requests" in text
+
+
+def findings_of(text):
+    return text.split("## Findings")[1].split("\n## ")[0]
+
+
+def test_no_fault_only_path_is_ranked_with_the_reads(tmp_path):
+    findings = findings_of(report_text(FIXTURES / "real-tiny-tmpfs.json", out=tmp_path))
+    ranked = [line for line in findings.splitlines() if "Fastest" in line]
+    assert ranked
+    assert not any("mmap_touch" in line or "mmap_populate" in line for line in ranked)
+
+
+def test_a_copy_from_a_mapping_is_not_ranked_as_a_read_and_says_what_was_timed(tmp_path):
+    findings = findings_of(report_text(FIXTURES / "base.json", out=tmp_path))
+    assert not any("mmap_copy" in line for line in findings.splitlines() if "Fastest" in line)
+    assert "mmap_copy copies out of a mapping that lives across passes" in findings
+    assert "not the cost of reading a file through mmap" in findings
+
+
+def test_paths_whose_intervals_overlap_are_called_a_tie(tmp_path):
+    import json
+    from readpath_lib.results import short_name
+    data = json.loads((FIXTURES / "base.json").read_text())
+    pread = {(short_name(b["name"]), b.get("repetition_index")): b for b in data["benchmarks"]
+             if b["name"].startswith("pread/")}
+    for bench in data["benchmarks"]:   # make read exactly as fast as pread
+        twin = pread.get(("p" + short_name(bench["name"]), bench.get("repetition_index")))
+        if bench["name"].startswith("read/") and twin:
+            for key in ("real_time", "cpu_time", "bytes_per_second"):
+                bench[key] = twin[key]
+    tied = tmp_path / "tied.json"
+    tied.write_text(json.dumps(data))
+    findings = findings_of(report_text(tied, out=tmp_path / "out"))
+    assert "4K: pread ≈ read" in findings or "4K: read ≈ pread" in findings
+    assert "within noise" in findings
+
+
+def test_every_throughput_carries_its_uncertainty(tmp_path):
+    text = report_text(FIXTURES / "base.json", out=tmp_path)
+    table = text.split("### Throughput (GiB/s, median), tmpfs on 6.1.0-56-amd64, file 16M")[1]
+    line = next(l for l in table.splitlines() if l.startswith("| pread "))
+    assert all("±" in cell for cell in line.split("|")[2:-1])
+
+
+def test_what_each_path_times_comes_from_the_engine(tmp_path):
+    text = report_text(FIXTURES / "base.json", out=tmp_path)
+    assert "## What each path times" in text
+    assert "memcpy out of a mapping made before timing" in text
 
 
 def test_charts_are_drawn_and_linked(tmp_path):
@@ -27,9 +75,18 @@ def test_charts_are_drawn_and_linked(tmp_path):
 
 def test_significant_kernel_differences_are_findings(tmp_path):
     text = report_text(FIXTURES / "base.json", FIXTURES / "new.json", out=tmp_path)
-    findings = text.split("## Findings")[1].split("##")[0]
-    assert "6.12.117+deb12-amd64 vs 6.1.0-56-amd64, throughput on tmpfs" in findings
-    assert "pread/io:4096/file:16777216/warm:1 -15." in findings
+    findings = findings_of(text)
+    assert "6.12.117+deb12-amd64 vs 6.1.0-56-amd64, time per iteration on tmpfs" in findings
+    assert "pread/io:4096/file:16777216/warm:1 17.7% slower" in findings
+
+
+def test_a_counter_change_is_explained_by_the_hook_counts_beside_it(tmp_path):
+    text = report_text(FIXTURES / "myfs-6.1.0-56-amd64.json",
+                       FIXTURES / "myfs-6.12.117+deb12-amd64.json", out=tmp_path)
+    line = next(l for l in findings_of(text).splitlines() if "major faults" in l)
+    assert "mmap_copy/io:4096/file:1048576/warm:0" in line and "9 → 1" in line
+    assert "myfs saw the same 8 readahead, 9 fault, 1 fault_major per pass on both" in line
+    assert "the kernel accounts the same work differently" in line
 
 
 def test_real_runs_show_hook_counts_and_differing_call_paths(tmp_path):

@@ -1,0 +1,243 @@
+"""The sentences a report leads with, from loaded runs and comparison tables.
+
+Three rules keep them true: a path is ranked only against paths the engine says it ranks
+with (`ranks_with`), and never when the two medians' 95% intervals overlap; a finding says
+what was timed when the paths differ in it (a copy from a mapping made before timing is not
+a read through mmap); and a significant difference between runs is stated beside the hook
+counts and call paths that did or did not change, so it says what the kernel did
+differently — or that it did the same work and only counted it differently.
+"""
+
+import math
+
+from . import analysis, callpaths, compare, results
+
+GIB = 2**30
+# Comparison findings listed per table before "and N more".
+MAX_PER_TABLE = 6
+
+
+def _gib(value):
+    return "-" if value is None else f"{value / GIB:.2f}"
+
+
+def where(run, target):
+    """`myfs on 6.1.0-56-amd64 (emulated timings, TCG)`: each target has its own kernel."""
+    kernel = run.context("kernel", None, target=target)
+    return (f"{target}" + (f" on {kernel}" if kernel else "")
+            + (" (emulated timings, TCG)" if run.emulated(target) else ""))
+
+
+def facet_name(facet):
+    file, warm = facet
+    return f"file {results.format_size(file)}, {'warm' if warm else 'cold'}"
+
+
+def _spread(p):
+    """`±1.2%`: the half-width of the median's 95% interval, relative."""
+    if p.low is None or not p.value:
+        return ""
+    return f" ±{max(p.high - p.value, p.value - p.low) / p.value * 100:.1f}%"
+
+
+# ---------------------------------------------------------------- one run
+
+def _ranking_sentence(rankings, context):
+    parts = []
+    for r in rankings:
+        size = results.format_size(r.io)
+        if r.runner is None:
+            continue
+        if r.tie:
+            parts.append(f"{size}: {r.best} ≈ {r.runner} ({_gib(r.best_point.value)} vs "
+                         f"{_gib(r.runner_point.value)} GiB/s, within noise)")
+        else:
+            lead = r.best_point.value / r.runner_point.value
+            parts.append(f"{size}: **{r.best}** {_gib(r.best_point.value)} GiB/s"
+                         f"{_spread(r.best_point)} ({lead:.2f}× {r.runner})")
+    if not parts:
+        return None
+    methods = sorted({r.best for r in rankings} | {r.runner for r in rankings if r.runner})
+    return f"Fastest per I/O size among {', '.join(methods)} ({context}): " + "; ".join(parts) + "."
+
+
+def _mapping_sentences(series, facet, context):
+    """Copies out of a mapping, set beside pread with what each timed."""
+    base = series.get("pread") or series.get("read")
+    if base is None:
+        return []
+    lines = []
+    for label, s in sorted(series.items()):
+        if not s.traits.get("keeps_mapping"):
+            continue
+        shared = [(p, base.at(p.x)) for p in s.points if base.at(p.x)]
+        if not shared:
+            continue
+        ratios = [p.value / b.value for p, b in shared]
+        state = ("its pages were mapped by the untimed pass, so the timed passes take no page "
+                 "fault: this is memcpy from memory already mapped, not the cost of reading a "
+                 "file through mmap (see the fault-cost findings)") if facet[1] else \
+            "page faults included: the mapping's pages were evicted before each pass"
+        lo, hi = min(ratios), max(ratios)
+        span = f"{lo:.2f}×" if round(lo, 2) == round(hi, 2) else f"{lo:.2f}–{hi:.2f}×"
+        lines.append(f"{label} copies out of a mapping that lives across passes ({context}): "
+                     f"{span} {base.label} over {len(shared)} I/O sizes; {state}.")
+    return lines
+
+
+def run_findings(runs):
+    """Fastest like paths per I/O size, crossovers and fault costs of each native run."""
+    lines = []
+    for run in runs:
+        for target in run.targets():
+            kernel = run.context("kernel", None, target=target)
+            prefix = f"{run.label}, " if len(runs) > 1 and run.label != kernel else ""
+            if run.emulated(target):
+                continue  # TCG timings rank nothing; the tables still show them, marked
+            curves = analysis.io_curves(run, target)
+            for facet in analysis.ordered_facets(curves):
+                series = analysis.read_paths(curves[facet])
+                context = f"{prefix}{where(run, target)}, {facet_name(facet)}"
+                by_group = {}
+                for r in analysis.fastest(series):
+                    by_group.setdefault(r.group, []).append(r)
+                for group in sorted(by_group):
+                    sentence = _ranking_sentence(by_group[group], context)
+                    if sentence:
+                        lines.append(sentence)
+                for label, io in analysis.crossovers(series):
+                    if io is None:
+                        lines.append(f"{label} is faster than read(2) beyond noise at every I/O "
+                                     f"size ({context}).")
+                    else:
+                        lines.append(f"{label} overtakes read(2) beyond noise at "
+                                     f"{results.format_size(io)} requests ({context}).")
+                lines += _mapping_sentences(series, facet, context)
+            for label, pts in sorted(analysis.fault_costs(run, target).items()):
+                lo = min(p.value for _, p, _ in pts)
+                hi = max(p.value for _, p, _ in pts)
+                cost = f"{lo:.0f}" if round(lo) == round(hi) else f"{lo:.0f}–{hi:.0f}"
+                first, last = (results.format_size(pts[i][0]) for i in (0, -1))
+                sizes = f"file size {first}" if first == last else f"file sizes {first}–{last}"
+                lines.append(f"{label} (map, fault, one load per page, unmap): {cost} ns per "
+                             f"4 KiB page at {sizes} ({prefix}{where(run, target)}, warm).")
+    return lines
+
+
+# ---------------------------------------------------------------- between runs
+
+def _hooks(bench):
+    """{hook: median calls per pass} of one cell, hooks that fired only."""
+    if bench is None:
+        return {}
+    return {h: bench.median(f"myfs_{h}") for h in results.MYFS_HOOKS
+            if bench.values(f"myfs_{h}") and any(bench.values(f"myfs_{h}"))}
+
+
+def _count(v):
+    return results.format_value(v, "")
+
+
+# The myfs hooks whose calls a kernel counter reflects: what to hold a change of that
+# counter against. A timing reflects every hook.
+RELATED_HOOKS = {"minflt": ("fault", "fault_minor", "map_pages", "map_pages_pages"),
+                 "majflt": ("fault", "fault_major", "readahead", "read_folio"),
+                 "ctxsw": ("readahead", "read_folio")}
+
+
+def explain(metric, base_bench, other_bench, base_paths, other_paths):
+    """What myfs saw in one cell on both sides, and what that makes of a change of the
+    metric: a sentence, or None when the cell has no hook counts."""
+    before, after = _hooks(base_bench), _hooks(other_bench)
+    if not before and not after:
+        return None
+    fired = [h for h in results.MYFS_HOOKS if h in before or h in after]
+    related = [h for h in fired if h in RELATED_HOOKS.get(metric.key, fired)]
+    changed = [h for h in fired if before.get(h) != after.get(h)]
+    same = [h for h in related if h not in changed]
+    parts = []
+    if same:
+        parts.append("myfs saw the same " + ", ".join(f"{_count(before[h])} {h}" for h in same)
+                     + " per pass on both")
+    if changed:
+        parts.append(("and " if same else "myfs saw ") + ", ".join(
+            f"{h} {_count(before.get(h, 0))} → {_count(after.get(h, 0))}" for h in changed))
+    moved = [h for h in fired if base_paths is not None and other_paths is not None
+             and tuple(base_paths.get(h) or ()) != tuple(other_paths.get(h) or ())]
+    if moved:
+        parts.append("the call path into " + ", ".join(f"`{h}`" for h in moved) + " differs")
+    if any(h in changed for h in related):
+        verdict = "the work changed"
+    elif metric.timing:
+        verdict = ("the same hook calls took a different time: the difference lies in the "
+                   "kernel's own code between them (or the machine), not in what reached myfs")
+    else:
+        verdict = ("the kernel accounts the same work differently (the hooks this counter "
+                   "reflects did not change)")
+    return "; ".join(parts) + f" — {verdict}"
+
+
+def _change(metric, base, d):
+    """`17.8% slower [+17.1%, +18.4%]` for a time, `9 → 1` for an exact count."""
+    if d.exact:
+        return f"{_count(base)} → {_count(d.value)}"
+    if metric.key == "time" and d.delta_pct not in (None, math.inf):
+        direction = "slower" if d.delta_pct > 0 else "faster"
+        return f"{abs(d.delta_pct):.1f}% {direction} (time {compare.format_ci(d)})"
+    return f"{compare.format_delta(d.delta_pct)} {compare.format_ci(d)}".strip()
+
+
+def comparison_findings(runs, tables, paths_by_run):
+    """One sentence per table with significant changes: the changes, each with what myfs saw."""
+    lines = []
+    for table in tables:
+        timing = table.metric.timing
+        if timing and table.metric.key != "time" or table.metric.key.startswith("myfs_"):
+            continue   # throughput mirrors time; hook counts are the explanation, not the news
+        for j, other in enumerate(runs[1:]):
+            marked = [(row, row.deltas[j]) for row in table.rows
+                      if row.deltas[j] is not None and row.deltas[j].significant]
+            emulated = " (emulated timings: TCG)" if timing and (
+                table.emulated[j + 1] or table.emulated[0]) else ""
+            what = f"{table.metric.title} on {table.target}, {table.question_name}{emulated}"
+            head = f"{other.label} vs {runs[0].label}, {what}"
+            if not marked:
+                if timing:
+                    geo = table.geomeans[j]
+                    lines.append(head + (f": geometric mean ×{geo:.3f}" if geo else "")
+                                 + "; no significant change after Holm correction.")
+                continue
+            marked.sort(key=lambda rd: abs(rd[1].delta_pct or 0), reverse=True)
+            # Cells with the same change and the same explanation are told once.
+            groups = {}
+            for row, d in marked[:MAX_PER_TABLE]:
+                why = explain(table.metric, row.bench, other.benchmarks.get(row.bench.key),
+                              paths_by_run.get(runs[0].label), paths_by_run.get(other.label))
+                groups.setdefault((_change(table.metric, row.base, d), why), []).append(
+                    results.short_name(row.bench.name))
+            parts = [f"{', '.join(names)} {change}" + (f": {why}" if why else "")
+                     for (change, why), names in groups.items()]
+            more = f"; and {len(marked) - MAX_PER_TABLE} more" if len(marked) > MAX_PER_TABLE \
+                else ""
+            lines.append(f"{head}: " + "; ".join(parts) + more + ".")
+    return lines
+
+
+def path_findings(paths_by_run):
+    """One sentence per hook whose call path differs between runs."""
+    if len(paths_by_run) < 2:
+        return []
+    lines = []
+    for hook in callpaths.differing_hooks(paths_by_run):
+        variants = []
+        for label, paths in paths_by_run.items():
+            frames = paths.get(hook)
+            others = [set(p.get(hook) or ()) for r, p in paths_by_run.items() if r != label]
+            only = [f for f in frames or () if not all(f in o for o in others)]
+            if frames is None:
+                variants.append(f"{label} never reached it")
+            else:
+                variants.append(f"{label} via "
+                                f"{', '.join(only) or 'the same functions in another order'}")
+        lines.append(f"The call path into myfs `{hook}` differs: " + "; ".join(variants) + ".")
+    return lines

@@ -18,9 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-from . import build, packages, paths, report, results
+from . import build, guest_suite, packages, paths, report, results
 from .errors import UsageError
-from .run import VM_SUITES, myfs_in_vm
 
 HELP = "run the suite on myfs under several kernels in QEMU and report them side by side"
 # Hook counts are exact after one pass; three repetitions give the timings (meaningful
@@ -35,7 +34,7 @@ def add_arguments(parser):
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", dest="suite", action="store_const", const="tiny",
                       help="the tiny suite (1 MiB files): under a minute per kernel under TCG")
-    size.add_argument("--suite", choices=sorted(VM_SUITES), dest="suite",
+    size.add_argument("--suite", choices=sorted(guest_suite.VM_SUITES), dest="suite",
                       help="tiny, or quick: readpath_bench's quick profile on 16 MiB files, "
                            "about 6 minutes per kernel under TCG (the default)")
     parser.add_argument("--out", metavar="DIR",
@@ -87,8 +86,9 @@ def run(args):
         print(f"[{n}/{len(kernels)}] {kernel.release}: booting, building myfs, running "
               f"(elapsed {time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True)
         t0 = time.monotonic()
-        release, accel = myfs_in_vm(bench, kernel, suite, folder, args.timeout,
-                                    repetitions=REPETITIONS)
+        release, accel = guest_suite.run_suite(
+            bench, kernel, suite, folder, lambda i, release: f"myfs-{release}",
+            repetitions=REPETITIONS, timeout=args.timeout)
         print(f"[{n}/{len(kernels)}] {release} under {accel}: {time.monotonic() - t0:.0f} s",
               file=sys.stderr, flush=True)
     runs = [results.load(folder / "raw" / f"myfs-{r}.json", label=r) for r in releases]

@@ -6,14 +6,20 @@ Where it runs: on a host that can load modules, on myfs mounted on the host. Oth
 hook counts from the same suite in a QEMU guest on a Debian kernel; each is labelled by
 its filesystem, and guest timings are marked emulated when they came from TCG.
 
-The suite is cut into chunks (one readpath_bench invocation per method and file size);
-each finished chunk is saved as raw/<chunk>.json at once, so Ctrl-C keeps what finished
-and `--resume` runs only what is missing.
+The suite is cut into chunks (one readpath_bench invocation per method and file size) and
+run in rounds: every chunk once per round, forward in odd rounds and backward in even
+ones, each with a few repetitions in random order. A cell's repetitions are so spread over
+the whole run, and a machine that drifts (another tenant, a thermal limit) widens every
+cell's spread instead of biasing some cells against others. Each finished chunk of a round
+is saved as raw/<chunk>-r<N>.json at once, so Ctrl-C keeps what finished and `--resume`
+runs only what is missing.
 
-Profiles (cells from readpath_bench; repetitions chosen here so compare can test them):
+Profiles (cells from readpath_bench; rounds and repetitions chosen here so that compare can
+flag a change: Mann–Whitney U at 12 vs 12 repetitions reaches p = 7e-7, enough for Holm
+over the few dozen cells of one file size and cache state):
   tiny     seconds: the CI smoke run
-  --quick  about 2-3 minutes
-  default  about 13 minutes on an idle 2-core host (1 GiB files, 8 repetitions)
+  --quick  about 4 minutes
+  default  about 20 minutes on an idle 2-core host (1 GiB files)
   --full   the whole matrix (hours)
 
 Examples:
@@ -32,33 +38,24 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
-from . import build, packages, paths
+from . import build, engine, guest_suite, packages, paths
 from .errors import RunError, UsageError
+from .progress import Progress
 
 HELP = "run the suite (native + myfs hook counts in a VM) and write results/<date>-<kernel>-<host>/"
 
-# Per profile: repetitions and the per-repetition minimum time (seconds) given to Google
-# Benchmark. More, shorter repetitions give Mann–Whitney U the power to see a change after
-# Holm correction over every cell: 8 vs 8 repetitions reach p = 1.6e-4, enough for the
-# ~300 timed cells of the default profile; 6 vs 6 (p = 2.2e-3) for quick's ~50.
+# Per profile: rounds, repetitions per chunk and round (their product is a cell's sample
+# size), and the per-repetition minimum time (seconds) given to Google Benchmark.
 PROFILES = {
-    "tiny": {"repetitions": 3, "min_time": None},
-    "quick": {"repetitions": 6, "min_time": 0.05},
-    "default": {"repetitions": 8, "min_time": 0.05},
-    "full": {"repetitions": 10, "min_time": 0.25},
+    "tiny": {"rounds": 1, "repetitions": 3, "min_time": None},
+    "quick": {"rounds": 3, "repetitions": 4, "min_time": 0.03},
+    "default": {"rounds": 2, "repetitions": 5, "min_time": 0.04},
+    "full": {"rounds": 3, "repetitions": 4, "min_time": 0.2},
 }
-# The myfs guest counts hooks (exact under TCG), so it runs a small suite once. TCG
-# reads page cache at ~200 MB/s: the quick suite on 16 MiB files takes 2-4 minutes there,
-# its 256 MiB files would take half an hour more.
-VM_SUITES = {"tiny": ["--profile", "tiny"],
-             "quick": ["--profile", "quick", "--file-sizes", "16M"]}
 VM_SUITE_FOR_RUN = {"tiny": "tiny", "quick": "tiny", "default": "quick", "full": "quick"}
-VM_MOUNT = "/mnt/myfs"
-VM_OPTIONS = "synthetic,trace=once"
 DEFAULT_VM_KERNEL = "6.1"   # Debian 12's own kernel series
 
 
@@ -83,34 +80,15 @@ def add_arguments(parser):
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted run (--out, or the newest unfinished one)")
     parser.add_argument("--repetitions", type=int, metavar="N",
-                        help="repetitions per cell (default: the profile's; compare needs ≥ 3)")
+                        help="repetitions per cell and round (default: the profile's; compare "
+                             "needs 3 or more in all)")
+    parser.add_argument("--rounds", type=int, metavar="N",
+                        help="rounds over every chunk (default: the profile's)")
     parser.add_argument("--no-build", action="store_true",
                         help="use the readpath_bench already built instead of building first")
 
 
 # ---------------------------------------------------------------- planning
-
-def list_cells(bench, profile, extra=()):
-    return _list([str(bench), "--profile", profile, *extra])
-
-
-def _list(cmd):
-    cmd = [*cmd, "--benchmark_list_tests"]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode == 2:
-        raise UsageError(f"readpath_bench refused the options: {_last_line(proc.stderr)}")
-    if proc.returncode != 0:
-        raise RunError(f"`{shlex.join(cmd)}` failed: {_last_line(proc.stderr)}")
-    cells = [line.strip() for line in proc.stdout.splitlines() if line.strip()]
-    if not cells:
-        raise RunError(f"readpath_bench lists no cells for `{shlex.join(cmd[:-1])}`")
-    return cells
-
-
-def _last_line(text):
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "(no message)"
-
 
 def plan_chunks(cells):
     """Group cells into chunks of one method and one file size, in listing order."""
@@ -123,9 +101,15 @@ def plan_chunks(cells):
     return [{"id": cid, "cells": names} for cid, names in chunks.items()]
 
 
-def cell_filter(cells):
-    """An anchored alternation of the exact names, valid for both std::regex and POSIX ERE."""
-    return "^(" + "|".join(re.sub(r"([.+*?()\[\]{}|^$\\])", r"\\\1", c) for c in cells) + ")$"
+def chunk_file(raw, chunk, rnd):
+    return raw / f"{chunk['id']}-r{rnd}.json"
+
+
+def work_list(plan):
+    """[(round, chunk)] in the order they run: forward in odd rounds, backward in even."""
+    chunks = plan["chunks"]
+    return [(r, c) for r in range(1, plan["settings"]["rounds"] + 1)
+            for c in (chunks if r % 2 else chunks[::-1])]
 
 
 # ---------------------------------------------------------------- progress
@@ -141,73 +125,25 @@ def cell_cost(name):
 COST_UNIT_BYTES = 256 << 20
 
 
-class Progress:
-    """`cell n of N, elapsed, ETA` on one line (rewritten on a terminal, periodic otherwise).
-    The ETA weighs cells by their expected cost (`cell_cost`) when given their names."""
-
-    def __init__(self, total, done=0, cost_total=None, cost_done=None):
-        self.total, self.done, self.start_done = total, done, done
-        self.cost_total = total if cost_total is None else cost_total
-        self.cost_done = done if cost_done is None else cost_done
-        self.start_cost = self.cost_done
-        self.start = time.monotonic()
-        self.tty = sys.stderr.isatty()
-        self.last_print = 0.0
-        self.what = ""
-
-    def advance(self, cells=1, what=None, cost=None):
-        self.done = min(self.total, self.done + cells)
-        self.cost_done = min(self.cost_total, self.cost_done + (cells if cost is None else cost))
-        if what:
-            self.what = what
-        self.show()
-
-    def show(self, force=False):
-        now = time.monotonic()
-        if not self.tty and not force and now - self.last_print < 10:
-            return
-        self.last_print = now
-        self.shown = self.done
-        elapsed = now - self.start
-        ran = self.cost_done - self.start_cost
-        eta = "?" if ran <= 0 else _clock(elapsed / ran * (self.cost_total - self.cost_done))
-        line = (f"cell {self.done} of {self.total}  elapsed {_clock(elapsed)}  ETA {eta}"
-                f"  {self.what}")
-        if self.tty:
-            print("\r" + line[:150].ljust(150), end="", file=sys.stderr, flush=True)
-        else:
-            print(line, file=sys.stderr, flush=True)
-
-    def finish(self):
-        if self.tty:
-            print(file=sys.stderr)
-        elif getattr(self, "shown", None) != self.done:
-            self.show(force=True)
-
-
-def _clock(seconds):
-    seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 \
-        else f"{seconds // 60}:{seconds % 60:02d}"
-
-
 # ---------------------------------------------------------------- running chunks
 
-def run_chunk(bench, chunk, profile, settings, raw, progress, dir_args):
-    """Run one chunk; its JSON appears as raw/<id>.json only when it completed."""
-    final = raw / f"{chunk['id']}.json"
-    partial = raw / f"{chunk['id']}.json.partial"
-    log = raw / f"{chunk['id']}.log"
+def run_chunk(bench, chunk, rnd, profile, settings, raw, progress, dir_args):
+    """Run one chunk's round; its JSON appears as raw/<id>-r<N>.json only when it completed."""
+    final = chunk_file(raw, chunk, rnd)
+    partial = final.with_suffix(".json.partial")
+    log = final.with_suffix(".log")
+    reps = settings["repetitions"]
     cmd = [str(bench), "--profile", profile, *dir_args,
-           f"--benchmark_filter={cell_filter(chunk['cells'])}",
+           f"--benchmark_filter={engine.cell_filter(chunk['cells'])}",
            f"--benchmark_out={partial}", "--benchmark_out_format=json",
-           f"--benchmark_repetitions={settings['repetitions']}", "--benchmark_color=false"]
+           f"--benchmark_repetitions={reps}", "--benchmark_color=false"]
+    if reps > 1:
+        cmd.append("--benchmark_enable_random_interleaving=true")
     if settings.get("min_time"):
         cmd.append(f"--benchmark_min_time={settings['min_time']}")
     names = set(chunk["cells"])
-    reps = settings["repetitions"]
     seen = {}
-    progress.what = chunk["id"]
+    progress.what = f"round {rnd} of {settings['rounds']}: {chunk['id']}"
     with open(log, "w") as log_file:
         log_file.write("$ " + shlex.join(cmd) + "\n")
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -236,7 +172,8 @@ def run_chunk(bench, chunk, profile, settings, raw, progress, dir_args):
     if status != 0 or not partial.exists():
         partial.unlink(missing_ok=True)
         tail = log.read_text().strip().splitlines()[-1:] or ["(no output)"]
-        raise RunError(f"readpath_bench failed on chunk {chunk['id']} (exit {status}): {tail[0]}; "
+        raise RunError(f"readpath_bench failed on chunk {chunk['id']}, round {rnd} (exit {status}): "
+                       f"{tail[0]}; "
                        f"full output in {log}; `readpath run --resume` retries from this chunk")
     partial.rename(final)
 
@@ -321,81 +258,6 @@ def can_load_modules():
 
 # ---------------------------------------------------------------- myfs targets
 
-def myfs_in_vm(bench, kernel, suite, folder, timeout, repetitions=1):
-    """Run a suite on myfs in a guest of `kernel` (a spec or vm Kernel); leaves
-    raw/myfs-<release>.json, .paths (call path per hook) and .log; returns (release, accel)."""
-    from . import vm
-    raw = folder / "raw"
-    raw.mkdir(parents=True, exist_ok=True)
-    scratch = folder / "vm-out"
-    if scratch.is_dir():   # what an interrupted attempt left
-        for leftover in scratch.iterdir():
-            leftover.unlink()
-    cells = _list([str(bench), *VM_SUITES[suite]])
-    script = "\n".join([
-        "set -e",
-        f"{shlex.quote(str(bench))} --dir {VM_MOUNT} {shlex.join(VM_SUITES[suite])} "
-        f"--benchmark_repetitions={repetitions} --benchmark_out=\"$READPATH_OUT/myfs.json\" "
-        "--benchmark_out_format=json --benchmark_color=false > \"$READPATH_OUT/myfs.log\" 2>&1"
-        " || { tail -n 5 \"$READPATH_OUT/myfs.log\"; exit 1; }",
-        "cat /sys/fs/myfs/*/paths > \"$READPATH_OUT/paths.txt\"",
-        "uname -r > \"$READPATH_OUT/release\"",
-    ])
-    progress = Progress(len(cells))
-    progress.what = f"myfs in a {_name(kernel)} guest"
-    watcher = _GuestWatcher(scratch / "myfs.log", set(cells), repetitions, progress)
-    watcher.start()
-    try:
-        result = vm.run_in_vm(kernel, ["sh", "-c", script], myfs=VM_MOUNT,
-                              myfs_opts=VM_OPTIONS, out=scratch, timeout=timeout, echo=False)
-    finally:
-        watcher.stop()
-        progress.finish()
-    if result.returncode != 0:
-        raise RunError(f"the myfs suite failed in the {_name(kernel)} guest (exit {result.returncode}): "
-                       f"{_last_line(result.output or '')}; see {scratch}/myfs.log")
-    try:
-        release = (scratch / "release").read_text().strip()
-    except OSError:
-        raise RunError(f"the {_name(kernel)} guest finished but left no results in {scratch}")
-    (scratch / "myfs.json").rename(raw / f"myfs-{release}.json")
-    (scratch / "paths.txt").rename(raw / f"myfs-{release}.paths")
-    (scratch / "myfs.log").rename(raw / f"myfs-{release}.log")
-    for leftover in scratch.iterdir():
-        leftover.unlink()
-    scratch.rmdir()
-    return release, result.accel
-
-
-class _GuestWatcher(threading.Thread):
-    """Follows the guest's console log, which reaches the host as it is written, and
-    moves the progress line as cells finish."""
-
-    def __init__(self, log, names, repetitions, progress):
-        super().__init__(daemon=True)
-        self.log, self.names, self.reps, self.progress = log, names, repetitions, progress
-        self.halt = threading.Event()
-
-    def run(self):
-        while not self.halt.wait(2):
-            try:
-                lines = self.log.read_text(errors="replace").splitlines()
-            except OSError:
-                continue
-            seen = {}
-            for line in lines:
-                name = line.split(" ", 1)[0]
-                if name in self.names:
-                    seen[name] = seen.get(name, 0) + 1
-            done = sum(1 for n in seen.values() if n >= self.reps)
-            if done > self.progress.done:
-                self.progress.advance(done - self.progress.done)
-
-    def stop(self):
-        self.halt.set()
-        self.join()
-
-
 class HostMyfs:
     """myfs built for the running kernel, loaded and mounted for the run, removed after."""
 
@@ -420,7 +282,8 @@ class HostMyfs:
         self._run(["insmod", str(ko)], "load myfs")
         self.loaded = True
         self.mount.mkdir(parents=True, exist_ok=True)
-        self._run(["mount", "-t", "myfs", "-o", VM_OPTIONS, "none", str(self.mount)],
+        self._run(["mount", "-t", "myfs", "-o", guest_suite.BASE_OPTIONS, "none",
+                   str(self.mount)],
                   "mount myfs")
         self.mounted = True
         return self.mount
@@ -435,7 +298,7 @@ class HostMyfs:
     def _run(cmd, what):
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
-            raise RunError(f"could not {what} on the host: {_last_line(proc.stderr)}; "
+            raise RunError(f"could not {what} on the host: {engine.last_line(proc.stderr)}; "
                            "rerun with --dir DIR to time another filesystem instead")
 
 
@@ -455,7 +318,10 @@ def _check_args(args):
     if args.kernel and args.no_vm:
         raise UsageError("--kernel picks the kernel of the myfs guest; it cannot go with --no-vm")
     if args.repetitions is not None and args.repetitions < 1:
-        raise UsageError("--repetitions must be at least 1 (3 or more for compare's p-values)")
+        raise UsageError("--repetitions must be at least 1 (3 or more in all for compare's "
+                         "p-values)")
+    if args.rounds is not None and args.rounds < 1:
+        raise UsageError("--rounds must be at least 1")
 
 
 def run(args):
@@ -481,6 +347,8 @@ def run(args):
         settings = dict(PROFILES[profile])
         if args.repetitions:
             settings["repetitions"] = args.repetitions
+        if args.rounds:
+            settings["rounds"] = args.rounds
         host_myfs = args.dir is None and can_load_modules()
         if not (args.no_vm or host_myfs):
             from . import vm   # an unknown or uninstallable kernel fails now, not after an hour
@@ -497,35 +365,36 @@ def run(args):
             (folder / "raw").mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise UsageError(f"cannot create {folder}: {err.strerror}")
-        plan["chunks"] = plan_chunks(list_cells(bench, profile, _dir_args(plan, None)))
+        plan["chunks"] = plan_chunks(engine.list_cells(bench, ["--profile", profile,
+                                                               *_dir_args(plan, None)]))
         _write_json(folder / "plan.json", plan)
         _write_json(folder / "environment.json", environment(bench))
     raw = folder / "raw"
     raw.mkdir(exist_ok=True)
 
     settings, profile = plan["settings"], plan["profile"]
-    pending = [c for c in plan["chunks"] if not (raw / f"{c['id']}.json").exists()]
-    total = sum(len(c["cells"]) for c in plan["chunks"])
-    done = total - sum(len(c["cells"]) for c in pending)
+    work = work_list(plan)
+    pending = [(r, c) for r, c in work if not chunk_file(raw, c, r).exists()]
+    total = sum(len(c["cells"]) for _, c in work)
+    done = total - sum(len(c["cells"]) for _, c in pending)
+    cost = lambda items: sum(cell_cost(n) for _, c in items for n in c["cells"])   # noqa: E731
     where = ("myfs on the host" if plan["native"]["host_myfs"] else
              f"{plan['native']['dir'] or '/dev/shm'} (native)")
-    print(f"readpath run: {profile} profile, {total} cells in {len(plan['chunks'])} chunks on "
-          f"{where}, {settings['repetitions']} repetitions; results in {folder}", file=sys.stderr)
-    progress = Progress(total, done,
-                        cost_total=sum(cell_cost(n) for c in plan["chunks"] for n in c["cells"]),
-                        cost_done=sum(cell_cost(n) for c in plan["chunks"] if c not in pending
-                                      for n in c["cells"]))
+    print(f"readpath run: {profile} profile, {total // settings['rounds']} cells in "
+          f"{len(plan['chunks'])} chunks on {where}, {settings['rounds']} round(s) of "
+          f"{settings['repetitions']} repetitions; results in {folder}", file=sys.stderr)
+    progress = Progress(total, done, cost_total=cost(work), cost_done=cost(work) - cost(pending))
     guest_error = None
     try:
         if pending:
             if plan["native"]["host_myfs"]:
                 with HostMyfs() as mount:
-                    for chunk in pending:
-                        run_chunk(bench, chunk, profile, settings, raw, progress,
+                    for rnd, chunk in pending:
+                        run_chunk(bench, chunk, rnd, profile, settings, raw, progress,
                                   _dir_args(plan, mount))
             else:
-                for chunk in pending:
-                    run_chunk(bench, chunk, profile, settings, raw, progress,
+                for rnd, chunk in pending:
+                    run_chunk(bench, chunk, rnd, profile, settings, raw, progress,
                               _dir_args(plan, None))
             progress.finish()
         if plan["vm"] and not plan["vm"]["done"]:
@@ -533,12 +402,13 @@ def run(args):
             kernel = plan["vm"]["kernel"]
             suite = VM_SUITE_FOR_RUN[profile]
             print(f"readpath run: myfs hook counts in a {kernel} guest "
-                  f"({shlex.join(VM_SUITES[suite])}, once; under TCG "
+                  f"({shlex.join(guest_suite.VM_SUITES[suite])}, once; under TCG "
                   f"{'under a minute' if suite == 'tiny' else 'about 3 minutes'})",
                   file=sys.stderr, flush=True)
             started = time.monotonic()
             try:
-                release, accel = myfs_in_vm(bench, kernel, suite, folder, timeout=1800)
+                release, accel = guest_suite.run_suite(
+                    bench, kernel, suite, folder, lambda i, release: f"myfs-{release}")
             except RunError as err:
                 guest_error = err   # the native results still deserve their report
             else:
@@ -548,16 +418,22 @@ def run(args):
                       f"{time.monotonic() - started:.0f} s", file=sys.stderr)
     except KeyboardInterrupt:
         progress.finish()
-        kept = sum(1 for c in plan["chunks"] if (raw / f"{c['id']}.json").exists())
-        print(f"readpath run: interrupted; {kept} of {len(plan['chunks'])} chunks kept in "
+        kept = sum(1 for r, c in work if chunk_file(raw, c, r).exists())
+        print(f"readpath run: interrupted; {kept} of {len(work)} chunk rounds kept in "
               f"{folder}; `readpath run --resume` continues", file=sys.stderr)
         raise
 
+    runs = _load_runs(folder)
+    if all(b.skipped for b in runs[0].benchmarks.values()):
+        reasons = sorted({b.skipped for b in runs[0].benchmarks.values()})
+        raise RunError(f"every cell was skipped, so {folder} measured nothing: {reasons[0]}"
+                       + (f" (and {len(reasons) - 1} other reasons)" if len(reasons) > 1 else "")
+                       + "; pick another --dir")
     if guest_error is None:
         plan["status"] = "complete"
         _write_json(folder / "plan.json", plan)
     from . import report
-    path = report.build(_load_runs(folder), folder)
+    path = report.build(runs, folder)
     print(f"readpath run: wrote {path}", file=sys.stderr)
     print(folder)
     if guest_error is not None:
@@ -578,6 +454,3 @@ def _load_runs(folder):
     from . import results
     return [results.load(folder, label=folder.name)]
 
-
-def _name(kernel):
-    return getattr(kernel, "release", kernel)

@@ -7,14 +7,15 @@ import subprocess
 import time
 
 from conftest import READPATH, needs_bench, readpath
+from readpath_lib import engine, guest_suite, progress as progress_module
 from readpath_lib import run as run_module
 
 
 def test_chunks_group_cells_by_method_and_file_size():
-    cells = ["read/io:4096/file:1048576/warm:1/real_time/threads:1",
-             "read/io:65536/file:1048576/warm:1/real_time/threads:1",
-             "read/io:4096/file:16777216/warm:1/real_time/threads:1",
-             "uring/io:4096/file:1048576/warm:1/qd:1/real_time/threads:1"]
+    cells = ["read/io:4096/file:1048576/warm:1/manual_time/threads:1",
+             "read/io:65536/file:1048576/warm:1/manual_time/threads:1",
+             "read/io:4096/file:16777216/warm:1/manual_time/threads:1",
+             "uring/io:4096/file:1048576/warm:1/qd:1/manual_time/threads:1"]
     chunks = run_module.plan_chunks(cells)
     assert [c["id"] for c in chunks] == ["read-file1048576", "read-file16777216",
                                          "uring-file1048576"]
@@ -23,11 +24,11 @@ def test_chunks_group_cells_by_method_and_file_size():
 
 def test_filter_matches_exactly_the_chunk_cells():
     import re
-    cells = ["read/io:4096/file:1048576/warm:1/real_time/threads:1"]
-    pattern = re.compile(run_module.cell_filter(cells))
+    cells = ["read/io:4096/file:1048576/warm:1/manual_time/threads:1"]
+    pattern = re.compile(engine.cell_filter(cells))
     assert pattern.match(cells[0])
-    assert not pattern.match("read/io:4096/file:1048576/warm:1/real_time/threads:10")
-    assert not pattern.match("pread/io:4096/file:1048576/warm:1/real_time/threads:1")
+    assert not pattern.match("read/io:4096/file:1048576/warm:1/manual_time/threads:10")
+    assert not pattern.match("pread/io:4096/file:1048576/warm:1/manual_time/threads:1")
 
 
 @needs_bench
@@ -39,7 +40,7 @@ def test_tiny_run_writes_raw_json_environment_charts_and_report(tmp_path):
     plan = json.loads((out / "plan.json").read_text())
     assert plan["status"] == "complete"
     raw = sorted(p.name for p in (out / "raw").glob("*.json"))
-    assert raw == sorted(f"{c['id']}.json" for c in plan["chunks"])
+    assert raw == sorted(f"{c['id']}-r1.json" for c in plan["chunks"])
     env = json.loads((out / "environment.json").read_text())
     assert env["kernel"] == os.uname().release
     report = (out / "report.md").read_text()
@@ -52,8 +53,8 @@ def test_tiny_run_writes_raw_json_environment_charts_and_report(tmp_path):
 def test_resume_runs_only_the_missing_chunks(tmp_path):
     out = tmp_path / "run"
     assert readpath("run", "--profile", "tiny", "--no-build", "--no-vm", "--out", out).returncode == 0
-    kept = out / "raw" / "read-file1048576.json"
-    redo = out / "raw" / "uring-file1048576.json"
+    kept = out / "raw" / "read-file1048576-r1.json"
+    redo = out / "raw" / "uring-file1048576-r1.json"
     kept_mtime = kept.stat().st_mtime_ns
     redo.unlink()
     plan = json.loads((out / "plan.json").read_text())
@@ -83,12 +84,12 @@ def test_interrupt_keeps_finished_chunks_and_says_how_to_resume(tmp_path):
     assert json.loads((out / "plan.json").read_text())["status"] == "running"
 
 
-def test_guest_progress_follows_the_console_log_as_it_grows(tmp_path):
-    log = tmp_path / "myfs.log"
-    names = {"read/io:4096/file:1048576/warm:1/real_time/threads:1",
-             "read/io:4096/file:1048576/warm:0/real_time/threads:1"}
-    progress = run_module.Progress(len(names))
-    watcher = run_module._GuestWatcher(log, names, 2, progress)
+def test_guest_progress_follows_the_console_logs_as_they_grow(tmp_path):
+    log = tmp_path / "0-r1.log"
+    names = {"read/io:4096/file:1048576/warm:1/manual_time/threads:1",
+             "read/io:4096/file:1048576/warm:0/manual_time/threads:1"}
+    progress = progress_module.Progress(len(names))
+    watcher = guest_suite._Watcher(tmp_path, names, 2, progress)
     watcher.start()
     try:
         first = sorted(names)[0]
@@ -104,13 +105,27 @@ def test_guest_progress_follows_the_console_log_as_it_grows(tmp_path):
         watcher.stop()
 
 
+def test_rounds_alternate_direction_so_drift_falls_on_every_chunk_alike():
+    plan = {"settings": {"rounds": 3}, "chunks": [{"id": "a"}, {"id": "b"}, {"id": "c"}]}
+    order = [(r, c["id"]) for r, c in run_module.work_list(plan)]
+    assert order == [(1, "a"), (1, "b"), (1, "c"), (2, "c"), (2, "b"), (2, "a"),
+                     (3, "a"), (3, "b"), (3, "c")]
+
+
+def test_guest_configurations_are_counterbalanced():
+    configs = [guest_suite.Config("A"), guest_suite.Config("B", "fault_around=off")]
+    assert guest_suite.schedule(configs, 4) == [(1, 0), (1, 1), (2, 1), (2, 0),
+                                                (3, 0), (3, 1), (4, 1), (4, 0)]
+    assert configs[1].mount_options == "synthetic,trace=once,fault_around=off"
+
+
 def test_eta_weighs_cells_on_large_files_by_their_size(capsys):
-    small = "read/io:4096/file:16777216/warm:1/real_time/threads:1"
-    large = "read/io:4096/file:1073741824/warm:1/real_time/threads:1"
+    small = "read/io:4096/file:16777216/warm:1/manual_time/threads:1"
+    large = "read/io:4096/file:1073741824/warm:1/manual_time/threads:1"
     assert run_module.cell_cost(small) == 1
     assert run_module.cell_cost(large) == 4
     # Two cells, the small one done after 10 s: the 1 GiB cell left should take 40 s.
-    progress = run_module.Progress(2, cost_total=5, cost_done=0)
+    progress = progress_module.Progress(2, cost_total=5, cost_done=0)
     progress.start -= 10
     progress.tty = False
     progress.advance(cost=run_module.cell_cost(small))

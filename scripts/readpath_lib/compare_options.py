@@ -1,0 +1,138 @@
+"""Boot one kernel in QEMU and run the suite on myfs under two or more sets of mount
+options — the seed's `.read` against `.read_iter` (`read=read`), fault-around on or off
+(`fault_around=off`), a modelled device latency (`read_latency_ns=N`), counting on or off
+(`counters=off`) — and report them the way compare-kernels does: timings set against the
+first set with Mann–Whitney U and Holm, hook counts side by side, call paths with the
+differing frames marked.
+
+Each OPTIONS is a comma-separated list of myfs mount options (kmod/README.md) added to
+`synthetic,trace=once`, or `default` for myfs's defaults; with one OPTIONS the baseline is
+`default`. The same options twice is an A/A comparison: it should find nothing.
+
+The sets run interleaved in one guest, counterbalanced — round 1 A B, round 2 B A, … —
+each on a fresh mount, after one discarded warm-up run, so drift of the machine falls on
+every set alike. That is what makes a ratio of the same cell under one knob meaningful
+even where the timings themselves are emulated (TCG).
+
+Examples:
+  readpath compare-options fault_around=off
+  readpath compare-options read=iter read=read --kernel 6.12 --methods read,pread
+  readpath compare-options default default --quick          # A/A: expect no change
+"""
+
+import datetime
+import socket
+import sys
+import time
+from pathlib import Path
+
+from . import build, guest_suite, packages, paths, report, results
+from .errors import UsageError
+
+HELP = "run the suite on myfs under several sets of mount options in one guest and compare"
+DEFAULT_KERNEL = "6.1"
+ROUNDS = 4
+REPETITIONS = 3
+
+
+def add_arguments(parser):
+    parser.add_argument("options", nargs="+", metavar="OPTIONS",
+                        help="myfs mount options per set, e.g. fault_around=off or "
+                             "read=read,read_latency_ns=100000; `default` for myfs's defaults; "
+                             "the first set is the baseline (with one set, `default` is)")
+    parser.add_argument("--kernel", default=DEFAULT_KERNEL, metavar="K",
+                        help=f"the guest kernel (default {DEFAULT_KERNEL}; also 6.12 or a "
+                             "release such as 6.12.117+deb12-amd64)")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", dest="suite", action="store_const", const="tiny",
+                      help="the tiny suite (1 MiB files): a few minutes for two sets under TCG")
+    size.add_argument("--suite", choices=sorted(guest_suite.VM_SUITES), dest="suite",
+                      help="tiny, or quick: readpath_bench's quick profile on 16 MiB files "
+                           "(the default)")
+    parser.add_argument("--methods", metavar="A,B",
+                        help="only these methods (readpath_bench --methods)")
+    parser.add_argument("--rounds", type=int, default=ROUNDS, metavar="N",
+                        help=f"interleaved rounds over the sets (default {ROUNDS})")
+    parser.add_argument("--repetitions", type=int, default=REPETITIONS, metavar="N",
+                        help=f"repetitions per set and round (default {REPETITIONS}); a cell's "
+                             "sample is rounds × repetitions")
+    parser.add_argument("--min-effect", type=float, default=0.0, metavar="PCT",
+                        help="call a change significant only when it is beyond PCT percent "
+                             "with confidence (default 0: any change)")
+    parser.add_argument("--out", metavar="DIR",
+                        help="report folder (default: results/<date>-options-<K>-<host>)")
+    parser.add_argument("--timeout", type=float, default=3600, metavar="S",
+                        help="give up on the guest after S seconds (default 3600)")
+    parser.add_argument("--no-build", action="store_true",
+                        help="use the readpath_bench already built instead of building first")
+
+
+def configs_from(options):
+    """[guest_suite.Config] with unique labels; one set is compared with `default`."""
+    if len(options) == 1:
+        options = ["default", *options]
+    configs, seen = [], {}
+    for text in options:
+        text = text.strip()
+        if not text or any(c.isspace() for c in text):
+            raise UsageError(f"bad OPTIONS {text!r}: give comma-separated myfs mount options "
+                             "without spaces, e.g. fault_around=off, or `default`")
+        extra = "" if text == "default" else text
+        if "synthetic" in extra.split(","):
+            raise UsageError("`synthetic` is always on (readpath's files are generated); "
+                             "leave it out of OPTIONS")
+        seen[text] = seen.get(text, 0) + 1
+        label = text if seen[text] == 1 else f"{text}#{seen[text]}"
+        configs.append(guest_suite.Config(label, extra))
+    return configs
+
+
+def _folder(args, release):
+    if args.out:
+        return Path(args.out)
+    return paths.results_dir() / (f"{datetime.date.today().isoformat()}-options-{release}-"
+                                  f"{socket.gethostname()}")
+
+
+def run(args):
+    from . import vm
+    if args.rounds < 1 or args.repetitions < 1:
+        raise UsageError("--rounds and --repetitions must be at least 1")
+    if args.rounds * args.repetitions < 3:
+        raise UsageError("rounds × repetitions must be at least 3 for a p-value (default "
+                         f"{ROUNDS} × {REPETITIONS})")
+    if args.timeout <= 0:
+        raise UsageError("--timeout takes a positive number of seconds")
+    if args.min_effect < 0:
+        raise UsageError("--min-effect takes a percentage ≥ 0, e.g. 5")
+    configs = configs_from(args.options)
+    suite = args.suite or "quick"
+    packages.ensure(packages.VM + packages.PYTHON, "compare-options")
+    kernel = vm.resolve_kernel(args.kernel)   # an unknown kernel fails here
+    bench = build.bench(no_build=args.no_build)
+    bench_args = ["--methods", args.methods] if args.methods else []
+    folder = _folder(args, kernel.release)
+    try:
+        (folder / "raw").mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"cannot create {folder}: {err.strerror}")
+    stems = [f"myfs-{guest_suite.slug(c.label)}" for c in configs]
+    print(f"readpath compare-options: {' vs '.join(c.label for c in configs)} on "
+          f"{kernel.release}, {suite} suite, {args.rounds} interleaved rounds of "
+          f"{args.repetitions} repetitions; results in {folder}", file=sys.stderr, flush=True)
+    started = time.monotonic()
+    release, accel = guest_suite.run_suite(
+        bench, kernel, suite, folder, lambda i, _release: stems[i], configs=configs,
+        rounds=args.rounds, repetitions=args.repetitions, bench_args=bench_args,
+        timeout=args.timeout)
+    print(f"readpath compare-options: {release} under {accel}: "
+          f"{time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
+    runs = [results.load(sorted((folder / "raw").glob(f"{stem}-r*.json"))
+                         if args.rounds > 1 else folder / "raw" / f"{stem}.json", label=c.label)
+            for stem, c in zip(stems, configs)]
+    path = report.build(runs, folder, title=f"readpath compare-options on {release}: "
+                                            f"{' vs '.join(c.label for c in configs)}",
+                        min_effect=args.min_effect)
+    print(f"readpath compare-options: wrote {path}", file=sys.stderr)
+    print(path)
+    return 0

@@ -1,0 +1,179 @@
+"""The readpath suite on myfs inside a guest kernel, in one place: what `run` adds to its
+native timings, what `compare-kernels` runs per kernel and what `compare-options` runs per
+set of myfs mount options.
+
+One boot per call. Each configuration (a set of extra myfs mount options) gets a fresh
+mount, so counters, recorded call paths and the page cache start empty and options a
+previous configuration named do not linger. With several configurations or rounds the
+runs are interleaved and counterbalanced — round 1 runs A B C, round 2 C B A, … — after
+one discarded warm-up run, so that drift of the host (and TCG's translation cache
+warming) falls on every configuration alike.
+"""
+
+import re
+import shlex
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import engine
+from .errors import RunError, UsageError
+from .progress import Progress
+
+# The guest suites: readpath_bench arguments. TCG reads page cache at ~200 MB/s: the quick
+# suite on 16 MiB files takes 2-4 minutes there, its 256 MiB files would take half an hour.
+VM_SUITES = {"tiny": ["--profile", "tiny"],
+             "quick": ["--profile", "quick", "--file-sizes", "16M"]}
+VM_MOUNT = "/mnt/myfs"
+# Every guest mount: generated content, and the call path of each hook's first call.
+BASE_OPTIONS = "synthetic,trace=once"
+# Exit status of the guest script when myfs refuses a configuration's options.
+_BAD_OPTIONS = 3
+
+
+@dataclass(frozen=True)
+class Config:
+    label: str            # how tables name it
+    options: str = ""     # extra myfs mount options; "" is myfs's defaults
+
+    @property
+    def mount_options(self):
+        return ",".join(o for o in (BASE_OPTIONS, self.options) if o)
+
+
+def schedule(configs, rounds):
+    """[(round, config index)]: forward in odd rounds, backward in even ones."""
+    order = list(range(len(configs)))
+    return [(r, i) for r in range(1, rounds + 1)
+            for i in (order if r % 2 else reversed(order))]
+
+
+def _script(bench, suite_args, configs, rounds, repetitions):
+    q = shlex.quote
+    run_args = (f"--dir {VM_MOUNT} {shlex.join(suite_args)} "
+                f"--benchmark_repetitions={repetitions} --benchmark_color=false")
+    if repetitions > 1:
+        run_args += " --benchmark_enable_random_interleaving=true"
+    lines = [
+        "set -e",
+        'O="$READPATH_OUT"',
+        "remount() {",
+        f"  umount {VM_MOUNT}",
+        f'  mount -t myfs -o "$1" myfs {VM_MOUNT} 2>"$O/mount.err" || '
+        f'{{ echo "$1" > "$O/bad-options"; cat "$O/mount.err"; exit {_BAD_OPTIONS}; }}',
+        "}",
+    ]
+    # Every configuration must mount before anything is measured.
+    lines += [f"remount {q(c.mount_options)}" for c in configs]
+    if len(configs) > 1 or rounds > 1:
+        lines += [f"remount {q(configs[0].mount_options)}",
+                  f"{q(str(bench))} {run_args} --benchmark_repetitions=1 >/dev/null 2>&1 || true"]
+    for r, i in schedule(configs, rounds):
+        out = f"$O/{i}-r{r}"
+        lines += [
+            f"remount {q(configs[i].mount_options)}",
+            f'{q(str(bench))} {run_args} --benchmark_out="{out}.json.partial" '
+            f'--benchmark_out_format=json > "{out}.log" 2>&1 '
+            f'|| {{ tail -n 5 "{out}.log"; exit 1; }}',
+            f'mv "{out}.json.partial" "{out}.json"',
+            f'[ -f "$O/{i}.paths" ] || cat /sys/fs/myfs/*/paths > "$O/{i}.paths"',
+        ]
+    lines.append('uname -r > "$O/release"')
+    return "\n".join(lines) + "\n"
+
+
+class _Watcher(threading.Thread):
+    """Follows the guest's console logs, which reach the host as they are written, and
+    moves the progress line as cells finish all their repetitions."""
+
+    def __init__(self, folder, names, repetitions, progress):
+        super().__init__(daemon=True)
+        self.folder, self.names, self.reps, self.progress = folder, names, repetitions, progress
+        self.halt = threading.Event()
+
+    def count(self):
+        done = 0
+        for log in self.folder.glob("*.log"):
+            try:
+                text = log.read_text(errors="replace")
+            except OSError:
+                continue
+            done += sum(1 for n in engine.cell_lines(text, self.names).values() if n >= self.reps)
+        return done
+
+    def run(self):
+        while not self.halt.wait(2):
+            done = self.count()
+            if done > self.progress.done:
+                self.progress.advance(done - self.progress.done)
+
+    def stop(self):
+        self.halt.set()
+        self.join()
+
+
+def run_suite(bench, kernel, suite, folder, stem, *, configs=None, rounds=1, repetitions=1,
+              bench_args=(), timeout=1800):
+    """Boot `kernel` (a spec or vm.Kernel) once and run the `suite` (a VM_SUITES name) on
+    myfs under each configuration (default: one with myfs's defaults), `repetitions` per
+    run, in `rounds` interleaved rounds. Leaves in folder/raw/, per configuration,
+    `<stem>.json` (or `<stem>-r<N>.json` per round when rounds > 1), `.log` likewise and one
+    `<stem>.paths` (call path per hook), where stem(index, release) names configuration
+    `index`. Returns (release, accel). A configuration myfs refuses raises UsageError."""
+    from . import vm
+    configs = configs or [Config("defaults")]
+    suite_args = [*VM_SUITES[suite], *bench_args]
+    raw = folder / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    scratch = folder / "vm-out"
+    if scratch.is_dir():   # what an interrupted attempt left
+        for leftover in scratch.iterdir():
+            leftover.unlink()
+    cells = engine.list_cells(bench, suite_args)
+    runs = schedule(configs, rounds)
+    progress = Progress(len(cells) * len(runs))
+    progress.what = f"myfs in a {getattr(kernel, 'release', kernel)} guest"
+    watcher = _Watcher(scratch, set(cells), repetitions, progress)
+    watcher.start()
+    try:
+        result = vm.run_in_vm(kernel, ["sh", "-c", _script(bench, suite_args, configs, rounds,
+                                                           repetitions)],
+                              myfs=VM_MOUNT, myfs_opts=BASE_OPTIONS, out=scratch,
+                              timeout=timeout, echo=False)
+    finally:
+        watcher.stop()
+        progress.finish()
+    name = getattr(kernel, "release", kernel)
+    if (scratch / "bad-options").is_file():
+        refused = (scratch / "bad-options").read_text().strip()
+        why = engine.last_line(_read(scratch / "mount.err"))
+        raise UsageError(f"myfs on {name} refuses the mount options {refused!r}: {why}")
+    if result.returncode != 0:
+        raise RunError(f"the myfs suite failed in the {name} guest (exit {result.returncode}): "
+                       f"{engine.last_line(result.output)}; logs in {scratch}")
+    release = _read(scratch / "release").strip()
+    if not release:
+        raise RunError(f"the {name} guest finished but left no results in {scratch}")
+    for i in range(len(configs)):
+        final = stem(i, release)
+        for r in range(1, rounds + 1):
+            suffix = "" if rounds == 1 else f"-r{r}"
+            for ext in ("json", "log"):
+                (scratch / f"{i}-r{r}.{ext}").rename(raw / f"{final}{suffix}.{ext}")
+        (scratch / f"{i}.paths").rename(raw / f"{final}.paths")
+    for leftover in scratch.iterdir():
+        leftover.unlink()
+    scratch.rmdir()
+    return release, result.accel
+
+
+def _read(path):
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def slug(label):
+    """A configuration label as a file name part."""
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", label).strip("_") or "defaults"

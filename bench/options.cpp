@@ -112,12 +112,17 @@ Profile profile(const std::string& name) {
 }
 
 std::string usage() {
+  auto row = [](std::string_view name, std::string_view text) {
+    std::string padded(name);
+    padded.resize(std::max<size_t>(padded.size(), 20), ' ');
+    return "  " + padded + " " + std::string(text) + "\n";
+  };
   std::ostringstream out;
   out << "usage: readpath_bench [readpath options] [Google Benchmark options]\n"
          "\n"
          "Times Linux's read paths (read(2), io_uring, mmap) on files it prepares with\n"
-         "known content; every reader's bytes are checked before timing. Cells are named\n"
-         "<method>/io:<bytes>/file:<bytes>/warm:<0|1>[/qd:<n>]/real_time/threads:<n>.\n"
+         "known content. Cells are named\n"
+         "<method>/io:<bytes>/file:<bytes>/warm:<0|1>[/qd:<n>]/manual_time/threads:<n>.\n"
          "\n"
          "readpath options:\n"
          "  --dir DIR          directory under test (default: a fresh directory under\n"
@@ -132,23 +137,37 @@ std::string usage() {
          "  --threads LIST     reader threads, each on its own region of the file\n"
          "  --cache warm|cold|both   page-cache state before each pass (default both)\n"
          "  --placement P      none, core, smt, cores, packages or numa (default none)\n"
-         "  --baseline         add memcpy cells (read(2)'s copies, from anonymous memory\n"
-         "                     into a reused buffer) and memcpy_large cells (memory to\n"
-         "                     memory): user-space bounds for read(2)\n"
+         "  --baseline         add the baseline cells listed below: user-space bounds for\n"
+         "                     read(2)\n"
          "  --keep-files       leave the prepared files in --dir and print their paths\n"
+         "  --list-methods     print every method's traits as a JSON array (name, family,\n"
+         "                     uses_qd, uses_io, delivers, keeps_mapping, maps_per_pass,\n"
+         "                     ranks_with, timed, summary) and exit; each result's context\n"
+         "                     carries the same for its methods under \"methods\"\n"
          "  -h, --help         this help\n"
          "\n"
-         "Methods (one pass = every byte of the thread's region once; the timed region is\n"
-         "the pass, plus for mmap_touch*/mmap_populate* the mmap and munmap around it):\n";
-  for (const auto& m : methods()) {
-    std::string name(m.name);
-    name.resize(std::max<size_t>(name.size(), 20), ' ');
-    out << "  " << name << " " << m.summary << "\n";
-  }
+         "Methods (one pass = every byte of the thread's region once; --list-methods says\n"
+         "exactly what each one's timed region contains):\n";
+  for (const auto& m : methods()) out << row(m.name, m.summary);
+  out << "Baselines (with --baseline; not readers):\n";
+  for (const auto& m : baselines()) out << row(m.name, m.summary);
   out << "\n"
-         "Counters per pass: minflt, majflt, ctxsw; items_per_second counts requests; on\n"
-         "myfs also myfs_<hook> from /sys/fs/myfs/<dev>/stats. Cold cells evict with\n"
-         "POSIX_FADV_DONTNEED (timer paused) and skip where that cannot work (tmpfs).\n"
+         "Each repetition of a cell first makes its cache state (cold: evicted with\n"
+         "POSIX_FADV_DONTNEED and checked with mincore; cells skip where that cannot work,\n"
+         "e.g. tmpfs), then runs one untimed witness pass in it whose every byte is checked\n"
+         "against the known content, then the timed passes. Cold cells evict again before\n"
+         "each timed pass, outside the measured time. Every cell is timed by hand\n"
+         "(manual_time): with several threads, all start each pass together and the pass\n"
+         "takes from the first start to the last end; bytes_per_second is all threads'\n"
+         "bytes over that.\n"
+         "\n"
+         "Counters per pass over a thread's region: minflt, majflt, ctxsw (timed passes);\n"
+         "items_per_second counts requests. On myfs, myfs_<hook> from\n"
+         "/sys/fs/myfs/<dev>/stats: the hook calls of the witness pass, counted with\n"
+         "counting on; the timed passes run with counting off (a remount with\n"
+         "counters=off; context key myfs_timed_counting says whether it was). The label\n"
+         "says where each thread was seen running (t0 cpus 0 ran 0; ...) and what the\n"
+         "reader set up.\n"
          "\n"
          "Useful Google Benchmark options: --benchmark_list_tests, --benchmark_filter=REGEX,\n"
          "--benchmark_out=FILE --benchmark_out_format=json, --benchmark_repetitions=N,\n"
@@ -168,6 +187,10 @@ Options parse_options(int& argc, char** argv) {
     const std::string arg = argv[i];
     if (arg == "-h" || arg == "--help") {
       o.help = true;
+      continue;
+    }
+    if (arg == "--list-methods") {
+      o.list_methods = true;
       continue;
     }
     if (arg == "--baseline" || arg == "--keep-files") {
@@ -205,7 +228,7 @@ Options parse_options(int& argc, char** argv) {
   }
   argc = out;
   argv[argc] = nullptr;
-  if (o.help) return o;
+  if (o.help || o.list_methods) return o;
 
   if (o.keep_files && o.dir.empty())
     throw UsageError("--keep-files needs --dir (the default fresh directory is always removed)");

@@ -47,6 +47,7 @@ struct Options {
   bool file_sizes_given = false;
   bool threads_given = false;
   bool help = false;
+  bool list_methods = false;  // print the method table as JSON and exit
   bool baseline = false;    // also register memcpy/... cells: user-space copy bandwidth
   bool keep_files = false;  // leave prepared files in --dir (readpath calibrate reads them with fio)
   std::vector<std::string> threaded_methods;

@@ -1,26 +1,36 @@
 // readpath_bench: Google Benchmark registrations over libreadpath.
 //
 // One cell = method × io size × file size × cache state [× queue depth] × threads. One
-// iteration is one pass over the thread's region of the file. Before the timed loop each
-// thread pins itself, builds its reader, checks every byte of one pass against the
-// content function and sets up the cache state. Inside the timed region: the reader's
-// pass only; for cold cells, the eviction before each pass runs with the timer paused.
+// iteration is one pass over each thread's region of the file. Each call of a cell's body
+// (one per repetition, and a few more while Google Benchmark sizes the iteration count):
+//   setup      each thread pins itself, reads its affinity back and builds its reader;
+//   cache      the whole file is made warm or cold and confirmed with mincore;
+//   witness    one untimed pass per thread in that cache state, every byte checked against
+//              the content function; on myfs it is also the pass whose hook calls are
+//              counted (for a warm mmap_copy, whose first pass maps what later passes only
+//              read, the untimed pass after it), then counting is switched off for the
+//              timed passes;
+//   timed      the passes, timed as a whole cell (manual time: from the first thread's
+//              start to the last thread's end); cold cells evict before each pass,
+//              outside the measured interval;
+//   counters   rusage of the timed passes, the witness's hook counts, and a label saying
+//              where each thread was seen running.
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
-#include <condition_variable>
 #include <mutex>
 #include <optional>
 #include <set>
 
 #include "cache.hpp"
+#include "cell_sync.hpp"
 #include "environment.hpp"
 #include "error.hpp"
 #include "files.hpp"
@@ -48,8 +58,12 @@ struct Run {
   MountInfo mount;
   bool synthetic = false;  // myfs -o synthetic: myfs makes the content
   bool keep_files = false;
-  std::string stats_path;  // myfs counters, empty elsewhere
   Placement placement = Placement::none;
+  std::string stats_path;  // myfs counters: empty off myfs and on a counters=off mount
+  // Timed passes run with myfs counting off (a remount per cell); false off myfs, on a
+  // counters=off mount (nothing to switch) and when the remount is refused.
+  bool pause_counting = false;
+  std::string counting_refused;  // why the remount was refused
 };
 Run g_run;
 
@@ -96,67 +110,7 @@ class FileStore {
 };
 FileStore g_files;
 
-// What the threads of one cell share: a barrier, and the first failure any of them hit.
-// Cell runs follow one another (Google Benchmark joins a run's threads before the next
-// starts), so the state resets when the first thread of a run enters. A thread that
-// leaves early (after an error) stops counting, so the others never wait for it.
-class CellSync {
- public:
-  void enter() {
-    std::lock_guard lock(mutex_);
-    if (inside_++ == 0) arrived_ = left_ = 0, failure_.clear();
-  }
-  void leave(unsigned threads) {
-    std::lock_guard lock(mutex_);
-    ++left_;
-    --inside_;
-    release_if_complete(threads);
-  }
-  // Waits until every thread still taking part has arrived.
-  void wait(unsigned threads) {
-    std::unique_lock lock(mutex_);
-    const uint64_t generation = generation_;
-    ++arrived_;
-    if (release_if_complete(threads)) return;
-    cv_.wait(lock, [&] { return generation_ != generation; });
-  }
-  void fail(const std::string& why) {
-    std::lock_guard lock(mutex_);
-    if (failure_.empty()) failure_ = why;
-  }
-  std::string failure() {
-    std::lock_guard lock(mutex_);
-    return failure_;
-  }
-
- private:
-  bool release_if_complete(unsigned threads) {
-    if (arrived_ == 0 || arrived_ + left_ < threads) return false;
-    arrived_ = 0;
-    ++generation_;
-    cv_.notify_all();
-    return true;
-  }
-
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  unsigned inside_ = 0, arrived_ = 0, left_ = 0;
-  uint64_t generation_ = 0;
-  std::string failure_;
-};
 CellSync g_sync;
-
-// Enters g_sync for the lifetime of one thread's run of a cell.
-class SyncMember {
- public:
-  explicit SyncMember(unsigned threads) : threads_(threads) { g_sync.enter(); }
-  ~SyncMember() { g_sync.leave(threads_); }
-  SyncMember(const SyncMember&) = delete;
-  SyncMember& operator=(const SyncMember&) = delete;
-
- private:
-  unsigned threads_;
-};
 
 class Fd {
  public:
@@ -172,14 +126,6 @@ class Fd {
   int fd_;
 };
 
-std::string percent(double fraction) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f%%", fraction * 100);
-  return buf;
-}
-
-Counters snapshot_myfs() { return g_run.stats_path.empty() ? Counters{} : read_stats(g_run.stats_path); }
-
 struct Usage {
   long minflt = 0, majflt = 0, ctxsw = 0;
   static Usage now() {
@@ -187,244 +133,312 @@ struct Usage {
     if (getrusage(RUSAGE_THREAD, &ru) != 0) throw sys_error("getrusage");
     return {ru.ru_minflt, ru.ru_majflt, ru.ru_nvcsw + ru.ru_nivcsw};
   }
+  Usage operator-(const Usage& o) const { return {minflt - o.minflt, majflt - o.majflt, ctxsw - o.ctxsw}; }
+  Usage& operator+=(const Usage& o) {
+    minflt += o.minflt, majflt += o.majflt, ctxsw += o.ctxsw;
+    return *this;
+  }
 };
 
-// Cells whose readers have passed the content check on the current file (keys name the
-// reader, its thread and the file's inode and size).
-class VerifiedSet {
- public:
-  bool contains(const std::string& key) {
-    std::lock_guard lock(mutex_);
-    return keys_.count(key) != 0;
-  }
-  void insert(const std::string& key) {
-    std::lock_guard lock(mutex_);
-    keys_.insert(key);
-  }
-
- private:
-  std::mutex mutex_;
-  std::set<std::string> keys_;
-};
-VerifiedSet g_verified;
-
-// How many pages of the target's region a residency fraction leaves out.
-std::string missing_pages(double resident, const Target& t) {
-  const double pages = static_cast<double>((t.end - t.begin + page_size() - 1) / page_size());
-  return std::to_string(std::llround((1.0 - resident) * pages));
-}
-
-// Thread 0 makes the whole file cold (every thread has stopped reading and dropped its
-// mappings: readahead of one thread reaches into its neighbour's region) and checks it.
-void evict_whole_file(const Target& whole, ResidencyProbe& probe) {
-  evict(whole.fd, 0, whole.size);
-  const double resident = probe.fraction();
-  if (resident > 0.0)
-    throw Error("cold: POSIX_FADV_DONTNEED left " + percent(resident) + " of the file in the page cache on " +
-                g_run.mount.fstype);
-}
-
-void run_cell(benchmark::State& state, const Cell& cell) {
-  const unsigned threads = static_cast<unsigned>(state.threads());
-  const unsigned index = static_cast<unsigned>(state.thread_index());
-  SyncMember member(threads);
+// One thread's part of a cell: its pinning, its region of the file, its reader, and where
+// it was seen running.
+struct CellThread {
+  CellThread(unsigned index_, unsigned threads_) : index(index_), threads(threads_) {}
+  unsigned index, threads;
+  bool pinned = false;
+  std::optional<ScopedAffinity> affinity;
+  std::vector<unsigned> allowed;  // read back after pinning
+  std::set<unsigned> ran;         // CPUs seen at the start and end of the timed passes
   std::optional<PreparedFile> file;
   std::unique_ptr<Fd> fd;
-  std::optional<ScopedAffinity> affinity;
+  Target region, whole;
   std::unique_ptr<Reader> reader;
-  std::unique_ptr<ResidencyProbe> residency, whole_residency;
-  Target target, whole;
-  Counters myfs_before;
+  std::unique_ptr<ResidencyProbe> region_residency;
+  std::unique_ptr<ResidencyProbe> file_residency;  // thread 0 only: it sets the cache state
+};
 
-  // ---- setup, untimed: every thread reaches both meeting points, failed or not ----
+// What the timed passes of one thread added up to.
+struct PassTotals {
+  uint64_t bytes = 0, requests = 0, fallbacks = 0;
+  Usage usage;  // over the passes only: not the evictions or the meetings between them
+};
+
+// One thread's step of a phase that all threads go through together: skipped once any
+// thread has failed, and a failure is kept for all. The caller goes on to the next meeting
+// point either way, so that every thread reaches every one.
+template <class Step>
+void attempt(Step&& step) {
+  if (!g_sync.failure().empty()) return;
   try {
-    const ThreadPlace place = plan_placement(g_run.placement, threads).at(index);
-    affinity.emplace(place);
-    file = g_files.acquire(cell.file);
-    fd = std::make_unique<Fd>(file->path);
-    // Each thread reads its own region, aligned to the request size and the page size.
-    const uint64_t align = std::max<uint64_t>(cell.io, page_size());
-    const uint64_t share = (file->size + threads - 1) / threads;
-    const uint64_t chunk = (share + align - 1) / align * align;
-    target = {fd->get(), file->ino, file->size, std::min(file->size, chunk * index),
-              std::min(file->size, chunk * (index + 1))};
-    whole = {fd->get(), file->ino, file->size, 0, file->size};
-    ReaderConfig config;
-    config.method = cell.method;
-    config.io = cell.io;
-    config.qd = cell.qd;
-    config.sqpoll_cpu = place.helper_cpu;
-    config.seed = 0x5EED + index;
-    reader = make_reader(config, target);
-    residency = std::make_unique<ResidencyProbe>(target.fd, target.begin, target.end);
-    if (index == 0) whole_residency = std::make_unique<ResidencyProbe>(whole.fd, 0, whole.size);
-
-    // A filesystem that cannot evict at all (tmpfs) has no cold cells: say so before
-    // anything costly. (With several threads, a neighbour's readahead can refill the
-    // region meanwhile; the synchronized whole-file check below decides then.)
-    if (!cell.warm && threads == 1) {
-      evict(target.fd, target.begin, target.end);
-      if (target.end > target.begin && residency->fraction() == 1.0)
-        throw Error("cold: POSIX_FADV_DONTNEED cannot evict on " + g_run.mount.fstype);
-    }
-
-    // Verify before timing: one full pass, every byte against the content function.
-    // Google Benchmark calls this function again for each repetition (and while it sizes
-    // the iteration count); the same reader on the same file is verified once.
-    const std::string verified_key = std::string(cell.method->name) + "/" + std::to_string(cell.io) + "/" +
-                                     std::to_string(cell.qd) + "/" + std::to_string(threads) + "/" +
-                                     std::to_string(index) + "/" + std::to_string(file->ino) + "/" +
-                                     std::to_string(file->size);
-    if (!g_verified.contains(verified_key)) {
-      const PassResult check = reader->pass(true);
-      if (check.bytes != target.end - target.begin)
-        throw Error("verification pass read " + std::to_string(check.bytes) + " bytes of " +
-                    std::to_string(target.end - target.begin));
-      g_verified.insert(verified_key);
-    } else if (cell.warm && cell.method->name == "mmap_copy") {
-      reader->pass(false);  // as the verification pass would: map the pages before timing
-    }
-
-    if (cell.warm) make_warm(target.fd, target.begin, target.end);
-    else reader->release_mappings();
-
-    if (index == 0) {
-      std::string label(place.cpus.empty() ? "unpinned" : "cpus");
-      for (unsigned cpu : place.cpus) label.append(" ").append(std::to_string(cpu));
-      if (!reader->setup_note().empty()) label.append("; ").append(reader->setup_note());
-      state.SetLabel(label);
-    }
+    step();
   } catch (const std::exception& e) {
     g_sync.fail(e.what());
   }
-  g_sync.wait(threads);  // every thread has verified and warmed or dropped its mappings
-  if (index == 0 && g_sync.failure().empty()) {
-    try {
-      if (cell.warm) {
-        // Reclaim (memory pressure, DAMON pageout) may take pages right after they were
-        // read: read them again, a few times, before calling the cell impossible.
-        double resident = whole_residency->fraction();
-        for (int attempt = 0; resident < 1.0 && attempt < 3; ++attempt) {
-          make_warm(whole.fd, 0, whole.size);
-          resident = whole_residency->fraction();
-        }
-        if (resident < 1.0)
-          throw Error("warm: " + missing_pages(resident, whole) +
-                      " pages keep leaving the page cache (reclaim: memory pressure or DAMON)");
-      } else {
-        evict_whole_file(whole, *whole_residency);
-      }
-      myfs_before = snapshot_myfs();  // after all setup reads, before the first pass
-    } catch (const std::exception& e) {
-      g_sync.fail(e.what());
-    }
-  }
-  g_sync.wait(threads);
-  if (const std::string failure = g_sync.failure(); !failure.empty()) {
-    state.SkipWithError(failure.c_str());
-    for (auto _ : state) {
-    }  // runs no iteration; keeps Google Benchmark's own start/stop barriers matched
-    return;
-  }
+}
 
-  uint64_t bytes = 0, requests = 0, fallbacks = 0;
-  Usage usage_before{};
-  try {
-    usage_before = Usage::now();
-  } catch (const std::exception& e) {
-    state.SkipWithError(e.what());
-    for (auto _ : state) {
-    }
-    return;
+void throw_if_failed() {
+  if (const std::string failure = g_sync.failure(); !failure.empty()) throw Error(failure);
+}
+
+// Skips a cell before its loop: it runs no iteration, and still passes Google Benchmark's
+// own start and stop meeting points like the cell's other threads.
+void skip_cell(benchmark::State& state, const std::string& why) {
+  state.SkipWithError(why.c_str());
+  for (auto _ : state) {
   }
+}
+
+void set_up(CellThread& t, const Cell& cell) {
+  const ThreadPlace place = plan_placement(g_run.placement, t.threads).at(t.index);
+  t.affinity.emplace(place);
+  t.pinned = !place.cpus.empty();
+  t.allowed = allowed_cpus();  // what the kernel granted, not what was asked
+  t.file = g_files.acquire(cell.file);
+  t.fd = std::make_unique<Fd>(t.file->path);
+  // Each thread reads its own region, aligned to the request size and the page size.
+  const uint64_t align = std::max<uint64_t>(cell.io, page_size());
+  const uint64_t share = (t.file->size + t.threads - 1) / t.threads;
+  const uint64_t chunk = (share + align - 1) / align * align;
+  t.region = {t.fd->get(), t.file->ino, t.file->size, std::min(t.file->size, chunk * t.index),
+              std::min(t.file->size, chunk * (t.index + 1))};
+  t.whole = {t.fd->get(), t.file->ino, t.file->size, 0, t.file->size};
+  ReaderConfig config;
+  config.method = cell.method;
+  config.io = cell.io;
+  config.qd = cell.qd;
+  config.sqpoll_cpu = place.helper_cpu;
+  config.seed = 0x5EED + t.index;
+  t.reader = make_reader(config, t.region);
+  t.region_residency = std::make_unique<ResidencyProbe>(t.region.fd, t.region.begin, t.region.end);
+  if (t.index == 0) t.file_residency = std::make_unique<ResidencyProbe>(t.whole.fd, 0, t.whole.size);
+  // With several threads, a neighbour's readahead can refill the region meanwhile; the
+  // synchronized whole-file check of evict_whole_file decides then.
+  if (!cell.warm && t.threads == 1)
+    check_evictable(t.region.fd, t.region.begin, t.region.end, *t.region_residency, g_run.mount.fstype);
+}
+
+// Thread 0 makes the whole file cold and checks it, once every thread has dropped its
+// mappings (mapped pages cannot be evicted) and while none reads (readahead of one thread
+// reaches into its neighbour's region).
+void evict_whole_file(CellThread& t) {
+  attempt([&] { t.reader->release_mappings(); });
+  g_sync.wait();
+  if (t.index == 0)
+    attempt([&] { make_cold_confirmed(t.whole.fd, t.whole.size, *t.file_residency, g_run.mount.fstype); });
+  g_sync.wait();
+}
+
+// Every thread reads its own region, then thread 0 checks the whole file.
+void warm_whole_file(CellThread& t) {
+  attempt([&] { make_warm(t.region.fd, t.region.begin, t.region.end); });
+  g_sync.wait();
+  if (t.index == 0) attempt([&] { make_warm_confirmed(t.whole.fd, t.whole.size, *t.file_residency); });
+  g_sync.wait();
+}
+
+// An untimed pass of every thread in the cell's cache state. With check, every byte is
+// checked against the content function (the witness pass: it runs once per call of the
+// cell, so every repetition, cold or warm, is checked). With count, on myfs, thread 0 reads
+// the hook counters before and after it while the other threads wait, so they count
+// exactly this pass: it returns (on thread 0) the hook calls of all threads' passes.
+Counters untimed_pass(CellThread& t, bool check, bool count) {
+  Counters hooks, before;
+  const bool counts_hooks = count && t.index == 0 && !g_run.stats_path.empty();
+  if (counts_hooks) attempt([&] { before = read_stats(g_run.stats_path); });
+  g_sync.wait();
+  attempt([&] {
+    const PassResult r = t.reader->pass(check);
+    if (r.bytes != t.region.end - t.region.begin)
+      throw Error("untimed pass read " + std::to_string(r.bytes) + " bytes of " +
+                  std::to_string(t.region.end - t.region.begin));
+  });
+  g_sync.wait();
+  if (counts_hooks) attempt([&] { hooks = counter_delta(before, read_stats(g_run.stats_path)); });
+  return hooks;
+}
+
+// The witness pass, and the hook calls of a pass like the timed ones. A reader that keeps
+// its mapping maps its pages in the first pass of a warm cell and the timed passes after it
+// take no fault, so there the checked pass goes first, uncounted, and the pass after it is
+// counted; everywhere else the checked pass is already like the timed ones and is counted.
+Counters witness_and_count(CellThread& t, const Cell& cell) {
+  if (!(cell.warm && cell.method->keeps_mapping)) return untimed_pass(t, true, true);
+  untimed_pass(t, true, false);
+  return untimed_pass(t, false, true);
+}
+
+// Why a remount was refused: the call's strerror, or the whole message for other errors.
+std::string refusal(const Error& e) { return e.err() ? std::strerror(e.err()) : e.what(); }
+
+// Thread 0, with the other threads waiting: myfs counting off for the timed passes, so
+// that the cost of counting (which differs between kernels) is in none of them. Returns
+// what the label should say when counting stays on.
+std::string switch_counting_off(std::optional<CountingOff>& counting_off) {
+  std::string refused = g_run.counting_refused;
+  if (g_run.pause_counting) {
+    try {
+      counting_off.emplace(g_run.mount.mount_point);
+    } catch (const Error& e) {
+      refused = refusal(e);
+    }
+  }
+  return refused.empty() ? "" : "timed with myfs counting on (remount refused: " + refused + ")";
+}
+
+// Where the thread runs now: sampled at both ends of each timed pass, outside its clock.
+void note_cpu(CellThread& t) {
+  const int cpu = sched_getcpu();
+  if (cpu < 0) throw sys_error("sched_getcpu");
+  t.ran.insert(static_cast<unsigned>(cpu));
+}
+
+// One timed pass of this thread. Returns the time the pass is charged: for one thread its
+// own; for several, the makespan of all threads' passes (they start together, and each
+// reports the same makespan, which Google Benchmark's average over threads keeps).
+double timed_pass(CellThread& t, PassTotals& totals) {
+  if (t.threads > 1) {
+    g_sync.wait();
+    throw_if_failed();
+  }
+  const Usage usage = Usage::now();
+  note_cpu(t);
+  const Clock::time_point start = Clock::now();
+  const PassResult r = t.reader->pass(false);
+  const Clock::time_point end = Clock::now();
+  note_cpu(t);
+  totals.usage += Usage::now() - usage;
+  totals.bytes += r.bytes;
+  totals.requests += r.requests;
+  totals.fallbacks += r.fallbacks;
+  if (t.threads == 1) return std::chrono::duration<double>(end - start).count();
+  g_sync.record_pass(t.index, {start, end});
+  g_sync.wait();
+  throw_if_failed();
+  return g_sync.pass_makespan();
+}
+
+void set_counters(benchmark::State& state, const Cell& cell, const PassTotals& totals, const Counters& hooks) {
+  using benchmark::Counter;
+  // Sums over threads: bytes_per_second is all bytes over the makespan.
+  state.SetBytesProcessed(static_cast<int64_t>(totals.bytes));
+  state.SetItemsProcessed(static_cast<int64_t>(totals.requests));
+  // Per pass over a thread's region: Google Benchmark sums counters over threads and
+  // kAvgIterations divides by the iterations of all threads.
+  auto per_pass = [&](const char* name, long value) {
+    state.counters[name] = Counter(static_cast<double>(value), Counter::kAvgIterations);
+  };
+  per_pass("minflt", totals.usage.minflt);
+  per_pass("majflt", totals.usage.majflt);
+  per_pass("ctxsw", totals.usage.ctxsw);
+  if (cell.method->name == "preadv2_nowait") per_pass("nowait_fallbacks", static_cast<long>(totals.fallbacks));
+  // Thread 0 alone holds the hook calls of all threads' witness passes (the others add
+  // nothing to the sum), so kAvgThreads gives the calls of one thread's pass, whatever the
+  // number of timed iterations (kAvgIterations would divide by those).
+  for (const auto& [name, calls] : hooks)
+    state.counters["myfs_" + name] = Counter(static_cast<double>(calls), Counter::kAvgThreads);
+}
+
+// "t0 cpus 0 ran 0; t1 cpus 1 ran 1", consecutive threads seen alike sharing one entry
+// ("t0-3 unpinned ran 0-3"), so that the label stays readable with many threads.
+std::string threads_seen(const std::vector<std::string>& notes) {
+  std::string out;
+  for (size_t first = 0; first < notes.size();) {
+    size_t last = first;
+    while (last + 1 < notes.size() && notes[last + 1] == notes[first]) ++last;
+    out.append(out.empty() ? "t" : "; t").append(std::to_string(first));
+    if (last > first) out.append("-").append(std::to_string(last));
+    out.append(" ").append(notes[first]);
+    first = last + 1;
+  }
+  return out;
+}
+
+// Every thread publishes where it ran; thread 0 writes the label from all of them.
+void set_label(benchmark::State& state, const CellThread& t, const std::string& counting_note) {
+  std::string seen;
+  try {
+    seen = placement_seen(t.pinned, t.allowed, {t.ran.begin(), t.ran.end()});
+    if (const std::string helpers = t.reader->helpers_observed(); !helpers.empty()) seen += " (" + helpers + ")";
+  } catch (const std::exception& e) {
+    seen = std::string("not observed (") + e.what() + ")";  // and still on to the meeting point
+  }
+  g_sync.set_note(t.index, seen);
+  g_sync.wait();
+  if (t.index != 0) return;
+  std::string label = threads_seen(g_sync.notes());
+  if (const std::string setup = t.reader->setup_note(); !setup.empty()) label += "; " + setup;
+  if (!counting_note.empty()) label += "; " + counting_note;
+  state.SetLabel(label);
+}
+
+void run_cell(benchmark::State& state, const Cell& cell) {
+  CellThread t(static_cast<unsigned>(state.thread_index()), static_cast<unsigned>(state.threads()));
+  CellMember member(g_sync, t.threads);
+
+  // ---- setup, untimed: every thread reaches every meeting point, failed or not ----
+  attempt([&] { set_up(t, cell); });
+  if (cell.warm) warm_whole_file(t);
+  else evict_whole_file(t);
+  const Counters hooks = witness_and_count(t, cell);
+  std::optional<CountingOff> counting_off;  // thread 0's; on again on every way out
+  std::string counting_note;
+  if (t.index == 0) attempt([&] { counting_note = switch_counting_off(counting_off); });
+  g_sync.wait();
+  if (const std::string failure = g_sync.failure(); !failure.empty()) return skip_cell(state, failure);
 
   // ---- timed loop ----
+  PassTotals totals;
   for (auto _ : state) {
     try {
       if (!cell.warm) {
-        state.PauseTiming();  // eviction and its check are not part of the cost
-        reader->release_mappings();
-        g_sync.wait(threads);  // nobody reads while thread 0 evicts
-        if (index == 0 && g_sync.failure().empty()) {
-          try {
-            evict_whole_file(whole, *whole_residency);
-          } catch (const std::exception& e) {
-            g_sync.fail(e.what());
-          }
-        }
-        g_sync.wait(threads);
-        if (const std::string failure = g_sync.failure(); !failure.empty()) throw Error(failure);
-        state.ResumeTiming();
+        evict_whole_file(t);
+        throw_if_failed();
       }
-      const PassResult r = reader->pass(false);  // timed: the reads and nothing else
-      bytes += r.bytes;
-      requests += r.requests;
-      fallbacks += r.fallbacks;
+      state.SetIterationTime(timed_pass(t, totals));
     } catch (const std::exception& e) {
       g_sync.fail(e.what());
+      member.leave();  // the other threads must not wait for this one at their next meeting
       state.SkipWithError(e.what());
       break;
     }
   }
   if (state.error_occurred()) return;
 
-  // ---- counters, untimed ----
+  // ---- counters and label, untimed ----
   try {
-    const Usage usage_after = Usage::now();
-    using benchmark::Counter;
-    state.SetBytesProcessed(static_cast<int64_t>(bytes));
-    state.SetItemsProcessed(static_cast<int64_t>(requests));
-    state.counters["minflt"] = Counter(static_cast<double>(usage_after.minflt - usage_before.minflt), Counter::kAvgIterations);
-    state.counters["majflt"] = Counter(static_cast<double>(usage_after.majflt - usage_before.majflt), Counter::kAvgIterations);
-    state.counters["ctxsw"] = Counter(static_cast<double>(usage_after.ctxsw - usage_before.ctxsw), Counter::kAvgIterations);
-    if (cell.method->name == "preadv2_nowait")
-      state.counters["nowait_fallbacks"] = Counter(static_cast<double>(fallbacks), Counter::kAvgIterations);
-    if (!g_run.stats_path.empty()) {
-      // Thread 0 reads the per-mount counters (Google Benchmark's stop barrier has let
-      // every thread finish); the sum over threads (the others add zero) divided by all
-      // threads' iterations is per pass.
-      const Counters after = index == 0 ? snapshot_myfs() : Counters{};
-      for (const auto& [name, value] : after) {
-        uint64_t before = 0;
-        for (const auto& [n, v] : myfs_before)
-          if (n == name) before = v;
-        state.counters["myfs_" + name] = Counter(static_cast<double>(value - before), Counter::kAvgIterations);
-      }
-    }
+    if (counting_off) counting_off->on();
+    set_counters(state, cell, totals, hooks);
     if (cell.warm) {
-      const double resident = residency->fraction();
-      if (resident < 1.0) {
-        state.SkipWithError(("warm: " + missing_pages(resident, target) +
-                             " pages left the page cache during the run (reclaim: memory pressure "
-                             "or DAMON); the timings are not all warm").c_str());
-      }
+      const double resident = t.region_residency->fraction();
+      if (resident < 1.0)
+        throw Error("warm: " + std::to_string(missing_pages(resident, t.region.begin, t.region.end)) +
+                    " pages left the page cache during the run (reclaim: memory pressure or DAMON); "
+                    "the timings are not all warm");
     }
   } catch (const std::exception& e) {
     state.SkipWithError(e.what());
   }
+  set_label(state, t, counting_note);
 }
 
-// User-space bounds for read(2). memcpy: the same io-sized copies into the same kind of
-// reused buffer, from anonymous memory instead of the page cache. memcpy_large: the
-// usual "memcpy bandwidth", every chunk to its own place in a second file-sized buffer
-// (memory to memory). Timed: the memcpy calls.
+// User-space bounds for read(2) (the table in reader.cpp says what each times), timed
+// like the readers: a clock around each pass.
 void run_memcpy(benchmark::State& state, uint64_t io, uint64_t file, bool large) {
   std::unique_ptr<Buffer> source, dest;
   try {
     source = std::make_unique<Buffer>(file);
     dest = std::make_unique<Buffer>(large ? file : io);
   } catch (const std::exception& e) {
-    state.SkipWithError(e.what());
-    for (auto _ : state) {
-    }
-    return;
+    return skip_cell(state, e.what());
   }
   for (auto _ : state) {
+    const Clock::time_point start = Clock::now();
     for (uint64_t off = 0; off < file; off += io) {
       std::memcpy(dest->data() + (large ? off : 0), source->data() + off,
                   static_cast<size_t>(std::min(io, file - off)));
       benchmark::ClobberMemory();
     }
+    state.SetIterationTime(std::chrono::duration<double>(Clock::now() - start).count());
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * file));
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * ((file + io - 1) / io)));
@@ -435,18 +449,28 @@ bool applies_threads(const Options& o, const MethodInfo& m, unsigned threads) {
   return std::find(o.threaded_methods.begin(), o.threaded_methods.end(), m.name) != o.threaded_methods.end();
 }
 
-void register_cells(const Options& o) {
+// Registers the cells and returns the methods (and baselines) that have at least one.
+// Every cell is timed by hand (UseManualTime): the multi-threaded ones as a whole cell,
+// and all the others the same way, so that no two cells are clocked differently.
+std::vector<const MethodInfo*> register_cells(const Options& o) {
+  std::vector<const MethodInfo*> registered;
+  auto note = [&](const MethodInfo& m) {
+    if (std::find(registered.begin(), registered.end(), &m) == registered.end()) registered.push_back(&m);
+  };
   for (uint64_t file : o.file_sizes) {
     if (o.baseline) {
       for (uint64_t io : o.io_sizes) {
         if (io > file) continue;
-        for (bool large : {false, true})
-          benchmark::RegisterBenchmark(large ? "memcpy_large" : "memcpy",
+        for (const MethodInfo& m : baselines()) {
+          const bool large = m.name == "memcpy_large";
+          benchmark::RegisterBenchmark(std::string(m.name).c_str(),
                                        [io, file, large](benchmark::State& s) { run_memcpy(s, io, file, large); })
               ->Args({static_cast<int64_t>(io), static_cast<int64_t>(file), 1})
               ->ArgNames({"io", "file", "warm"})
-              ->UseRealTime()
+              ->UseManualTime()
               ->Threads(1);
+          note(m);
+        }
       }
     }
     for (const MethodInfo* m : o.methods) {
@@ -464,14 +488,15 @@ void register_cells(const Options& o) {
               std::vector<int64_t> args = {static_cast<int64_t>(io), static_cast<int64_t>(file), warm};
               std::vector<std::string> names = {"io", "file", "warm"};
               if (m->uses_qd) args.push_back(qd), names.push_back("qd");
-              // Real time: reads block (cold cells wait for the disk) and threads overlap.
-              b->Args(args)->ArgNames(names)->UseRealTime()->Threads(static_cast<int>(t));
+              b->Args(args)->ArgNames(names)->UseManualTime()->Threads(static_cast<int>(t));
+              note(*m);
             }
           }
         }
       }
     }
   }
+  return registered;
 }
 
 bool has_flag(int argc, char** argv, const char* flag) {
@@ -481,12 +506,35 @@ bool has_flag(int argc, char** argv, const char* flag) {
   return false;
 }
 
+// What myfs_timed_counting says, after finding out whether counting can be switched off:
+// a remount that names counting as it already is changes nothing, and tells whether this
+// process may remount at all.
+std::string set_up_counting() {
+  if (!g_run.mount.is_myfs()) return "n/a";
+  if (g_run.mount.has_option("counters=off")) return "off";  // and nothing to count
+  try {
+    remount(g_run.mount.mount_point, "counters=on");
+    g_run.pause_counting = true;
+    return "off";
+  } catch (const Error& e) {
+    g_run.counting_refused = refusal(e);
+    return "on (remount refused: " + g_run.counting_refused + ")";
+  }
+}
+
 int main_impl(int argc, char** argv) {
   Options o;
   try {
     o = parse_options(argc, argv);
     if (o.help) {
       std::cout << usage();
+      return 0;
+    }
+    if (o.list_methods) {
+      std::vector<const MethodInfo*> all;
+      for (const auto& m : methods()) all.push_back(&m);
+      for (const auto& m : baselines()) all.push_back(&m);
+      std::cout << methods_json(all, true) << "\n";
       return 0;
     }
     g_run.fresh_dir = o.dir.empty();
@@ -503,7 +551,7 @@ int main_impl(int argc, char** argv) {
     return 2;
   }
   g_run.synthetic = g_run.mount.is_myfs() && g_run.mount.has_option("synthetic");
-  if (g_run.mount.is_myfs()) {
+  if (g_run.mount.is_myfs() && !g_run.mount.has_option("counters=off")) {
     g_run.stats_path = myfs_stats_path(g_run.mount);
     try {
       read_stats(g_run.stats_path);
@@ -529,7 +577,9 @@ int main_impl(int argc, char** argv) {
   }
 
   install_cleanup_handlers();
-  register_cells(o);
+  set_signal_cleanup(restore_counting_after_signal);
+  const std::vector<const MethodInfo*> registered = register_cells(o);
+  const bool listing = has_flag(argc, argv, "--benchmark_list_tests");
 
   for (const auto& [key, value] : capture_environment(g_run.parent)) benchmark::AddCustomContext(key, value);
   benchmark::AddCustomContext("profile", o.profile);
@@ -538,12 +588,15 @@ int main_impl(int argc, char** argv) {
   benchmark::AddCustomContext("topology", topology_summary());
   benchmark::AddCustomContext("page_size", std::to_string(page_size()));
   benchmark::AddCustomContext("myfs_synthetic", g_run.synthetic ? "1" : "0");
+  // Listing runs nothing, so it needs no remount.
+  benchmark::AddCustomContext("myfs_timed_counting", listing ? "n/a" : set_up_counting());
+  benchmark::AddCustomContext("methods", methods_json(registered));
 
   const size_t ran = benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   g_files.finish();
   remove_tracked_paths();
-  if (ran == 0 && !has_flag(argc, argv, "--benchmark_list_tests")) {
+  if (ran == 0 && !listing) {
     std::cerr << "readpath_bench: no cell matches; --benchmark_list_tests shows the cells of profile "
               << o.profile << "\n";
     return 2;

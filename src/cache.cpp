@@ -6,11 +6,22 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cmath>
+#include <cstdio>
 
 #include "error.hpp"
 #include "reader.hpp"
 
 namespace readpath {
+namespace {
+
+std::string percent(double fraction) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f%%", fraction * 100);
+  return buf;
+}
+
+}  // namespace
 
 ResidencyProbe::ResidencyProbe(int fd, uint64_t begin, uint64_t end) {
   if (end <= begin) return;
@@ -56,6 +67,34 @@ void evict(int fd, uint64_t begin, uint64_t end) {
   const int err = posix_fadvise(fd, static_cast<off_t>(begin), static_cast<off_t>(end - begin),
                                 POSIX_FADV_DONTNEED);
   if (err != 0) throw sys_error("posix_fadvise(POSIX_FADV_DONTNEED)", err);
+}
+
+uint64_t missing_pages(double resident, uint64_t begin, uint64_t end) {
+  const double pages = static_cast<double>((end - begin + page_size() - 1) / page_size());
+  return static_cast<uint64_t>(std::llround((1.0 - resident) * pages));
+}
+
+void make_cold_confirmed(int fd, uint64_t size, ResidencyProbe& probe, const std::string& fstype) {
+  evict(fd, 0, size);
+  const double resident = probe.fraction();
+  if (resident > 0.0)
+    throw Error("cold: POSIX_FADV_DONTNEED left " + percent(resident) + " of the file in the page cache on " + fstype);
+}
+
+void make_warm_confirmed(int fd, uint64_t size, ResidencyProbe& probe) {
+  double resident = probe.fraction();
+  for (int attempt = 0; resident < 1.0 && attempt < 3; ++attempt) {
+    make_warm(fd, 0, size);
+    resident = probe.fraction();
+  }
+  if (resident < 1.0)
+    throw Error("warm: " + std::to_string(missing_pages(resident, 0, size)) +
+                " pages keep leaving the page cache (reclaim: memory pressure or DAMON)");
+}
+
+void check_evictable(int fd, uint64_t begin, uint64_t end, ResidencyProbe& probe, const std::string& fstype) {
+  evict(fd, begin, end);
+  if (end > begin && probe.fraction() == 1.0) throw Error("cold: POSIX_FADV_DONTNEED cannot evict on " + fstype);
 }
 
 }  // namespace readpath

@@ -31,7 +31,10 @@ constexpr int kMaxTracked = 64;
 Tracked g_tracked[kMaxTracked];
 std::mutex g_track_mutex;
 
+std::atomic<void (*)()> g_signal_cleanup{nullptr};
+
 void on_signal(int sig) {
+  if (void (*cleanup)() = g_signal_cleanup.load()) cleanup();
   remove_tracked_paths();
   signal(sig, SIG_DFL);
   raise(sig);
@@ -60,6 +63,8 @@ void install_cleanup_handlers() {
     registered = true;
   }
 }
+
+void set_signal_cleanup(void (*cleanup)()) { g_signal_cleanup.store(cleanup); }
 
 void track_path(const std::string& path, bool is_directory) {
   if (path.size() >= PATH_MAX) throw Error("path too long: " + path);

@@ -9,6 +9,9 @@ namespace readpath {
 
 // Installs handlers that remove every tracked path and then die of the same signal.
 void install_cleanup_handlers();
+// One more step for those handlers, run before the paths are removed; it must be
+// async-signal-safe (readpath_bench: switch myfs counting back on).
+void set_signal_cleanup(void (*cleanup)());
 // Paths to remove at exit; directories are removed after the files, newest first.
 void track_path(const std::string& path, bool is_directory);
 void untrack_path(const std::string& path);

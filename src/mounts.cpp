@@ -1,12 +1,18 @@
-// mountinfo and myfs stats parsing.
+// mountinfo and myfs stats parsing, and remounting myfs with its counting off and on.
 #include "mounts.hpp"
 
 #include <fcntl.h>
+#include <limits.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -37,6 +43,17 @@ bool list_has(const std::string& list, std::string_view option) {
     if (item == option || item.rfind(std::string(option) + "=", 0) == 0) return true;
   return false;
 }
+
+// Linux 5.10 reports nosymfollow in f_flag; glibc headers before 2.34 do not name it.
+constexpr unsigned long kStNoSymfollow = 0x2000;
+
+// What restore_counting_after_signal needs, in storage a signal handler may read.
+struct PausedCounting {
+  std::atomic<bool> off{false};
+  char mount_point[PATH_MAX] = {};
+  unsigned long flags = 0;
+};
+PausedCounting g_paused;
 
 bool is_prefix_dir(const std::string& mount_point, const std::string& path) {
   if (mount_point == "/") return true;
@@ -140,6 +157,86 @@ Counters read_stats(const std::string& path) {
 
 std::string myfs_stats_path(const MountInfo& mount) {
   return "/sys/fs/myfs/" + std::to_string(mount.major) + ":" + std::to_string(mount.minor) + "/stats";
+}
+
+Counters counter_delta(const Counters& before, const Counters& after) {
+  Counters delta;
+  for (const auto& [name, value] : after) {
+    uint64_t old = 0;
+    for (const auto& [n, v] : before)
+      if (n == name) old = v;
+    delta.emplace_back(name, value - old);
+  }
+  return delta;
+}
+
+unsigned long remount_flags(unsigned long statvfs_flags) {
+  static const std::pair<unsigned long, unsigned long> kept[] = {
+      {ST_RDONLY, MS_RDONLY},       {ST_NOSUID, MS_NOSUID},         {ST_NODEV, MS_NODEV},
+      {ST_NOEXEC, MS_NOEXEC},       {ST_SYNCHRONOUS, MS_SYNCHRONOUS}, {ST_NOATIME, MS_NOATIME},
+      {ST_NODIRATIME, MS_NODIRATIME}, {ST_RELATIME, MS_RELATIME},     {kStNoSymfollow, MS_NOSYMFOLLOW},
+  };
+  unsigned long flags = 0;
+  for (auto [st, ms] : kept)
+    if (statvfs_flags & st) flags |= ms;
+  if (!(statvfs_flags & (ST_NOATIME | ST_RELATIME))) flags |= MS_STRICTATIME;
+  return flags;
+}
+
+namespace {
+
+unsigned long current_remount_flags(const std::string& mount_point) {
+  struct statvfs vfs {};
+  if (statvfs(mount_point.c_str(), &vfs) != 0) throw sys_error("statvfs " + mount_point);
+  return remount_flags(vfs.f_flag);
+}
+
+void remount_with(const std::string& mount_point, unsigned long flags, const std::string& data) {
+  if (mount(nullptr, mount_point.c_str(), nullptr, MS_REMOUNT | flags, data.c_str()) != 0)
+    throw sys_error("mount(" + mount_point + ", MS_REMOUNT, \"" + data + "\")");
+}
+
+}  // namespace
+
+void remount(const std::string& mount_point, const std::string& data) {
+  remount_with(mount_point, current_remount_flags(mount_point), data);
+}
+
+CountingOff::CountingOff(const std::string& mount_point) : mount_point_(mount_point) {
+  if (mount_point.size() >= sizeof g_paused.mount_point) throw Error("mount point too long: " + mount_point);
+  if (g_paused.off.load()) throw Error("myfs counting is already off for " + std::string(g_paused.mount_point));
+  const unsigned long flags = current_remount_flags(mount_point);
+  std::memcpy(g_paused.mount_point, mount_point.c_str(), mount_point.size() + 1);
+  g_paused.flags = flags;
+  // Armed before the remount: a signal in between turns counting on, which it already is.
+  g_paused.off.store(true);
+  try {
+    remount_with(mount_point, flags, "counters=off");
+  } catch (...) {
+    g_paused.off.store(false);
+    throw;
+  }
+  off_ = true;
+}
+
+void CountingOff::on() {
+  if (!off_) return;
+  remount(mount_point_, "counters=on");  // when this throws, the destructor tries once more
+  off_ = false;
+  g_paused.off.store(false);
+}
+
+CountingOff::~CountingOff() {
+  try {
+    on();
+  } catch (const Error& e) {
+    std::fprintf(stderr, "readpath: myfs counting stays off: %s\n", e.what());
+  }
+}
+
+void restore_counting_after_signal() {
+  if (g_paused.off.exchange(false))
+    mount(nullptr, g_paused.mount_point, nullptr, MS_REMOUNT | g_paused.flags, "counters=on");
 }
 
 }  // namespace readpath

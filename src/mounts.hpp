@@ -1,5 +1,6 @@
-// Which filesystem a directory is on (from /proc/self/mountinfo) and myfs's per-mount
-// hook counters (/sys/fs/myfs/<major>:<minor>/stats, see docs/contracts.md).
+// Which filesystem a directory is on (from /proc/self/mountinfo), myfs's per-mount hook
+// counters (/sys/fs/myfs/<major>:<minor>/stats, see docs/contracts.md), and switching
+// myfs's counting off and on again by remounting.
 #pragma once
 
 #include <cstdint>
@@ -41,5 +42,44 @@ Counters read_stats(const std::string& path);
 
 // Where a myfs mount's stats file is: /sys/fs/myfs/<major>:<minor>/stats.
 std::string myfs_stats_path(const MountInfo& mount);
+
+// after - before, counter by counter, in after's order (a counter missing from before
+// counts from 0).
+Counters counter_delta(const Counters& before, const Counters& after);
+
+// The MS_* flags that keep a mount as it is across mount(2) with MS_REMOUNT, from its
+// statvfs f_flag (ST_*): a remount sets the per-mount flags (nosuid, nodev, noexec, the
+// atime mode, nosymfollow) and ro/sync to exactly those it is given. A mount with neither
+// noatime nor relatime is strictatime, which must then be named, or the kernel's default
+// (relatime) would replace it.
+unsigned long remount_flags(unsigned long statvfs_flags);
+
+// Remounts the mount at mount_point with filesystem options `data`, keeping its flags
+// (remount_flags of its statvfs). Throws readpath::Error
+// "mount(<mount point>, MS_REMOUNT, \"<data>\"): <strerror>".
+void remount(const std::string& mount_point, const std::string& data);
+
+// myfs hook counting switched off (a remount with counters=off; myfs's remount changes
+// only the options it names) for as long as this object says so: on() switches it back and
+// reports a failure; the destructor switches it back on every other way out, and
+// restore_counting_after_signal on SIGINT, SIGTERM and SIGHUP. One at a time.
+class CountingOff {
+ public:
+  // Throws readpath::Error when the remount is refused (EPERM when not root).
+  explicit CountingOff(const std::string& mount_point);
+  ~CountingOff();
+  CountingOff(const CountingOff&) = delete;
+  CountingOff& operator=(const CountingOff&) = delete;
+  // Counting on again; throws readpath::Error when the remount fails.
+  void on();
+
+ private:
+  std::string mount_point_;
+  bool off_ = false;
+};
+
+// Switches counting back on for a CountingOff that is still off; async-signal-safe, for
+// the signal handler (files.hpp set_signal_cleanup).
+void restore_counting_after_signal();
 
 }  // namespace readpath

@@ -1,9 +1,15 @@
 // Placement policies over the hwloc topology, loaded once and only read afterwards.
 #include "placement.hpp"
 
+#include <dirent.h>
 #include <hwloc.h>
 
-#include <mutex>
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <sstream>
 
 #include "error.hpp"
 
@@ -149,6 +155,85 @@ ScopedAffinity::ScopedAffinity(const ThreadPlace& place) {
 
 ScopedAffinity::~ScopedAffinity() {
   if (bound_) sched_setaffinity(0, sizeof saved_, &saved_);
+}
+
+std::vector<unsigned> allowed_cpus(pid_t tid) {
+  // Grow the set until it holds the kernel's CPU mask (EINVAL: too small).
+  for (int ncpus = 1024;; ncpus *= 2) {
+    std::unique_ptr<cpu_set_t, void (*)(cpu_set_t*)> set(CPU_ALLOC(ncpus), [](cpu_set_t* s) { CPU_FREE(s); });
+    if (!set) throw Error("CPU_ALLOC: out of memory");
+    const size_t bytes = CPU_ALLOC_SIZE(ncpus);
+    if (sched_getaffinity(tid, bytes, set.get()) != 0) {
+      if (errno == EINVAL && ncpus < (1 << 20)) continue;
+      throw sys_error("sched_getaffinity(" + std::to_string(tid) + ")");
+    }
+    std::vector<unsigned> cpus;
+    for (int cpu = 0; cpu < ncpus; ++cpu)
+      if (CPU_ISSET_S(cpu, bytes, set.get())) cpus.push_back(static_cast<unsigned>(cpu));
+    return cpus;
+  }
+}
+
+const std::vector<unsigned>& usable_cpus() {
+  static const std::vector<unsigned> cpus = pus_of(hwloc_topology_get_allowed_cpuset(topology()));
+  return cpus;
+}
+
+std::string cpu_list(const std::vector<unsigned>& cpus) {
+  std::vector<unsigned> sorted = cpus;
+  std::sort(sorted.begin(), sorted.end());
+  sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
+  std::string out;
+  for (size_t i = 0; i < sorted.size();) {
+    size_t j = i;
+    while (j + 1 < sorted.size() && sorted[j + 1] == sorted[j] + 1) ++j;
+    out.append(out.empty() ? "" : ",").append(std::to_string(sorted[i]));
+    if (j > i) out.append(j == i + 1 ? "," : "-").append(std::to_string(sorted[j]));
+    i = j + 1;
+  }
+  return out.empty() ? "none" : out;
+}
+
+std::string placement_seen(bool pinned, const std::vector<unsigned>& allowed, const std::vector<unsigned>& ran) {
+  std::vector<unsigned> sorted = allowed;
+  std::sort(sorted.begin(), sorted.end());
+  const bool everywhere = !pinned && sorted == usable_cpus();
+  return (everywhere ? std::string("unpinned") : "cpus " + cpu_list(allowed)) + " ran " + cpu_list(ran);
+}
+
+int stat_processor(const std::string& stat) {
+  // The command name is the one field that may hold spaces and ')': skip to its last ')'.
+  const size_t close = stat.rfind(')');
+  if (close == std::string::npos) throw Error("malformed stat line (no command name): " + stat);
+  std::istringstream fields(stat.substr(close + 1));
+  std::string field;
+  for (int number = 3; fields >> field; ++number) {
+    if (number != 39) continue;
+    char* end = nullptr;
+    const long cpu = std::strtol(field.c_str(), &end, 10);
+    if (*end != '\0' || cpu < 0) throw Error("malformed stat line (processor \"" + field + "\")");
+    return static_cast<int>(cpu);
+  }
+  throw Error("malformed stat line (fewer than 39 fields)");
+}
+
+std::optional<ThreadSighting> find_thread(const std::string& name) {
+  std::unique_ptr<DIR, int (*)(DIR*)> dir(opendir("/proc/self/task"), closedir);
+  if (!dir) throw sys_error("opendir /proc/self/task");
+  while (const dirent* entry = readdir(dir.get())) {
+    if (entry->d_name[0] == '.') continue;
+    const std::string task = std::string("/proc/self/task/") + entry->d_name;
+    std::string comm, stat;
+    // A thread that ended meanwhile has no files left: not the one we look for.
+    if (!std::getline(std::ifstream(task + "/comm"), comm) || comm != name) continue;
+    if (!std::getline(std::ifstream(task + "/stat"), stat)) throw Error("cannot read " + task + "/stat");
+    ThreadSighting seen;
+    seen.tid = static_cast<pid_t>(std::atoi(entry->d_name));
+    seen.last_cpu = stat_processor(stat);
+    seen.allowed = allowed_cpus(seen.tid);
+    return seen;
+  }
+  return std::nullopt;
 }
 
 void bind_memory_to_current_node(void* addr, size_t len) {

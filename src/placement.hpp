@@ -1,10 +1,13 @@
 // CPU placement of reader threads (hwloc): which CPUs each thread runs on, where the
-// io_uring SQPOLL thread goes, and binding I/O buffers to the reader's NUMA node.
+// io_uring SQPOLL thread goes, binding I/O buffers to the reader's NUMA node, and what
+// the kernel actually did: the CPUs a thread may use and the ones it was seen on.
 #pragma once
 
 #include <sched.h>
+#include <sys/types.h>
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -51,6 +54,37 @@ class ScopedAffinity {
   cpu_set_t saved_{};
   bool bound_ = false;
 };
+
+// The CPUs thread `tid` may run on (0: the calling thread), read back with
+// sched_getaffinity; throws readpath::Error.
+std::vector<unsigned> allowed_cpus(pid_t tid = 0);
+
+// Every CPU this process may use (hwloc's view at start-up): a thread allowed all of them
+// is effectively unpinned.
+const std::vector<unsigned>& usable_cpus();
+
+// Sorted CPU numbers as ranges: {0, 1, 2, 5} → "0-2,5"; {} → "none".
+std::string cpu_list(const std::vector<unsigned>& cpus);
+
+// How one thread of a cell ran: "cpus 1 ran 1" (pinned, or confined from outside) or
+// "unpinned ran 0,1" (asked for no pinning and allowed every usable CPU).
+std::string placement_seen(bool pinned, const std::vector<unsigned>& allowed, const std::vector<unsigned>& ran);
+
+// A thread of this process as observed in /proc/self/task.
+struct ThreadSighting {
+  pid_t tid = 0;
+  int last_cpu = -1;               // where it last ran (field 39 of its stat)
+  std::vector<unsigned> allowed;   // sched_getaffinity
+};
+
+// The thread of this process whose comm is `name`, or nullopt; throws readpath::Error
+// when /proc/self/task cannot be read.
+std::optional<ThreadSighting> find_thread(const std::string& name);
+
+// Field 39 (processor: the CPU the task last ran on) of a /proc/<pid>/stat line, whose
+// second field, the command name in parentheses, may hold spaces and parentheses.
+// Throws readpath::Error on a malformed line.
+int stat_processor(const std::string& stat);
 
 // Binds [addr, addr + len) to the NUMA node of the calling thread's CPUs when the machine
 // has several nodes and the thread is confined to one; otherwise does nothing.

@@ -4,32 +4,151 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 
 #include "error.hpp"
 #include "placement.hpp"
 
 namespace readpath {
+namespace {
+
+// Readable rows: the traits shared by a family of methods, then each method's own.
+constexpr MethodInfo syscall_copy(std::string_view name, Family family, std::string_view summary,
+                                  std::string_view timed) {
+  return {.name = name, .family = family, .delivers = Delivers::copy, .keeps_mapping = false,
+          .maps_per_pass = false, .uses_qd = family == Family::uring, .uses_io = true,
+          .summary = summary, .timed = timed};
+}
+
+constexpr MethodInfo page_touch(std::string_view name, std::string_view summary, std::string_view timed) {
+  return {.name = name, .family = Family::mmap, .delivers = Delivers::touch, .keeps_mapping = false,
+          .maps_per_pass = true, .uses_qd = false, .uses_io = false, .summary = summary, .timed = timed};
+}
+
+constexpr MethodInfo baseline_copy(std::string_view name, std::string_view summary, std::string_view timed) {
+  return {.name = name, .family = Family::baseline, .delivers = Delivers::copy, .keeps_mapping = false,
+          .maps_per_pass = false, .uses_qd = false, .uses_io = true, .summary = summary, .timed = timed};
+}
+
+std::string_view family_name(Family family) {
+  switch (family) {
+    case Family::read: return "read";
+    case Family::uring: return "uring";
+    case Family::mmap: return "mmap";
+    case Family::baseline: return "baseline";
+  }
+  return "unknown";
+}
+
+std::string_view ranks_with_name(RanksWith group) {
+  switch (group) {
+    case RanksWith::syscall: return "syscall";
+    case RanksWith::mapping: return "mapping";
+    case RanksWith::fault: return "fault";
+    case RanksWith::baseline: return "baseline";
+  }
+  return "unknown";
+}
+
+void append_json_string(std::string& out, std::string_view text) {
+  out += '"';
+  for (const char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof escaped, "\\u%04x", static_cast<unsigned>(c));
+      out += escaped;
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+}
+
+std::string method_json(const MethodInfo& m) {
+  std::string out = "{";
+  auto key = [&](std::string_view name) {
+    if (out.size() > 1) out += ',';
+    append_json_string(out, name);
+    out += ':';
+  };
+  auto text = [&](std::string_view name, std::string_view value) {
+    key(name);
+    append_json_string(out, value);
+  };
+  auto flag = [&](std::string_view name, bool value) {
+    key(name);
+    out += value ? "true" : "false";
+  };
+  text("name", m.name);
+  text("family", family_name(m.family));
+  flag("uses_qd", m.uses_qd);
+  flag("uses_io", m.uses_io);
+  text("delivers", m.delivers == Delivers::copy ? "copy" : "touch");
+  flag("keeps_mapping", m.keeps_mapping);
+  flag("maps_per_pass", m.maps_per_pass);
+  text("ranks_with", ranks_with_name(ranks_with(m)));
+  text("timed", m.timed);
+  text("summary", m.summary);
+  return out + "}";
+}
+
+}  // namespace
+
+RanksWith ranks_with(const MethodInfo& method) {
+  if (method.family == Family::baseline) return RanksWith::baseline;
+  if (method.delivers == Delivers::touch) return RanksWith::fault;
+  return method.keeps_mapping ? RanksWith::mapping : RanksWith::syscall;
+}
 
 const std::vector<MethodInfo>& methods() {
   static const std::vector<MethodInfo> table = {
-      {"read", Family::read, false, true, "read(2) sequentially from the region start"},
-      {"pread", Family::read, false, true, "pread(2) sequentially"},
-      {"pread_rand", Family::read, false, true, "pread(2) of every block once, random order (fixed seed)"},
-      {"preadv2_nowait", Family::read, false, true, "preadv2(RWF_NOWAIT); EAGAIN falls back to pread"},
-      {"preadv2_hipri", Family::read, false, true, "preadv2(RWF_HIPRI)"},
-      {"uring", Family::uring, true, true, "io_uring IORING_OP_READ, qd requests in flight"},
-      {"uring_regfile", Family::uring, true, true, "io_uring IORING_OP_READ on a registered file"},
-      {"uring_fixed", Family::uring, true, true, "io_uring READ_FIXED: registered buffers and file"},
-      {"uring_sqpoll", Family::uring, true, true, "io_uring, SQPOLL thread (on a CPU near the reader with --placement), registered file"},
-      {"mmap_copy", Family::mmap, false, true, "memcpy out of a long-lived mapping"},
-      {"mmap_touch", Family::mmap, false, false, "fresh mapping per pass, one load per page"},
-      {"mmap_touch_seq", Family::mmap, false, false, "mmap_touch after MADV_SEQUENTIAL"},
-      {"mmap_touch_rand", Family::mmap, false, false, "mmap_touch after MADV_RANDOM"},
-      {"mmap_touch_willneed", Family::mmap, false, false, "mmap_touch after MADV_WILLNEED"},
-      {"mmap_touch_huge", Family::mmap, false, false, "mmap_touch after MADV_HUGEPAGE"},
-      {"mmap_populate", Family::mmap, false, false, "fresh MAP_POPULATE mapping per pass, one load per page"},
-      {"mmap_populate_read", Family::mmap, false, false, "fresh mapping, MADV_POPULATE_READ, one load per page"},
+      syscall_copy("read", Family::read, "read(2) sequentially from the region start",
+                   "read(2) calls copying each request into one reused buffer, after one lseek to the region start"),
+      syscall_copy("pread", Family::read, "pread(2) sequentially",
+                   "pread(2) calls copying each request into one reused buffer"),
+      syscall_copy("pread_rand", Family::read, "pread(2) of every block once, random order (fixed seed)",
+                   "pread(2) calls copying every io-sized block once, in an order shuffled before timing, "
+                   "into one reused buffer"),
+      syscall_copy("preadv2_nowait", Family::read, "preadv2(RWF_NOWAIT); EAGAIN falls back to pread",
+                   "preadv2(RWF_NOWAIT) calls copying each request into one reused buffer, and a blocking "
+                   "pread(2) for each that returns EAGAIN"),
+      syscall_copy("preadv2_hipri", Family::read, "preadv2(RWF_HIPRI)",
+                   "preadv2(RWF_HIPRI) calls copying each request into one reused buffer"),
+      syscall_copy("uring", Family::uring, "io_uring IORING_OP_READ, qd requests in flight",
+                   "io_uring submissions, waits and completions of qd reads in flight, each into its own "
+                   "buffer; the ring is set up before timing"),
+      syscall_copy("uring_regfile", Family::uring, "io_uring IORING_OP_READ on a registered file",
+                   "io_uring submissions, waits and completions of qd reads in flight, each into its own "
+                   "buffer, on a file registered before timing"),
+      syscall_copy("uring_fixed", Family::uring, "io_uring READ_FIXED: registered buffers and file",
+                   "io_uring submissions, waits and completions of qd READ_FIXED requests in flight, into "
+                   "buffers and from a file registered before timing"),
+      syscall_copy("uring_sqpoll", Family::uring,
+                   "io_uring, SQPOLL thread (on a CPU near the reader with --placement), registered file",
+                   "filling SQEs and waiting for and reaping the completions of qd reads in flight, each into "
+                   "its own buffer, while the SQPOLL kernel thread (started before timing) submits them"),
+      {.name = "mmap_copy", .family = Family::mmap, .delivers = Delivers::copy, .keeps_mapping = true,
+       .maps_per_pass = false, .uses_qd = false, .uses_io = true, .summary = "memcpy out of a long-lived mapping",
+       .timed = "memcpy out of a mapping made before timing; its pages are mapped by the untimed pass "
+                "before the timed ones in warm cells, faulted in cold ones"},
+      page_touch("mmap_touch", "fresh mapping per pass, one load per page",
+                 "mmap, one load per page (page faults), munmap"),
+      page_touch("mmap_touch_seq", "mmap_touch after MADV_SEQUENTIAL",
+                 "mmap, madvise(MADV_SEQUENTIAL), one load per page (page faults), munmap"),
+      page_touch("mmap_touch_rand", "mmap_touch after MADV_RANDOM",
+                 "mmap, madvise(MADV_RANDOM), one load per page (page faults), munmap"),
+      page_touch("mmap_touch_willneed", "mmap_touch after MADV_WILLNEED",
+                 "mmap, madvise(MADV_WILLNEED), one load per page (page faults), munmap"),
+      page_touch("mmap_touch_huge", "mmap_touch after MADV_HUGEPAGE",
+                 "mmap, madvise(MADV_HUGEPAGE), one load per page (page faults), munmap"),
+      page_touch("mmap_populate", "fresh MAP_POPULATE mapping per pass, one load per page",
+                 "mmap(MAP_POPULATE), which faults every page in, one load per page, munmap"),
+      page_touch("mmap_populate_read", "fresh mapping, MADV_POPULATE_READ, one load per page",
+                 "mmap, madvise(MADV_POPULATE_READ), which faults every page in, one load per page, munmap"),
   };
   return table;
 }
@@ -38,6 +157,24 @@ const MethodInfo* find_method(std::string_view name) {
   for (const auto& m : methods())
     if (m.name == name) return &m;
   return nullptr;
+}
+
+const std::vector<MethodInfo>& baselines() {
+  static const std::vector<MethodInfo> table = {
+      baseline_copy("memcpy", "read(2)'s copies without the kernel, into one reused buffer",
+                    "memcpy calls of io bytes each from anonymous memory into one reused buffer"),
+      baseline_copy("memcpy_large", "memory-to-memory copy bandwidth, each chunk to its own place",
+                    "memcpy calls of io bytes each from anonymous memory, every chunk to its own place in a "
+                    "second file-sized buffer"),
+  };
+  return table;
+}
+
+std::string methods_json(const std::vector<const MethodInfo*>& which, bool one_per_line) {
+  const char* separator = one_per_line ? ",\n" : ",";
+  std::string out = one_per_line ? "[\n" : "[";
+  for (size_t i = 0; i < which.size(); ++i) out += (i ? separator : "") + method_json(*which[i]);
+  return out + (one_per_line && !which.empty() ? "\n]" : "]");
 }
 
 std::unique_ptr<Reader> make_reader(const ReaderConfig& config, const Target& target) {
@@ -49,6 +186,8 @@ std::unique_ptr<Reader> make_reader(const ReaderConfig& config, const Target& ta
     case Family::read: return make_read_reader(config, target);
     case Family::uring: return make_uring_reader(config, target);
     case Family::mmap: return make_mmap_reader(config, target);
+    case Family::baseline:
+      throw Error("make_reader: " + std::string(config.method->name) + " is a baseline, not a reader");
   }
   throw Error("make_reader: unknown method family");
 }

@@ -13,20 +13,45 @@
 
 namespace readpath {
 
-enum class Family { read, uring, mmap };
+enum class Family { read, uring, mmap, baseline };
+
+// How a pass delivers the file's bytes: every byte into the reader's own buffer (copy), or
+// one load per page and nothing copied (touch).
+enum class Delivers { copy, touch };
+
+// Which methods a "fastest path" finding may rank together: those whose timed region does
+// the same kind of work. syscall: the kernel copies into a buffer per request (read family,
+// io_uring); mapping: memcpy out of a mapping that outlives the pass; fault: map, fault and
+// one load per page; baseline: user-space copies without the kernel (--baseline).
+enum class RanksWith { syscall, mapping, fault, baseline };
 
 struct MethodInfo {
   std::string_view name;
   Family family;
-  bool uses_qd;  // io_uring queue depth applies
-  bool uses_io;  // the request size matters (mmap fault methods always touch one page)
-  std::string_view summary;
+  Delivers delivers;
+  bool keeps_mapping;  // one mapping lives across passes, so warm passes take no page fault
+  bool maps_per_pass;  // mmap and munmap are inside the timed pass
+  bool uses_qd;        // io_uring queue depth applies
+  bool uses_io;        // the request size matters (mmap fault methods always touch one page)
+  std::string_view summary;  // one line for --help
+  std::string_view timed;    // exactly what the timed region of one pass contains
 };
+
+// Derived from the traits, here and nowhere else.
+RanksWith ranks_with(const MethodInfo& method);
 
 // Every method readpath_bench can run, in the order they are listed and registered.
 const std::vector<MethodInfo>& methods();
-// The method called `name`, or nullptr.
+// The method called `name`, or nullptr. Only readers: the baselines are not methods.
 const MethodInfo* find_method(std::string_view name);
+// The --baseline cells (memcpy, memcpy_large): described like the methods so that one
+// table travels with the results, but not readers; make_reader refuses them.
+const std::vector<MethodInfo>& baselines();
+
+// The traits of `which` as a JSON array, one object per method with the keys name, family,
+// uses_qd, uses_io, delivers, keeps_mapping, maps_per_pass, ranks_with, timed, summary (in
+// this order); one_per_line puts each object on its own line.
+std::string methods_json(const std::vector<const MethodInfo*>& which, bool one_per_line = false);
 
 // The file under test and the part of it one reader covers: [begin, end), end <= size.
 struct Target {
@@ -63,6 +88,9 @@ class Reader {
   virtual void release_mappings() {}
   // What the reader set up beyond the defaults: accepted and refused io_uring flags etc.
   virtual std::string setup_note() const { return {}; }
+  // Kernel threads that work for this reader, as observed now (the io_uring SQPOLL thread:
+  // the CPUs it may run on and the one it last ran on); empty when there are none.
+  virtual std::string helpers_observed() const { return {}; }
 };
 
 // Builds the reader for config.method over target. Throws readpath::Error (with the

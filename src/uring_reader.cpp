@@ -2,31 +2,23 @@
 // batches; uring_fixed adds registered buffers and file, uring_sqpoll a kernel SQ thread.
 //
 // Timed region (pass): filling SQEs, io_uring_submit_and_wait and reaping CQEs. The ring,
-// buffers and registrations are set up in the constructor.
+// buffers and registrations are set up in the constructor, with as many of the optional
+// setup flags (uring_setup.hpp) as the kernel accepts.
 #include <liburing.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <optional>
 #include <vector>
 
 #include "content.hpp"
 #include "error.hpp"
+#include "placement.hpp"
 #include "reader.hpp"
+#include "uring_setup.hpp"
 
 namespace readpath {
 namespace {
-
-std::string flag_names(unsigned flags) {
-  static const std::pair<unsigned, const char*> names[] = {
-      {IORING_SETUP_SQPOLL, "SQPOLL"},
-      {IORING_SETUP_SQ_AFF, "SQ_AFF"},
-      {IORING_SETUP_COOP_TASKRUN, "COOP_TASKRUN"},
-      {IORING_SETUP_SINGLE_ISSUER, "SINGLE_ISSUER"},
-  };
-  std::string out;
-  for (auto [bit, name] : names)
-    if (flags & bit) out.append(out.empty() ? "" : "|").append(name);
-  return out.empty() ? "none" : out;
-}
 
 class UringReader final : public Reader {
  public:
@@ -44,29 +36,24 @@ class UringReader final : public Reader {
       if (config.sqpoll_cpu >= 0) {
         required |= IORING_SETUP_SQ_AFF;
         params.sq_thread_cpu = static_cast<unsigned>(config.sqpoll_cpu);
+        sq_cpu_ = config.sqpoll_cpu;
       }
     }
-    // Optional: cheaper completion handling, as fio also asks for; a kernel that refuses
-    // them (before 5.19 / 6.0) still runs, and the note says so.
-    const unsigned optional = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SINGLE_ISSUER;
-    params.flags = required | optional;
-    int ret = io_uring_queue_init_params(qd_, &ring_, &params);
-    if (ret == -EINVAL) {
-      refused_ = optional;
-      io_uring_params plain{};
-      plain.flags = required;
-      plain.sq_thread_cpu = params.sq_thread_cpu;
-      plain.sq_thread_idle = params.sq_thread_idle;
-      params = plain;
-      ret = io_uring_queue_init_params(qd_, &ring_, &params);
-    }
-    if (ret < 0)
-      throw sys_error("io_uring_queue_init_params(" + flag_names(required) + ")", -ret);
-    accepted_ = params.flags;
-    if (config.sqpoll_cpu >= 0) sq_cpu_ = config.sqpoll_cpu;
+    // Optional flags: whatever subset of them this kernel takes (setup_with_optional_flags).
+    const SetupAttempt setup = setup_with_optional_flags(optional_setup_flags(), [&](unsigned optional) {
+      io_uring_params attempt = params;
+      attempt.flags = required | optional;
+      const int ret = io_uring_queue_init_params(qd_, &ring_, &attempt);
+      if (ret == 0) accepted_ = attempt.flags;
+      return ret;
+    });
+    if (setup.result < 0)
+      throw sys_error("io_uring_queue_init_params(" + setup_flag_names(required | setup.used) + ")", -setup.result);
+    refused_ = setup.refused;
+    creator_ = gettid();
 
     if (fixed_file_) {
-      ret = io_uring_register_files(&ring_, &t_.fd, 1);
+      const int ret = io_uring_register_files(&ring_, &t_.fd, 1);
       if (ret < 0) {
         io_uring_queue_exit(&ring_);
         throw sys_error("io_uring_register_files", -ret);
@@ -74,7 +61,7 @@ class UringReader final : public Reader {
     }
     if (fixed_buffers_) {
       iovec iov{buffer_.data(), buffer_.size()};
-      ret = io_uring_register_buffers(&ring_, &iov, 1);
+      const int ret = io_uring_register_buffers(&ring_, &iov, 1);
       if (ret < 0) {
         io_uring_queue_exit(&ring_);
         throw sys_error("io_uring_register_buffers", -ret);
@@ -141,12 +128,26 @@ class UringReader final : public Reader {
   }
 
   std::string setup_note() const override {
-    std::string note = "io_uring setup " + flag_names(accepted_);
-    if (sq_cpu_ >= 0) note += " sq_cpu " + std::to_string(sq_cpu_);
-    if (refused_) note += "; refused " + flag_names(refused_);
+    std::string note = "io_uring setup " + setup_flag_names(accepted_);
+    if (refused_) note += "; refused " + setup_flag_names(refused_);
+    if (sq_cpu_ >= 0) note += "; sqpoll requested cpu " + std::to_string(sq_cpu_);
     if (fixed_file_) note += "; registered file";
     if (fixed_buffers_) note += "; registered buffers";
     return note;
+  }
+
+  // The SQPOLL thread is a thread of this process named after the thread that made the
+  // ring (the kernel's io_sq_thread names it "iou-sqp-<tid>").
+  std::string helpers_observed() const override {
+    if (!(accepted_ & IORING_SETUP_SQPOLL)) return {};
+    const std::string name = "iou-sqp-" + std::to_string(creator_);
+    try {
+      const std::optional<ThreadSighting> sq = find_thread(name);
+      if (!sq) return "sqpoll thread " + name + " not found";
+      return "sqpoll cpus " + cpu_list(sq->allowed) + " last ran " + std::to_string(sq->last_cpu);
+    } catch (const Error& e) {
+      return std::string("sqpoll thread not observed (") + e.what() + ")";
+    }
   }
 
  private:
@@ -186,7 +187,8 @@ class UringReader final : public Reader {
   bool fixed_file_ = false;
   unsigned accepted_ = 0;
   unsigned refused_ = 0;
-  int sq_cpu_ = -1;
+  int sq_cpu_ = -1;  // requested for the SQPOLL thread (SQ_AFF); -1: none
+  pid_t creator_ = 0;
   std::vector<Slot> slots_;
   std::vector<io_uring_cqe*> cqes_;
 };

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""readpath_bench end to end: --help, bad input (exit 2), cell listing, a tiny smoke run
-whose JSON is checked, and Ctrl-C removing the files it made.
+"""readpath_bench end to end: --help and --list-methods, bad input (exit 2), cell listing,
+a tiny smoke run whose JSON is checked, threads seen where they ran, cold cells on a disk,
+and Ctrl-C removing the files it made.
 
 Usage: bench_cli_test.py READPATH_BENCH SCRATCH_PARENT   (run by CTest)
 """
@@ -16,8 +17,13 @@ import time
 
 BENCH, PARENT = sys.argv[1], sys.argv[2]
 CONTEXT_KEYS = ["kernel", "fs", "fs_options", "accel", "cpu_model", "thp", "read_ahead_kb",
-                "fault_around_bytes", "governor", "readpath_commit", "profile", "dir"]
-NAME = re.compile(r"^[a-z_0-9]+/io:\d+/file:\d+/warm:[01](/qd:\d+)?/real_time/threads:\d+$")
+                "fault_around_bytes", "governor", "readpath_commit", "profile", "dir", "methods",
+                "myfs_timed_counting"]
+NAME = re.compile(r"^[a-z_0-9]+/io:\d+/file:\d+/warm:[01](/qd:\d+)?/manual_time/threads:\d+$")
+TRAITS = ["name", "family", "uses_qd", "uses_io", "delivers", "keeps_mapping", "maps_per_pass",
+          "ranks_with", "timed", "summary"]
+# Filesystems without a page cache to evict from: their cold cells skip, saying so.
+CANNOT_EVICT = {"tmpfs", "ramfs", "overlay"}
 failures = []
 
 
@@ -35,10 +41,46 @@ def leftovers(directory):
     return [f for f in os.listdir(directory) if f.startswith("readpath-")]
 
 
+def help_methods(text):
+    """Names in --help's paragraph of methods and baselines (rows indented by two spaces)."""
+    for paragraph in text.split("\n\n"):
+        if paragraph.startswith("Methods ("):
+            return re.findall(r"^  ([a-z_0-9]+) ", paragraph, re.M)
+    return []
+
+
 def test_help():
     r = run("--help")
     check("--help exits 0 and explains --dir and --profile",
           r.returncode == 0 and "--dir DIR" in r.stdout and "--profile" in r.stdout, r.stdout + r.stderr)
+    listed = run("--list-methods")
+    check("--list-methods exits 0", listed.returncode == 0, listed.stderr)
+    try:
+        table = json.loads(listed.stdout)
+    except ValueError as e:
+        check("--list-methods prints JSON", False, f"{e}: {listed.stdout[:300]!r}")
+        return
+    check("--list-methods names equal the names --help lists",
+          [m.get("name") for m in table] == help_methods(r.stdout),
+          ([m.get("name") for m in table], help_methods(r.stdout)))
+    check("every method has every trait, name first",
+          all(list(m)[:1] == ["name"] and set(m) == set(TRAITS) for m in table),
+          [m for m in table if set(m) != set(TRAITS)][:1])
+    by_name = {m["name"]: m for m in table}
+    check("mmap_copy keeps its mapping and ranks with mappings",
+          by_name.get("mmap_copy", {}).get("keeps_mapping") is True
+          and by_name["mmap_copy"]["ranks_with"] == "mapping", by_name.get("mmap_copy"))
+    check("the baselines rank only with baselines",
+          all(by_name.get(n, {}).get("ranks_with") == "baseline" and by_name[n]["family"] == "baseline"
+              for n in ("memcpy", "memcpy_large")), [by_name.get("memcpy"), by_name.get("memcpy_large")])
+
+
+def context_methods(ctx):
+    """The context's method table as {name: traits}, or None when it does not parse."""
+    try:
+        return {m["name"]: m for m in json.loads(ctx.get("methods", ""))}
+    except (ValueError, TypeError, KeyError):
+        return None
 
 
 def test_bad_input(scratch):
@@ -86,11 +128,25 @@ def test_smoke(scratch):
     check("accel is host without READPATH_ACCEL",
           ctx.get("accel") == ("host" if not os.environ.get("READPATH_ACCEL") else os.environ["READPATH_ACCEL"]))
     check("profile recorded", ctx.get("profile") == "tiny")
+    check("myfs_timed_counting is n/a off myfs", ctx.get("myfs_timed_counting") == "n/a",
+          ctx.get("myfs_timed_counting"))
     benches = data["benchmarks"]
     methods = {b["name"].split("/")[0] for b in benches}
     check("the filter picked read, uring and mmap_touch", methods == {"read", "uring", "mmap_touch"}, methods)
+    table = context_methods(ctx)
+    # The context describes every registered method; the filter then ran only some.
+    check("context methods parse and cover the cells' methods",
+          table is not None and methods <= set(table), (methods, table and sorted(table)))
     ran = [b for b in benches if not b.get("error_occurred")]
     check("warm cells ran", any("/warm:1/" in b["name"] for b in ran), [b.get("error_message") for b in benches])
+    cold = [b for b in benches if "/warm:0/" in b["name"]]
+    check("the filter picked cold cells", cold, [b["name"] for b in benches])
+    fs = ctx.get("fs", "").split(" ")[0]
+    if fs in CANNOT_EVICT:
+        print(f"note: the scratch directory is on {fs}, which cannot evict; cold cells skip there")
+    else:
+        for b in cold:
+            check(f"{b['name']} ran cold on {fs}", not b.get("error_occurred"), b.get("error_message"))
     for b in ran:
         for counter in ("bytes_per_second", "items_per_second", "minflt", "majflt", "ctxsw"):
             check(f"{b['name']} has {counter}", counter in b, sorted(b))
@@ -112,14 +168,22 @@ def test_threads(scratch):
     check("a two-thread run exits 0", r.returncode == 0, r.stderr[-2000:])
     if r.returncode != 0:
         return
-    benches = json.load(open(out))["benchmarks"]
+    data = json.load(open(out))
+    benches = data["benchmarks"]
     os.unlink(out)
     check("three two-thread cells", len(benches) == 3 and all(b["threads"] == 2 for b in benches),
           [b["name"] for b in benches])
+    table = context_methods(data["context"])
+    check("context methods are exactly the cells' methods",
+          table is not None and set(table) == {b["name"].split("/")[0] for b in benches}, table and sorted(table))
+    # "t0 cpus 0 ran 0; t1 cpus 1 ran 1; ...": each thread's allowed CPUs and where it ran.
+    seen = re.compile(r"^t0 cpus (\d+) ran ([\d,-]+); t1 cpus (\d+) ran ([\d,-]+)(;|$)")
     for b in benches:
         if cores >= 2:
-            check(f"{b['name']} ran pinned", not b.get("error_occurred") and b.get("label", "").startswith("cpus"),
-                  b.get("error_message") or b.get("label"))
+            m = seen.match(b.get("label", ""))
+            check(f"{b['name']} ran pinned, each thread where it was placed",
+                  not b.get("error_occurred") and m and m.group(1) == m.group(2) and m.group(3) == m.group(4)
+                  and m.group(1) != m.group(3), b.get("error_message") or b.get("label"))
         else:
             check(f"{b['name']} skipped: one core", "placement cores" in b.get("error_message", ""), b)
 

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "cache.hpp"
+#include "error.hpp"
 #include "mounts.hpp"
 #include "reader.hpp"
 #include "test_util.hpp"
@@ -55,6 +56,43 @@ TEST_F(CacheTest, TmpfsKeepsPagesAfterEviction) {
   make("/dev/shm");
   evict(fd_, 0, file_.size);
   EXPECT_EQ(resident_fraction(fd_, 0, file_.size), 1.0);
+}
+
+TEST_F(CacheTest, ConfirmedStatesAreWhatTheySay) {
+  make(READPATH_TEST_SCRATCH);
+  const std::string fs = mount_of(dir_).fstype;
+  ResidencyProbe whole(fd_, 0, file_.size);
+  make_warm_confirmed(fd_, file_.size, whole);
+  EXPECT_EQ(whole.fraction(), 1.0);
+  if (fs == "tmpfs" || fs == "ramfs" || fs == "overlay") GTEST_SKIP() << fs << " cannot evict";
+  make_cold_confirmed(fd_, file_.size, whole, fs);
+  EXPECT_EQ(whole.fraction(), 0.0);
+  EXPECT_NO_THROW(check_evictable(fd_, 0, file_.size, whole, fs));
+}
+
+TEST_F(CacheTest, ColdOnTmpfsSaysWhyItCannotBe) {
+  if (access("/dev/shm", W_OK) != 0 || mount_of("/dev/shm").fstype != "tmpfs")
+    GTEST_SKIP() << "/dev/shm is not a writable tmpfs here";
+  make("/dev/shm");
+  ResidencyProbe whole(fd_, 0, file_.size);
+  try {
+    make_cold_confirmed(fd_, file_.size, whole, "tmpfs");
+    FAIL() << "tmpfs evicted";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "cold: POSIX_FADV_DONTNEED left 100.0% of the file in the page cache on tmpfs");
+  }
+  try {
+    check_evictable(fd_, 0, file_.size, whole, "tmpfs");
+    FAIL() << "tmpfs evicted";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "cold: POSIX_FADV_DONTNEED cannot evict on tmpfs");
+  }
+}
+
+TEST(MissingPages, CountsPagesOfTheRegion) {
+  EXPECT_EQ(missing_pages(1.0, 0, 100 * page_size()), 0u);
+  EXPECT_EQ(missing_pages(0.75, 0, 100 * page_size()), 25u);
+  EXPECT_EQ(missing_pages(0.0, 10, 10 + 3 * page_size()), 3u);
 }
 
 TEST_F(CacheTest, ResidencyOfAnUnalignedRegion) {

@@ -1,5 +1,10 @@
-// mountinfo parsing and myfs stats parsing (on a fake stats file: myfs need not exist).
+// mountinfo parsing, myfs stats parsing (on a fake stats file: myfs need not exist), and
+// remounting without losing a mount's flags.
 #include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -88,6 +93,65 @@ TEST(MyfsStats, MissingFileNamesIt) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("open /sys/fs/myfs/0:0/stats-none"), std::string::npos);
   }
+}
+
+TEST(MyfsStats, DeltaIsPerCounterInTheNewOrder) {
+  const Counters before = {{"read", 5}, {"fault", 2}};
+  const Counters after = {{"read", 9}, {"read_iter", 4}, {"fault", 2}};
+  EXPECT_EQ(counter_delta(before, after), (Counters{{"read", 4}, {"read_iter", 4}, {"fault", 0}}));
+}
+
+TEST(RemountFlags, KeepEveryPerMountFlagStatvfsReports) {
+  EXPECT_EQ(remount_flags(ST_RELATIME), static_cast<unsigned long>(MS_RELATIME));
+  EXPECT_EQ(remount_flags(ST_RDONLY | ST_NOSUID | ST_NODEV | ST_NOEXEC | ST_NOATIME | ST_NODIRATIME),
+            static_cast<unsigned long>(MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME));
+  EXPECT_EQ(remount_flags(ST_SYNCHRONOUS | ST_RELATIME), static_cast<unsigned long>(MS_SYNCHRONOUS | MS_RELATIME));
+  EXPECT_EQ(remount_flags(0x2000 | ST_RELATIME), static_cast<unsigned long>(MS_NOSYMFOLLOW | MS_RELATIME));
+  // Neither noatime nor relatime: strictatime, named so that relatime does not replace it.
+  EXPECT_EQ(remount_flags(ST_NOSUID), static_cast<unsigned long>(MS_NOSUID | MS_STRICTATIME));
+  // Flags that are not the mount's own (write, append, immutable, mandlock) are not passed.
+  EXPECT_EQ(remount_flags(ST_WRITE | ST_APPEND | ST_IMMUTABLE | ST_MANDLOCK | ST_RELATIME),
+            static_cast<unsigned long>(MS_RELATIME));
+}
+
+// On a tmpfs mounted nosuid,nodev,noexec,noatime in a private mount namespace (a child
+// process, so nothing leaks): remount() changes the option it names and keeps the flags,
+// where a bare MS_REMOUNT drops them (the effect remount_flags exists for).
+TEST(Remount, ChangesTheNamedOptionAndKeepsTheFlags) {
+  const std::string dir = test::scratch_dir();
+  enum { kKept = 0, kFailed = 1, kFlagsLost = 2, kSizeUnchanged = 3, kBareKept = 4, kCannot = 77 };
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    const unsigned long flags = MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME;
+    const unsigned long st = ST_NOSUID | ST_NODEV | ST_NOEXEC | ST_NOATIME;
+    if (unshare(CLONE_NEWNS) != 0 || mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+        mount("tmpfs", dir.c_str(), "tmpfs", flags, "size=1m") != 0)
+      _exit(kCannot);
+    try {
+      remount(dir, "size=2m");
+    } catch (const Error&) {
+      _exit(kFailed);
+    }
+    struct statvfs v {};
+    if (statvfs(dir.c_str(), &v) != 0) _exit(kFailed);
+    if ((v.f_flag & st) != st) _exit(kFlagsLost);
+    if (v.f_blocks * v.f_frsize != 2u << 20) _exit(kSizeUnchanged);
+    if (mount(nullptr, dir.c_str(), nullptr, MS_REMOUNT, "size=3m") != 0 || statvfs(dir.c_str(), &v) != 0)
+      _exit(kFailed);
+    _exit((v.f_flag & st) == st ? kBareKept : kKept);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  rmdir(dir.c_str());
+  untrack_path(dir);
+  ASSERT_TRUE(WIFEXITED(status));
+  if (WEXITSTATUS(status) == kCannot) GTEST_SKIP() << "cannot mount in a private mount namespace here (needs root)";
+  EXPECT_NE(WEXITSTATUS(status), kFailed) << "remount failed";
+  EXPECT_NE(WEXITSTATUS(status), kFlagsLost) << "remount() dropped nosuid/nodev/noexec/noatime";
+  EXPECT_NE(WEXITSTATUS(status), kSizeUnchanged) << "remount() did not apply size=2m";
+  EXPECT_NE(WEXITSTATUS(status), kBareKept) << "a bare MS_REMOUNT kept the flags too: this test cannot see a loss";
+  EXPECT_EQ(WEXITSTATUS(status), kKept);
 }
 
 }  // namespace

@@ -80,6 +80,19 @@ TEST(Options, BadInputSaysWhatIsWrong) {
   EXPECT_NE(usage_error({"--file-sizes", "100000G"}).find("available memory"), std::string::npos);
 }
 
+TEST(Options, ListMethodsNeedsNothingElse) {
+  const Options o = parse({"--list-methods", "--dir", "/no/such/dir"});
+  EXPECT_TRUE(o.list_methods);
+}
+
+TEST(Options, HelpListsEveryMethodAndBaseline) {
+  const std::string help = usage();
+  for (const auto& m : methods()) EXPECT_NE(help.find("\n  " + std::string(m.name) + " "), std::string::npos) << m.name;
+  for (const auto& m : baselines()) EXPECT_NE(help.find("\n  " + std::string(m.name) + " "), std::string::npos) << m.name;
+  EXPECT_NE(help.find("/manual_time/threads:<n>"), std::string::npos);
+  EXPECT_NE(help.find("--list-methods"), std::string::npos);
+}
+
 TEST(Options, DirectoryChecks) {
   EXPECT_THROW(check_dir("/no/such/dir"), UsageError);
   EXPECT_THROW(check_dir("/proc/self/status"), UsageError);

@@ -1,7 +1,11 @@
-// Placement policies on this machine's real topology.
+// Placement policies on this machine's real topology, and what the kernel is seen doing.
 #include <gtest/gtest.h>
 #include <hwloc.h>
+#include <pthread.h>
 #include <sched.h>
+
+#include <atomic>
+#include <thread>
 
 #include "error.hpp"
 #include "placement.hpp"
@@ -97,6 +101,55 @@ TEST(Placement, AffinityIsAppliedAndRestored) {
   cpu_set_t after;
   ASSERT_EQ(sched_getaffinity(0, sizeof after, &after), 0);
   EXPECT_TRUE(CPU_EQUAL(&before, &after));
+}
+
+TEST(Placement, AllowedCpusReadBackThePinning) {
+  const auto plan = plan_placement(Placement::cores, 1);
+  ScopedAffinity pin(plan[0]);
+  EXPECT_EQ(allowed_cpus(), plan[0].cpus);
+}
+
+TEST(CpuList, ShowsRangesSortedAndOnce) {
+  EXPECT_EQ(cpu_list({}), "none");
+  EXPECT_EQ(cpu_list({3}), "3");
+  EXPECT_EQ(cpu_list({1, 0}), "0,1");
+  EXPECT_EQ(cpu_list({5, 0, 1, 2, 2, 7, 8}), "0-2,5,7,8");
+}
+
+TEST(PlacementSeen, SaysUnpinnedOnlyForAThreadAllowedEveryCpu) {
+  EXPECT_EQ(placement_seen(true, {1}, {1}), "cpus 1 ran 1");
+  EXPECT_EQ(placement_seen(false, usable_cpus(), {0}), "unpinned ran 0");
+  // Pinned from outside (taskset): what the thread may use is the observation.
+  if (usable_cpus().size() > 1) {
+    const unsigned cpu = usable_cpus()[0];
+    EXPECT_EQ(placement_seen(false, {cpu}, {cpu}), "cpus " + std::to_string(cpu) + " ran " + std::to_string(cpu));
+  }
+}
+
+TEST(StatProcessor, FindsField39PastACommandNameWithSpacesAndParentheses) {
+  std::string stat = "4242 (iou) sqp 7) S";
+  for (int field = 4; field <= 52; ++field) stat.append(" ").append(std::to_string(field == 39 ? 3 : 1000 + field));
+  EXPECT_EQ(stat_processor(stat), 3);
+  EXPECT_THROW(stat_processor("4242 (short) S 1 2 3"), Error);
+  EXPECT_THROW(stat_processor("no command name"), Error);
+}
+
+TEST(FindThread, SeesANamedThreadOfThisProcessAndWhereItRuns) {
+  std::atomic<bool> named{false}, done{false};
+  std::thread helper([&] {
+    pthread_setname_np(pthread_self(), "rp-find-me");
+    named = true;
+    while (!done) std::this_thread::yield();
+  });
+  while (!named) std::this_thread::yield();
+  const auto seen = find_thread("rp-find-me");
+  done = true;
+  helper.join();
+  ASSERT_TRUE(seen.has_value());
+  EXPECT_GT(seen->tid, 0);
+  EXPECT_GE(seen->last_cpu, 0);
+  EXPECT_FALSE(seen->allowed.empty());
+  EXPECT_FALSE(find_thread("rp-no-such-thread").has_value());
 }
 
 }  // namespace

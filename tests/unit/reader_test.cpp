@@ -17,6 +17,18 @@ namespace {
 // A file whose size is not a multiple of any request size, so the last request is short.
 constexpr uint64_t kFileSize = (1u << 20) + 1000;
 
+// The methods of the table that `applies` to, by name: each suite below runs over the
+// methods its behaviour belongs to, and the table decides which those are.
+template <class Predicate>
+std::vector<std::string> methods_where(Predicate applies) {
+  std::vector<std::string> names;
+  for (const auto& m : methods())
+    if (applies(m)) names.emplace_back(m.name);
+  return names;
+}
+
+std::string param_name(const ::testing::TestParamInfo<std::string>& info) { return info.param; }
+
 class ReaderTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
@@ -61,7 +73,10 @@ class ReaderTest : public ::testing::TestWithParam<std::string> {
   auto var = reader(__VA_ARGS__);                                                  \
   if (!var) GTEST_SKIP() << GetParam() << ": this kernel refuses the method's call"
 
-TEST_P(ReaderTest, ReadsTheWholeFileWithAShortLastRequest) {
+// Every method.
+class EveryMethod : public ReaderTest {};
+
+TEST_P(EveryMethod, ReadsTheWholeFileWithAShortLastRequest) {
   const size_t io = find_method(GetParam())->uses_io ? 64 * 1024 : page_size();
   READER_OR_SKIP(r, io, 4, target(0, kFileSize));
   const PassResult pass = r->pass(true);
@@ -69,26 +84,26 @@ TEST_P(ReaderTest, ReadsTheWholeFileWithAShortLastRequest) {
   EXPECT_EQ(pass.requests, (kFileSize + io - 1) / io);
 }
 
-TEST_P(ReaderTest, ReadsOnlyItsRegion) {
+TEST_P(EveryMethod, ReadsOnlyItsRegion) {
   const uint64_t begin = 16 * page_size(), end = begin + 40 * page_size() + 123;
   READER_OR_SKIP(r, 8192, 2, target(begin, end));
   const PassResult pass = r->pass(true);
   EXPECT_EQ(pass.bytes, end - begin);
 }
 
-TEST_P(ReaderTest, SmallRequestsCoverEveryByte) {
+TEST_P(EveryMethod, SmallRequestsCoverEveryByte) {
   READER_OR_SKIP(r, 512, 1, target(0, 64 * 1024 + 77));
   EXPECT_EQ(r->pass(true).bytes, 64u * 1024 + 77);
 }
 
-TEST_P(ReaderTest, PassesRepeat) {
+TEST_P(EveryMethod, PassesRepeat) {
   READER_OR_SKIP(r, 4096, 8, target(0, kFileSize));
   for (int i = 0; i < 3; ++i) EXPECT_EQ(r->pass(true).bytes, kFileSize);
   r->release_mappings();
   EXPECT_EQ(r->pass(true).bytes, kFileSize);
 }
 
-TEST_P(ReaderTest, DetectsWrongContent) {
+TEST_P(EveryMethod, DetectsWrongContent) {
   READER_OR_SKIP(r, 4096, 4, target(0, kFileSize));
   r.reset();  // a fresh reader (and mapping) sees the changed byte
   const int wfd = open(file_.path.c_str(), O_WRONLY | O_CLOEXEC);
@@ -105,8 +120,13 @@ TEST_P(ReaderTest, DetectsWrongContent) {
   }
 }
 
-TEST_P(ReaderTest, QueueDepthsKeepEveryRequestInOrderOfOffset) {
-  if (!find_method(GetParam())->uses_qd) GTEST_SKIP() << GetParam() << " has no queue depth";
+INSTANTIATE_TEST_SUITE_P(AllMethods, EveryMethod,
+                         ::testing::ValuesIn(methods_where([](const MethodInfo&) { return true; })), param_name);
+
+// Methods with a queue depth.
+class QueuedMethod : public ReaderTest {};
+
+TEST_P(QueuedMethod, QueueDepthsKeepEveryRequestInOrderOfOffset) {
   for (unsigned qd : {1u, 2u, 7u, 32u, 128u}) {
     READER_OR_SKIP(r, 16384, qd, target(0, kFileSize));
     const PassResult pass = r->pass(true);
@@ -115,8 +135,14 @@ TEST_P(ReaderTest, QueueDepthsKeepEveryRequestInOrderOfOffset) {
   }
 }
 
-TEST_P(ReaderTest, IoUringSaysWhichSetupFlagsTheKernelTook) {
-  if (find_method(GetParam())->family != Family::uring) GTEST_SKIP() << GetParam() << " is not io_uring";
+INSTANTIATE_TEST_SUITE_P(QueueDepthMethods, QueuedMethod,
+                         ::testing::ValuesIn(methods_where([](const MethodInfo& m) { return m.uses_qd; })),
+                         param_name);
+
+// io_uring methods.
+class UringMethod : public ReaderTest {};
+
+TEST_P(UringMethod, SaysWhichSetupFlagsTheKernelTook) {
   READER_OR_SKIP(r, 4096, 4, target(0, kFileSize));
   const std::string note = r->setup_note();
   EXPECT_EQ(note.rfind("io_uring setup ", 0), 0u) << note;
@@ -128,12 +154,31 @@ TEST_P(ReaderTest, IoUringSaysWhichSetupFlagsTheKernelTook) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllMethods, ReaderTest, ::testing::ValuesIn([] {
-                           std::vector<std::string> names;
-                           for (const auto& m : methods()) names.emplace_back(m.name);
-                           return names;
-                         }()),
-                         [](const auto& info) { return info.param; });
+TEST_P(UringMethod, ReportsTheSqpollThreadOnlyWhenItHasOne) {
+  READER_OR_SKIP(r, 4096, 4, target(0, kFileSize));
+  const std::string seen = r->helpers_observed();
+  if (GetParam() == "uring_sqpoll") {
+    // Seen in /proc/self/task: where it may run and where it last ran.
+    EXPECT_EQ(seen.rfind("sqpoll cpus ", 0), 0u) << seen;
+    EXPECT_NE(seen.find(" last ran "), std::string::npos) << seen;
+  } else {
+    EXPECT_EQ(seen, "");
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(IoUringMethods, UringMethod,
+                         ::testing::ValuesIn(methods_where([](const MethodInfo& m) { return m.family == Family::uring; })),
+                         param_name);
+
+// The baselines are described beside the methods but are not readers.
+TEST(Readers, RefuseTheBaselines) {
+  for (const auto& b : baselines()) {
+    EXPECT_EQ(find_method(b.name), nullptr) << b.name;
+    ReaderConfig config;
+    config.method = &b;
+    EXPECT_THROW(make_reader(config, Target{}), Error) << b.name;
+  }
+}
 
 }  // namespace
 }  // namespace readpath

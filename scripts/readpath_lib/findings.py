@@ -138,11 +138,20 @@ def _count(v):
     return results.format_value(v, "")
 
 
-# The myfs hooks whose calls a kernel counter reflects: what to hold a change of that
-# counter against. A timing reflects every hook.
-RELATED_HOOKS = {"minflt": ("fault", "fault_minor", "map_pages", "map_pages_pages"),
-                 "majflt": ("fault", "fault_major", "readahead", "read_folio"),
-                 "ctxsw": ("readahead", "read_folio")}
+# Per kernel counter: the myfs hooks whose calls it reflects, and what it means when those
+# calls did not change in number but the counter did. A timing reflects every hook.
+COUNTER_HOOKS = {
+    "minflt": (("fault", "fault_minor", "map_pages", "map_pages_pages"),
+               "the kernel accounts the same faults differently"),
+    "majflt": (("fault", "fault_major", "readahead", "read_folio"),
+               "the kernel accounts the same faults differently"),
+    "ctxsw": (("readahead", "read_folio"),
+              "the same calls slept or were preempted a different number of times "
+              "(their number did not change)"),
+}
+SAME_CALLS_TIMING = ("the same hook calls took a different time: the change is in how long "
+                     "the path took (the kernel's code, myfs's hooks or the machine), not in "
+                     "which hooks ran")
 
 
 def explain(metric, base_bench, other_bench, base_paths, other_paths):
@@ -152,7 +161,8 @@ def explain(metric, base_bench, other_bench, base_paths, other_paths):
     if not before and not after:
         return None
     fired = [h for h in results.MYFS_HOOKS if h in before or h in after]
-    related = [h for h in fired if h in RELATED_HOOKS.get(metric.key, fired)]
+    hooks_of, same_calls = COUNTER_HOOKS.get(metric.key, (fired, SAME_CALLS_TIMING))
+    related = [h for h in fired if h in hooks_of]
     changed = [h for h in fired if before.get(h) != after.get(h)]
     same = [h for h in related if h not in changed]
     parts = []
@@ -166,14 +176,7 @@ def explain(metric, base_bench, other_bench, base_paths, other_paths):
              and tuple(base_paths.get(h) or ()) != tuple(other_paths.get(h) or ())]
     if moved:
         parts.append("the call path into " + ", ".join(f"`{h}`" for h in moved) + " differs")
-    if any(h in changed for h in related):
-        verdict = "the work changed"
-    elif metric.timing:
-        verdict = ("the same hook calls took a different time: the difference lies in the "
-                   "kernel's own code between them (or the machine), not in what reached myfs")
-    else:
-        verdict = ("the kernel accounts the same work differently (the hooks this counter "
-                   "reflects did not change)")
+    verdict = "the work changed" if any(h in changed for h in related) else same_calls
     return "; ".join(parts) + f" — {verdict}"
 
 

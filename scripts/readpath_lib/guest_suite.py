@@ -4,10 +4,11 @@ set of myfs mount options.
 
 One boot per call. Each configuration (a set of extra myfs mount options) gets a fresh
 mount, so counters, recorded call paths and the page cache start empty and options a
-previous configuration named do not linger. With several configurations or rounds the
-runs are interleaved and counterbalanced — round 1 runs A B C, round 2 C B A, … — after
-one discarded warm-up run, so that drift of the host (and TCG's translation cache
-warming) falls on every configuration alike.
+previous configuration named do not linger. With several configurations or rounds, each
+configuration first runs the suite once in registration order, which records its call
+paths (the first call of each hook: comparable only if the cells came in the same order)
+and warms up; then the measured runs are interleaved and counterbalanced — round 1 runs
+A B C, round 2 C B A, … — so that drift of the host falls on every configuration alike.
 """
 
 import re
@@ -50,9 +51,13 @@ def schedule(configs, rounds):
 
 def _script(bench, suite_args, configs, rounds, repetitions):
     q = shlex.quote
+    # Several configurations are compared cell by cell: their repetitions are interleaved
+    # in random order, so that drift within a run falls on every cell alike. One alone (a
+    # kernel of compare-kernels) runs in registration order.
+    interleave = len(configs) > 1
     run_args = (f"--dir {VM_MOUNT} {shlex.join(suite_args)} "
                 f"--benchmark_repetitions={repetitions} --benchmark_color=false")
-    if repetitions > 1:
+    if interleave and repetitions > 1:
         run_args += " --benchmark_enable_random_interleaving=true"
     lines = [
         "set -e",
@@ -65,9 +70,16 @@ def _script(bench, suite_args, configs, rounds, repetitions):
     ]
     # Every configuration must mount before anything is measured.
     lines += [f"remount {q(c.mount_options)}" for c in configs]
-    if len(configs) > 1 or rounds > 1:
-        lines += [f"remount {q(configs[0].mount_options)}",
-                  f"{q(str(bench))} {run_args} --benchmark_repetitions=1 >/dev/null 2>&1 || true"]
+    if interleave:
+        # Per configuration, one run in registration order (no interleaving) records the
+        # call path that first reaches each hook, so that paths compare like with like; it
+        # is also the warm-up (TCG's translation cache, the binaries' pages) and is not kept.
+        for i, c in enumerate(configs):
+            lines += [f"remount {q(c.mount_options)}",
+                      f"{q(str(bench))} --dir {VM_MOUNT} {shlex.join(suite_args)} "
+                      "--benchmark_repetitions=1 --benchmark_color=false > /dev/null 2>&1 "
+                      f'|| {{ echo "the path run of {i} failed"; exit 1; }}',
+                      f'cat /sys/fs/myfs/*/paths > "$O/{i}.paths"']
     for r, i in schedule(configs, rounds):
         out = f"$O/{i}-r{r}"
         lines += [
@@ -76,8 +88,9 @@ def _script(bench, suite_args, configs, rounds, repetitions):
             f'--benchmark_out_format=json > "{out}.log" 2>&1 '
             f'|| {{ tail -n 5 "{out}.log"; exit 1; }}',
             f'mv "{out}.json.partial" "{out}.json"',
-            f'[ -f "$O/{i}.paths" ] || cat /sys/fs/myfs/*/paths > "$O/{i}.paths"',
         ]
+        if not interleave:
+            lines.append(f'[ -f "$O/{i}.paths" ] || cat /sys/fs/myfs/*/paths > "$O/{i}.paths"')
     lines.append('uname -r > "$O/release"')
     return "\n".join(lines) + "\n"
 

@@ -181,8 +181,8 @@ def explain(metric, base_bench, other_bench, base_paths, other_paths):
 
 
 def _change(metric, base, d):
-    """`17.8% slower [+17.1%, +18.4%]` for a time, `9 → 1` for an exact count."""
-    if d.exact:
+    """`17.8% slower (time [+17.1%, +18.4%])` for a time, `9 → 1` (medians) for a count."""
+    if d.exact or not metric.timing:
         return f"{_count(base)} → {_count(d.value)}"
     if metric.key == "time" and d.delta_pct not in (None, math.inf):
         direction = "slower" if d.delta_pct > 0 else "faster"

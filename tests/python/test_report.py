@@ -86,7 +86,7 @@ def test_a_counter_change_is_explained_by_the_hook_counts_beside_it(tmp_path):
     line = next(l for l in findings_of(text).splitlines() if "major faults" in l)
     assert "mmap_copy/io:4096/file:1048576/warm:0" in line and "9 → 1" in line
     assert "myfs saw the same 8 readahead, 9 fault, 1 fault_major per pass on both" in line
-    assert "the kernel accounts the same work differently" in line
+    assert "the kernel accounts the same faults differently" in line
 
 
 def test_real_runs_show_hook_counts_and_differing_call_paths(tmp_path):

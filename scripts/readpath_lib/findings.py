@@ -138,16 +138,16 @@ def _count(v):
     return results.format_value(v, "")
 
 
-# Per kernel counter: the myfs hooks whose calls it reflects, and what it means when those
-# calls did not change in number but the counter did. A timing reflects every hook.
+# Per kernel counter: the myfs hooks whose calls it reflects (None: any of them), and what
+# it means when those calls did not change in number but the counter did. A timing
+# reflects every hook.
 COUNTER_HOOKS = {
     "minflt": (("fault", "fault_minor", "map_pages", "map_pages_pages"),
                "the kernel accounts the same faults differently"),
     "majflt": (("fault", "fault_major", "readahead", "read_folio"),
                "the kernel accounts the same faults differently"),
-    "ctxsw": (("readahead", "read_folio"),
-              "the same calls slept or were preempted a different number of times "
-              "(their number did not change)"),
+    "ctxsw": (None, "the same calls slept or were preempted a different number of times "
+                    "(their number did not change)"),
 }
 SAME_CALLS_TIMING = ("the same hook calls took a different time: the change is in how long "
                      "the path took (the kernel's code, myfs's hooks or the machine), not in "
@@ -161,10 +161,10 @@ def explain(metric, base_bench, other_bench, base_paths, other_paths):
     if not before and not after:
         return None
     fired = [h for h in results.MYFS_HOOKS if h in before or h in after]
-    hooks_of, same_calls = COUNTER_HOOKS.get(metric.key, (fired, SAME_CALLS_TIMING))
-    related = [h for h in fired if h in hooks_of]
+    hooks_of, same_calls = COUNTER_HOOKS.get(metric.key, (None, SAME_CALLS_TIMING))
+    related = [h for h in fired if hooks_of is None or h in hooks_of]
     changed = [h for h in fired if before.get(h) != after.get(h)]
-    same = [h for h in related if h not in changed]
+    same = [h for h in (related or fired) if h not in changed]
     parts = []
     if same:
         parts.append("myfs saw the same " + ", ".join(f"{_count(before[h])} {h}" for h in same)

@@ -31,18 +31,10 @@ def add_arguments(parser):
     parser.add_argument("kernels", nargs="+", metavar="K",
                         help="kernels to compare (6.1, 6.12, a Debian release such as "
                              "6.12.117+deb12-amd64); the first is the baseline")
-    size = parser.add_mutually_exclusive_group()
-    size.add_argument("--quick", dest="suite", action="store_const", const="tiny",
-                      help="the tiny suite (1 MiB files): under a minute per kernel under TCG")
-    size.add_argument("--suite", choices=sorted(guest_suite.VM_SUITES), dest="suite",
-                      help="tiny, or quick: readpath_bench's quick profile on 16 MiB files, "
-                           "about 6 minutes per kernel under TCG (the default)")
+    guest_suite.add_suite_arguments(
+        parser, "the tiny suite (1 MiB files): under a minute per kernel under TCG", 1800)
     parser.add_argument("--out", metavar="DIR",
                         help="report folder (default: results/<date>-kernels-<K1>-vs-<K2>-<host>)")
-    parser.add_argument("--timeout", type=float, default=1800, metavar="S",
-                        help="give up on a guest after S seconds (default 1800)")
-    parser.add_argument("--no-build", action="store_true",
-                        help="use the readpath_bench already built instead of building first")
 
 
 def _folder(args):

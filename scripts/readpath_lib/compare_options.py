@@ -43,12 +43,8 @@ def add_arguments(parser):
     parser.add_argument("--kernel", default=DEFAULT_KERNEL, metavar="K",
                         help=f"the guest kernel (default {DEFAULT_KERNEL}; also 6.12 or a "
                              "release such as 6.12.117+deb12-amd64)")
-    size = parser.add_mutually_exclusive_group()
-    size.add_argument("--quick", dest="suite", action="store_const", const="tiny",
-                      help="the tiny suite (1 MiB files): a few minutes for two sets under TCG")
-    size.add_argument("--suite", choices=sorted(guest_suite.VM_SUITES), dest="suite",
-                      help="tiny, or quick: readpath_bench's quick profile on 16 MiB files "
-                           "(the default)")
+    guest_suite.add_suite_arguments(
+        parser, "the tiny suite (1 MiB files): about half a minute per two sets under TCG", 3600)
     parser.add_argument("--methods", metavar="A,B",
                         help="only these methods (readpath_bench --methods)")
     parser.add_argument("--rounds", type=int, default=ROUNDS, metavar="N",
@@ -61,10 +57,6 @@ def add_arguments(parser):
                              "with confidence (default 0: any change)")
     parser.add_argument("--out", metavar="DIR",
                         help="report folder (default: results/<date>-options-<K>-<host>)")
-    parser.add_argument("--timeout", type=float, default=3600, metavar="S",
-                        help="give up on the guest after S seconds (default 3600)")
-    parser.add_argument("--no-build", action="store_true",
-                        help="use the readpath_bench already built instead of building first")
 
 
 def configs_from(options):

@@ -42,6 +42,22 @@ class Config:
         return ",".join(o for o in (BASE_OPTIONS, self.options) if o)
 
 
+def add_suite_arguments(parser, quick_help, timeout):
+    """The options every command that runs the guest suite takes: which suite, how long
+    the guest may take, whether to build first. The suite lands in args.suite (None:
+    the quick suite)."""
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", dest="suite", action="store_const", const="tiny",
+                      help=quick_help)
+    size.add_argument("--suite", choices=sorted(VM_SUITES), dest="suite",
+                      help="tiny (1 MiB files), or quick: readpath_bench's quick profile on "
+                           "16 MiB files (the default)")
+    parser.add_argument("--timeout", type=float, default=timeout, metavar="S",
+                        help=f"give up on a guest after S seconds (default {timeout:g})")
+    parser.add_argument("--no-build", action="store_true",
+                        help="use the readpath_bench already built instead of building first")
+
+
 def schedule(configs, rounds):
     """[(round, config index)]: forward in odd rounds, backward in even ones."""
     order = list(range(len(configs)))
@@ -62,8 +78,11 @@ def _script(bench, suite_args, configs, rounds, repetitions):
     lines = [
         "set -e",
         'O="$READPATH_OUT"',
+        # A finished run's io_uring rings are torn down asynchronously and hold their
+        # files for a moment: an unmount right after may find the mount busy.
         "remount() {",
-        f"  umount {VM_MOUNT}",
+        f"  n=0; until umount {VM_MOUNT} 2>/dev/null; do n=$((n+1)); "
+        f'[ $n -ge 100 ] && {{ umount {VM_MOUNT}; exit 1; }}; sleep 0.1; done',
         f'  mount -t myfs -o "$1" myfs {VM_MOUNT} 2>"$O/mount.err" || '
         f'{{ echo "$1" > "$O/bad-options"; cat "$O/mount.err"; exit {_BAD_OPTIONS}; }}',
         "}",

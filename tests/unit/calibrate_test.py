@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """`readpath calibrate` end to end on a small file: a table row per workload, JSON with
-positive bandwidths on both sides, and the file it read removed afterwards.
+positive bandwidths on both sides and the fio options that make it like for like, and the
+file it read removed afterwards.
 
 Usage: calibrate_test.py READPATH_BENCH REPO   (run by CTest; exit 77 skips)
 """
@@ -40,6 +41,13 @@ def main():
             for row in rows:
                 if not (row["readpath_bytes_per_second"] > 0 and row["fio_bytes_per_second"] > 0):
                     problems.append(f"no bandwidth in {row}")
+                # Like for like: no per-I/O clocks in fio; io_uring batched as readpath does.
+                if "--gtod_reduce=1" not in row["fio_command"]:
+                    problems.append(f"fio keeps per-I/O clocks: {row['fio_command']}")
+                if row["engine"] == "io_uring" and "--iodepth_batch_complete_max=1" not in row["fio_command"]:
+                    problems.append(f"fio not batched like readpath at qd1: {row['fio_command']}")
+            if json.load(open(out))["cpus"] == "all":
+                problems.append("both tools ran unpinned by default")
             for w in workloads:
                 if w not in r.stdout:
                     problems.append(f"no table row for {w}")

@@ -82,6 +82,7 @@ Profile profile(const std::string& name) {
     p.warm = {1, 0};
     p.min_time = 0.25;
     p.min_time_tcg = 0.005;
+    p.baseline = true;
   } else if (name == "default") {
     p.methods = {"read", "pread", "pread_rand", "preadv2_nowait", "uring", "uring_fixed",
                  "uring_sqpoll", "mmap_copy", "mmap_touch", "mmap_populate", "mmap_populate_read"};
@@ -93,6 +94,7 @@ Profile profile(const std::string& name) {
     p.warm = {1, 0};
     p.min_time = 0.2;
     p.min_time_tcg = 0.01;
+    p.baseline = true;
   } else if (name == "full") {
     for (const auto& m : methods()) p.methods.emplace_back(m.name);
     p.io_sizes = {4 * K, 16 * K, 64 * K, 256 * K, 1 * M, 4 * M};
@@ -103,6 +105,7 @@ Profile profile(const std::string& name) {
     p.warm = {1, 0};
     p.min_time = 0.5;
     p.min_time_tcg = 0.02;
+    p.baseline = true;
   } else {
     std::string all;
     for (const auto& n : profile_names()) all.append(all.empty() ? "" : ", ").append(n);
@@ -138,7 +141,8 @@ std::string usage() {
          "  --cache warm|cold|both   page-cache state before each pass (default both)\n"
          "  --placement P      none, core, smt, cores, packages or numa (default none)\n"
          "  --baseline         add the baseline cells listed below: user-space bounds for\n"
-         "                     read(2)\n"
+         "                     read(2), and a measure of the machine itself (quick, default\n"
+         "                     and full include them unless --methods is given)\n"
          "  --keep-files       leave the prepared files in --dir and print their paths\n"
          "  --list-methods     print every method's traits as a JSON array (name, family,\n"
          "                     uses_qd, uses_io, delivers, keeps_mapping, maps_per_pass,\n"
@@ -235,6 +239,7 @@ Options parse_options(int& argc, char** argv) {
   const Profile p = profile(o.profile);
   o.min_time = accel() == "tcg" ? p.min_time_tcg : p.min_time;
   o.threaded_methods = p.threaded_methods;
+  o.baseline = o.baseline || (p.baseline && methods_text.empty());
 
   for (const auto& name : methods_text.empty() ? p.methods : split(methods_text)) {
     const MethodInfo* m = find_method(name);

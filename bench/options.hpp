@@ -27,6 +27,9 @@ struct Profile {
   double min_time = 0.1;          // seconds per cell on host/kvm
   double min_time_tcg = 0.01;     // under TCG, where everything is ~50x slower
   std::vector<std::string> threaded_methods;  // only these get threads > 1
+  // The memcpy baseline cells run too: user space only, they show how much the machine
+  // itself moved between runs (readpath compare sets a run's changes beside theirs).
+  bool baseline = false;
 };
 
 const std::vector<std::string>& profile_names();

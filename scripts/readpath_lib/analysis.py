@@ -155,10 +155,11 @@ class Ranking:
 
 def fastest(series):
     """[Ranking] per rank group (the engine's `ranks_with`) and I/O size, for groups with
-    two or more paths: like is ranked only with like. Methods without traits are left out."""
+    two or more paths: like is ranked only with like. Methods without traits, and the
+    memcpy baselines, are left out."""
     groups = defaultdict(lambda: defaultdict(list))
     for label, s in series.items():
-        if s.ranks_with:
+        if s.ranks_with and s.ranks_with != "baseline":   # bounds, not paths
             for p in s.points:
                 groups[s.ranks_with][p.x].append((p.value, label, p))
     out = []

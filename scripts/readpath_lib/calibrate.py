@@ -121,7 +121,7 @@ def run_readpath(binary, directory, size, method, io, qd, repetitions, min_time,
     cv)}, the path of the file it kept)."""
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as out:
         out_path = Path(out.name)
-    cmd = [str(binary), "--dir", directory, "--keep-files", "--profile", "quick",
+    cmd = [str(binary), "--dir", directory, "--keep-files", "--profile", "tiny",
            "--methods", method, "--io-sizes", str(io), "--file-sizes", str(size),
            "--threads", "1", "--cache", "warm", "--qd", str(qd or 1),
            f"--benchmark_repetitions={repetitions}", f"--benchmark_min_time={min_time}",

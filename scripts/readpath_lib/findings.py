@@ -10,7 +10,7 @@ differently — or that it did the same work and only counted it differently.
 
 import math
 
-from . import analysis, callpaths, compare, results
+from . import analysis, callpaths, compare, results, stats
 
 GIB = 2**30
 # Comparison findings listed per table before "and N more".
@@ -42,7 +42,7 @@ def _spread(p):
 
 # ---------------------------------------------------------------- one run
 
-def _ranking_sentence(rankings, context):
+def _ranking_sentence(rankings, members, context):
     parts = []
     for r in rankings:
         size = results.format_size(r.io)
@@ -57,8 +57,7 @@ def _ranking_sentence(rankings, context):
                          f"{_spread(r.best_point)} ({lead:.2f}× {r.runner})")
     if not parts:
         return None
-    methods = sorted({r.best for r in rankings} | {r.runner for r in rankings if r.runner})
-    return f"Fastest per I/O size among {', '.join(methods)} ({context}): " + "; ".join(parts) + "."
+    return f"Fastest per I/O size among {', '.join(members)} ({context}): " + "; ".join(parts) + "."
 
 
 def _mapping_sentences(series, facet, context):
@@ -102,7 +101,9 @@ def run_findings(runs):
                 for r in analysis.fastest(series):
                     by_group.setdefault(r.group, []).append(r)
                 for group in sorted(by_group):
-                    sentence = _ranking_sentence(by_group[group], context)
+                    members = sorted(label for label, s in series.items()
+                                     if s.ranks_with == group)
+                    sentence = _ranking_sentence(by_group[group], members, context)
                     if sentence:
                         lines.append(sentence)
                 for label, io in analysis.crossovers(series):
@@ -190,16 +191,36 @@ def _change(metric, base, d):
     return f"{compare.format_delta(d.delta_pct)} {compare.format_ci(d)}".strip()
 
 
+def _machine(table, j, runs):
+    """What the baseline cells (memcpy: user space only, no read path) say of how the
+    machine itself moved between the runs in this table: a clause, or ""."""
+    reference = [row.deltas[j] for row in table.rows if row.deltas[j] is not None
+                 and runs[0].traits(row.bench.method).get("family") == "baseline"]
+    ratios = [d.ratio for d in reference if d.ratio not in (None, math.inf)]
+    if not ratios:
+        return ""
+    moved = any(d.significant for d in reference)
+    factor = stats.geomean(ratios)
+    if not moved:
+        return (f"; memcpy, which involves no kernel, did not move (×{factor:.2f}): the machine "
+                f"held still")
+    return (f"; memcpy, which involves no kernel, moved too (×{factor:.2f}): the machine itself "
+            f"changed between the runs, and changes of that size are the machine's")
+
+
 def comparison_findings(runs, tables, paths_by_run):
-    """One sentence per table with significant changes: the changes, each with what myfs saw."""
+    """One sentence per table with significant changes: the changes, each with what myfs saw,
+    and how the machine itself moved (the baseline cells) where the runs measured it."""
     lines = []
     for table in tables:
         timing = table.metric.timing
         if timing and table.metric.key != "time" or table.metric.key.startswith("myfs_"):
             continue   # throughput mirrors time; hook counts are the explanation, not the news
         for j, other in enumerate(runs[1:]):
+            machine = _machine(table, j, runs) if timing else ""
             marked = [(row, row.deltas[j]) for row in table.rows
-                      if row.deltas[j] is not None and row.deltas[j].significant]
+                      if row.deltas[j] is not None and row.deltas[j].significant
+                      and runs[0].traits(row.bench.method).get("family") != "baseline"]
             emulated = " (emulated timings: TCG)" if timing and (
                 table.emulated[j + 1] or table.emulated[0]) else ""
             what = f"{table.metric.title} on {table.target}, {table.question_name}{emulated}"
@@ -208,7 +229,7 @@ def comparison_findings(runs, tables, paths_by_run):
                 if timing:
                     geo = table.geomeans[j]
                     lines.append(head + (f": geometric mean ×{geo:.3f}" if geo else "")
-                                 + "; no significant change after Holm correction.")
+                                 + "; no significant change after Holm correction" + machine + ".")
                 continue
             marked.sort(key=lambda rd: abs(rd[1].delta_pct or 0), reverse=True)
             # Cells with the same change and the same explanation are told once.
@@ -222,7 +243,7 @@ def comparison_findings(runs, tables, paths_by_run):
                      for (change, why), names in groups.items()]
             more = f"; and {len(marked) - MAX_PER_TABLE} more" if len(marked) > MAX_PER_TABLE \
                 else ""
-            lines.append(f"{head}: " + "; ".join(parts) + more + ".")
+            lines.append(f"{head}: " + "; ".join(parts) + more + machine + ".")
     return lines
 
 

@@ -6,13 +6,14 @@ Where it runs: on a host that can load modules, on myfs mounted on the host. Oth
 hook counts from the same suite in a QEMU guest on a Debian kernel; each is labelled by
 its filesystem, and guest timings are marked emulated when they came from TCG.
 
-The suite is cut into chunks (one readpath_bench invocation per method and file size) and
-run in rounds: every chunk once per round, forward in odd rounds and backward in even
-ones, each with a few repetitions in random order. A cell's repetitions are so spread over
-the whole run, and a machine that drifts (another tenant, a thermal limit) widens every
-cell's spread instead of biasing some cells against others. Each finished chunk of a round
-is saved as raw/<chunk>-r<N>.json at once, so Ctrl-C keeps what finished and `--resume`
-runs only what is missing.
+The suite is cut into chunks (one readpath_bench invocation per file size) and run in
+rounds: every chunk once per round, forward in odd rounds and backward in even ones, the
+repetitions of all its cells in random order. A cell's repetitions are so spread over the
+run: on a shared machine the same cell moves by half between one minute and the next (the
+host's other tenants), and such a shift then widens every cell's spread instead of
+biasing some cells against others. Each finished chunk of a round is saved as
+raw/<chunk>-r<N>.json at once, so Ctrl-C keeps what finished and `--resume` runs only
+what is missing.
 
 Profiles (cells from readpath_bench; rounds and repetitions chosen here so that compare can
 flag a change: Mann–Whitney U at 12 vs 12 repetitions reaches p = 7e-7, enough for Holm
@@ -51,8 +52,8 @@ HELP = "run the suite (native + myfs hook counts in a VM) and write results/<dat
 # size), and the per-repetition minimum time (seconds) given to Google Benchmark.
 PROFILES = {
     "tiny": {"rounds": 1, "repetitions": 3, "min_time": None},
-    "quick": {"rounds": 3, "repetitions": 4, "min_time": 0.03},
-    "default": {"rounds": 2, "repetitions": 5, "min_time": 0.04},
+    "quick": {"rounds": 4, "repetitions": 3, "min_time": 0.03},
+    "default": {"rounds": 3, "repetitions": 4, "min_time": 0.04},
     "full": {"rounds": 3, "repetitions": 4, "min_time": 0.2},
 }
 VM_SUITE_FOR_RUN = {"tiny": "tiny", "quick": "tiny", "default": "quick", "full": "quick"}
@@ -91,13 +92,13 @@ def add_arguments(parser):
 # ---------------------------------------------------------------- planning
 
 def plan_chunks(cells):
-    """Group cells into chunks of one method and one file size, in listing order."""
+    """Group cells into chunks of one file size, in listing order: every cell of a chunk
+    reads the same file, so one readpath_bench can run them all with their repetitions in
+    random order, and each cell's repetitions spread over the whole chunk."""
     chunks = {}
     for cell in cells:
-        parts = cell.split("/")
-        file = next((p.split(":", 1)[1] for p in parts if p.startswith("file:")), "any")
-        chunk_id = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{parts[0]}-file{file}")
-        chunks.setdefault(chunk_id, []).append(cell)
+        file = next((p.split(":", 1)[1] for p in cell.split("/") if p.startswith("file:")), "any")
+        chunks.setdefault(re.sub(r"[^A-Za-z0-9_.-]", "_", f"file{file}"), []).append(cell)
     return [{"id": cid, "cells": names} for cid, names in chunks.items()]
 
 
@@ -115,9 +116,9 @@ def work_list(plan):
 # ---------------------------------------------------------------- progress
 
 def cell_cost(name):
-    """A cell's expected time relative to a small-file cell. Below ~256 MiB a repetition
-    lasts the minimum time; past it one pass over the file lasts longer, in proportion
-    (measured here: 1 GiB cells take 4.7 times as long as the 1-256 MiB ones)."""
+    """A repetition's expected time relative to one of a small-file cell. Below ~256 MiB a
+    repetition lasts the minimum time; past it one pass over the file lasts longer, in
+    proportion (measured here: 1 GiB cells take 4.7 times as long as the 1-256 MiB ones)."""
     match = re.search(r"/file:(\d+)", name)
     return max(int(match.group(1)) if match else 0, COST_UNIT_BYTES) / COST_UNIT_BYTES
 
@@ -152,10 +153,9 @@ def run_chunk(bench, chunk, rnd, profile, settings, raw, progress, dir_args):
             for line in proc.stdout:
                 log_file.write(line)
                 name = line.split(" ", 1)[0]
-                if name in names:
+                if name in names:   # one line per repetition
                     seen[name] = seen.get(name, 0) + 1
-                    if seen[name] == reps:   # all repetitions of the cell are done
-                        progress.advance(cost=cell_cost(name))
+                    progress.advance(cost=cell_cost(name))
             status = proc.wait()
         except BaseException:
             proc.terminate()
@@ -166,9 +166,10 @@ def run_chunk(bench, chunk, rnd, profile, settings, raw, progress, dir_args):
                 proc.wait()
             partial.unlink(missing_ok=True)
             raise
-    # Cells that ran fewer lines than repetitions (skipped ones print once per try) count now.
-    unfinished = [n for n in names if seen.get(n, 0) < reps]
-    progress.advance(len(unfinished), cost=sum(map(cell_cost, unfinished)))
+    # Repetitions that printed no line (a skipped cell prints once) count now.
+    missing = {n: reps - seen.get(n, 0) for n in names if seen.get(n, 0) < reps}
+    progress.advance(sum(missing.values()),
+                     cost=sum(cell_cost(n) * k for n, k in missing.items()))
     if status != 0 or not partial.exists():
         partial.unlink(missing_ok=True)
         tail = log.read_text().strip().splitlines()[-1:] or ["(no output)"]
@@ -375,15 +376,17 @@ def run(args):
     settings, profile = plan["settings"], plan["profile"]
     work = work_list(plan)
     pending = [(r, c) for r, c in work if not chunk_file(raw, c, r).exists()]
-    total = sum(len(c["cells"]) for _, c in work)
-    done = total - sum(len(c["cells"]) for _, c in pending)
-    cost = lambda items: sum(cell_cost(n) for _, c in items for n in c["cells"])   # noqa: E731
+    reps = settings["repetitions"]
+    total = reps * sum(len(c["cells"]) for _, c in work)
+    done = total - reps * sum(len(c["cells"]) for _, c in pending)
+    cost = lambda items: reps * sum(cell_cost(n) for _, c in items for n in c["cells"])  # noqa: E731
     where = ("myfs on the host" if plan["native"]["host_myfs"] else
              f"{plan['native']['dir'] or '/dev/shm'} (native)")
-    print(f"readpath run: {profile} profile, {total // settings['rounds']} cells in "
+    print(f"readpath run: {profile} profile, {total // settings['rounds'] // reps} cells in "
           f"{len(plan['chunks'])} chunks on {where}, {settings['rounds']} round(s) of "
           f"{settings['repetitions']} repetitions; results in {folder}", file=sys.stderr)
-    progress = Progress(total, done, cost_total=cost(work), cost_done=cost(work) - cost(pending))
+    progress = Progress(total, done, cost_total=cost(work), cost_done=cost(work) - cost(pending),
+                        unit="repetition")
     guest_error = None
     try:
         if pending:

@@ -11,15 +11,14 @@ from readpath_lib import engine, guest_suite, progress as progress_module
 from readpath_lib import run as run_module
 
 
-def test_chunks_group_cells_by_method_and_file_size():
+def test_chunks_group_cells_by_file_size():
     cells = ["read/io:4096/file:1048576/warm:1/manual_time/threads:1",
              "read/io:65536/file:1048576/warm:1/manual_time/threads:1",
              "read/io:4096/file:16777216/warm:1/manual_time/threads:1",
              "uring/io:4096/file:1048576/warm:1/qd:1/manual_time/threads:1"]
     chunks = run_module.plan_chunks(cells)
-    assert [c["id"] for c in chunks] == ["read-file1048576", "read-file16777216",
-                                         "uring-file1048576"]
-    assert chunks[0]["cells"] == cells[:2]
+    assert [c["id"] for c in chunks] == ["file1048576", "file16777216"]
+    assert chunks[0]["cells"] == [cells[0], cells[1], cells[3]]
 
 
 def test_filter_matches_exactly_the_chunk_cells():
@@ -36,7 +35,7 @@ def test_tiny_run_writes_raw_json_environment_charts_and_report(tmp_path):
     out = tmp_path / "run"
     proc = readpath("run", "--profile", "tiny", "--no-build", "--no-vm", "--out", out)
     assert proc.returncode == 0, proc.stderr
-    assert "cell 32 of 32" in proc.stderr or "of 32" in proc.stderr
+    assert "repetition 96 of 96" in proc.stderr   # 32 cells, 3 repetitions, 1 round
     plan = json.loads((out / "plan.json").read_text())
     assert plan["status"] == "complete"
     raw = sorted(p.name for p in (out / "raw").glob("*.json"))
@@ -52,9 +51,10 @@ def test_tiny_run_writes_raw_json_environment_charts_and_report(tmp_path):
 @needs_bench
 def test_resume_runs_only_the_missing_chunks(tmp_path):
     out = tmp_path / "run"
-    assert readpath("run", "--profile", "tiny", "--no-build", "--no-vm", "--out", out).returncode == 0
-    kept = out / "raw" / "read-file1048576-r1.json"
-    redo = out / "raw" / "uring-file1048576-r1.json"
+    assert readpath("run", "--profile", "tiny", "--rounds", "2", "--no-build", "--no-vm",
+                    "--out", out).returncode == 0
+    kept = out / "raw" / "file1048576-r1.json"
+    redo = out / "raw" / "file1048576-r2.json"
     kept_mtime = kept.stat().st_mtime_ns
     redo.unlink()
     plan = json.loads((out / "plan.json").read_text())

@@ -228,9 +228,12 @@ void evict_whole_file(CellThread& t) {
   g_sync.wait();
 }
 
-// Every thread reads its own region, then thread 0 checks the whole file.
+// Every thread reads its own region (so that, on a NUMA machine, its pages come from its
+// node) unless it is resident already, then thread 0 checks the whole file.
 void warm_whole_file(CellThread& t) {
-  attempt([&] { make_warm(t.region.fd, t.region.begin, t.region.end); });
+  attempt([&] {
+    if (t.region_residency->fraction() < 1.0) make_warm(t.region.fd, t.region.begin, t.region.end);
+  });
   g_sync.wait();
   if (t.index == 0) attempt([&] { make_warm_confirmed(t.whole.fd, t.whole.size, *t.file_residency); });
   g_sync.wait();

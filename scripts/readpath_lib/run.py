@@ -16,8 +16,8 @@ raw/<chunk>-r<N>.json at once, so Ctrl-C keeps what finished and `--resume` runs
 what is missing.
 
 Profiles (cells from readpath_bench; rounds and repetitions chosen here so that compare can
-flag a change: Mann–Whitney U at 12 vs 12 repetitions reaches p = 7e-7, enough for Holm
-over the few dozen cells of one file size and cache state):
+flag a change: Mann–Whitney U reaches p = 7e-7 at 12 vs 12 repetitions (quick) and 1e-5
+at 10 vs 10 (default), enough for Holm over the cells of one file size and cache state):
   tiny     seconds: the CI smoke run
   --quick  about 4 minutes
   default  about 20 minutes on an idle 2-core host (1 GiB files)
@@ -53,7 +53,7 @@ HELP = "run the suite (native + myfs hook counts in a VM) and write results/<dat
 PROFILES = {
     "tiny": {"rounds": 1, "repetitions": 3, "min_time": None},
     "quick": {"rounds": 4, "repetitions": 3, "min_time": 0.03},
-    "default": {"rounds": 3, "repetitions": 4, "min_time": 0.04},
+    "default": {"rounds": 2, "repetitions": 5, "min_time": 0.04},
     "full": {"rounds": 3, "repetitions": 4, "min_time": 0.2},
 }
 VM_SUITE_FOR_RUN = {"tiny": "tiny", "quick": "tiny", "default": "quick", "full": "quick"}

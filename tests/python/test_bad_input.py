@@ -114,3 +114,19 @@ def test_baseline_whose_cells_were_all_skipped(tmp_path):
     skipped.write_text(json.dumps(data))
     assert_one_clear_line(readpath("compare", skipped, FIXTURES / "real-tiny-tmpfs.json"),
                           "was skipped")
+
+
+def test_without_python_the_command_says_in_one_line_what_to_install():
+    import shutil
+    import subprocess
+    from conftest import READPATH
+    if shutil.which("setpriv") is None:
+        import pytest
+        pytest.skip("setpriv (util-linux) is needed to run the command as a user who is not root")
+    # As a user who may not install packages: one line naming the package, exit 2.
+    proc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                           "env", "READPATH_PYTHON=/nonexistent/python3", "sh", str(READPATH),
+                           "test"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "apt-get install -y python3" in lines[0], proc.stderr

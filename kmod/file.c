@@ -346,30 +346,28 @@ const struct address_space_operations myfs_aops = {
 	.dirty_folio	= noop_dirty_folio,
 };
 
+/*
+ * Both file tables.  -o read=read takes the second: its ->read takes read(2)
+ * and pread(2); readv and io_uring keep ->read_iter.
+ */
+#define MYFS_FILE_OPERATIONS					\
+	.open		= myfs_open,				\
+	.read_iter	= myfs_read_iter,			\
+	.write_iter	= myfs_write_iter,			\
+	.mmap		= myfs_mmap,				\
+	.fsync		= myfs_fsync,				\
+	.fallocate	= myfs_fallocate,			\
+	.splice_read	= myfs_splice_read,			\
+	.splice_write	= iter_file_splice_write,		\
+	.llseek		= generic_file_llseek
+
 const struct file_operations myfs_file_operations = {
-	.open		= myfs_open,
-	.read_iter	= myfs_read_iter,
-	.write_iter	= myfs_write_iter,
-	.mmap		= myfs_mmap,
-	.fsync		= myfs_fsync,
-	.fallocate	= myfs_fallocate,
-	.splice_read	= myfs_splice_read,
-	.splice_write	= iter_file_splice_write,
-	.llseek		= generic_file_llseek,
+	MYFS_FILE_OPERATIONS,
 };
 
-/* read=read: ->read takes read(2) and pread(2); readv and io_uring keep ->read_iter. */
 static const struct file_operations myfs_file_read_operations = {
-	.open		= myfs_open,
+	MYFS_FILE_OPERATIONS,
 	.read		= myfs_read,
-	.read_iter	= myfs_read_iter,
-	.write_iter	= myfs_write_iter,
-	.mmap		= myfs_mmap,
-	.fsync		= myfs_fsync,
-	.fallocate	= myfs_fallocate,
-	.splice_read	= myfs_splice_read,
-	.splice_write	= iter_file_splice_write,
-	.llseek		= generic_file_llseek,
 };
 
 const struct inode_operations myfs_file_inode_operations = {

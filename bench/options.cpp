@@ -6,8 +6,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <sstream>
+#include <type_traits>
 
 #include "environment.hpp"
 #include "error.hpp"
@@ -48,6 +50,20 @@ std::vector<uint64_t> sizes(const std::string& option, const std::string& text) 
   }
 }
 
+std::vector<std::string> all_methods() {
+  std::vector<std::string> names;
+  for (const auto& m : methods()) names.emplace_back(m.name);
+  return names;
+}
+
+// 1, 2, 4, ... up to the number of online CPUs.
+std::vector<unsigned> powers_of_two_to_cpus() {
+  const unsigned cpus = static_cast<unsigned>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
+  std::vector<unsigned> counts;
+  for (unsigned n = 1; n <= cpus; n *= 2) counts.push_back(n);
+  return counts;
+}
+
 std::string method_list() {
   std::string all;
   for (const auto& m : methods()) all.append(all.empty() ? "" : ", ").append(m.name);
@@ -56,136 +72,156 @@ std::string method_list() {
 
 }  // namespace
 
-const std::vector<std::string>& profile_names() {
-  static const std::vector<std::string> names = {"tiny", "quick", "default", "full"};
-  return names;
-}
-
-Profile profile(const std::string& name) {
-  Profile p;
-  p.name = name;
-  if (name == "tiny") {  // seconds: CI smoke and guest tests under TCG
-    p.methods = {"read", "pread", "uring", "uring_fixed", "mmap_copy", "mmap_touch", "mmap_populate"};
-    p.io_sizes = {4 * K, 64 * K};
-    p.file_sizes = {1 * M};
-    p.qds = {1, 8};
-    p.threads = {1};
-    p.warm = {1, 0};
-    p.min_time = 0.01;
-    p.min_time_tcg = 0.002;
-  } else if (name == "quick") {  // about two minutes on a small host
-    p.methods = {"read", "pread", "pread_rand", "uring", "uring_fixed", "mmap_copy", "mmap_touch", "mmap_populate"};
-    p.io_sizes = {4 * K, 64 * K, 1 * M};
-    p.file_sizes = {16 * M, 256 * M};
-    p.qds = {1, 32};
-    p.threads = {1};
-    p.warm = {1, 0};
-    p.min_time = 0.25;
-    p.min_time_tcg = 0.005;
-    p.baseline = true;
-  } else if (name == "default") {
-    p.methods = {"read", "pread", "pread_rand", "preadv2_nowait", "uring", "uring_fixed",
-                 "uring_sqpoll", "mmap_copy", "mmap_touch", "mmap_populate", "mmap_populate_read"};
-    p.io_sizes = {4 * K, 16 * K, 64 * K, 256 * K, 1 * M, 4 * M};
-    p.file_sizes = {1 * M, 16 * M, 256 * M, 1 * G};
-    p.qds = {1, 32};
-    p.threads = {1, 2};
-    p.threaded_methods = {"pread", "uring"};
-    p.warm = {1, 0};
-    p.min_time = 0.2;
-    p.min_time_tcg = 0.01;
-    p.baseline = true;
-  } else if (name == "full") {
-    for (const auto& m : methods()) p.methods.emplace_back(m.name);
-    p.io_sizes = {4 * K, 16 * K, 64 * K, 256 * K, 1 * M, 4 * M};
-    p.file_sizes = {1 * M, 16 * M, 256 * M, 1 * G};
-    p.qds = {1, 4, 16, 32, 128};
-    const unsigned cpus = static_cast<unsigned>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
-    for (unsigned t = 1; t <= cpus; t *= 2) p.threads.push_back(t);
-    p.warm = {1, 0};
-    p.min_time = 0.5;
-    p.min_time_tcg = 0.02;
-    p.baseline = true;
-  } else {
-    std::string all;
-    for (const auto& n : profile_names()) all.append(all.empty() ? "" : ", ").append(n);
-    throw UsageError("--profile: unknown profile \"" + name + "\"; choose one of " + all);
-  }
-  return p;
-}
-
-std::string usage() {
-  auto row = [](std::string_view name, std::string_view text) {
-    std::string padded(name);
-    padded.resize(std::max<size_t>(padded.size(), 20), ' ');
-    return "  " + padded + " " + std::string(text) + "\n";
+// rounds x repetitions is a cell's sample in `readpath run`, chosen so that compare can flag
+// a change: Mann-Whitney U reaches p = 7e-7 at 12 vs 12 (quick) and 1e-5 at 10 vs 10
+// (default), enough for Holm over the cells of one file size and cache state. min_time is
+// per repetition.
+const std::vector<Profile>& profiles() {
+  static const std::vector<Profile> table = {
+      {.name = "tiny",
+       .summary = "the main methods at 4K and 64K on a 1M file: smoke tests, guests",
+       .duration = "under a minute",
+       .rounds = 1, .repetitions = 3,
+       .methods = {"read", "pread", "uring", "uring_fixed", "mmap_copy", "mmap_touch", "mmap_populate"},
+       .io_sizes = {4 * K, 64 * K}, .file_sizes = {1 * M}, .qds = {1, 8}, .threads = {1}, .warm = {1, 0},
+       .min_time = 0.01,
+       .tcg = {.min_time = 0.002, .file_sizes = {1 * M}}},
+      {.name = "quick",
+       .summary = "the main methods at 4K to 1M on 16M and 256M, and memcpy",
+       .duration = "about 5 minutes",
+       .rounds = 4, .repetitions = 3,
+       .methods = {"read", "pread", "pread_rand", "uring", "uring_fixed", "mmap_copy", "mmap_touch",
+                   "mmap_populate"},
+       .io_sizes = {4 * K, 64 * K, 1 * M}, .file_sizes = {16 * M, 256 * M}, .qds = {1, 32}, .threads = {1},
+       .warm = {1, 0},
+       .min_time = 0.03, .baseline = true,
+       .tcg = {.min_time = 0.005, .file_sizes = {16 * M}}},
+      {.name = "default",
+       .summary = "most methods at 4K to 4M on 1M to 256M, pread and uring threaded",
+       .duration = "about 20 minutes",
+       .rounds = 2, .repetitions = 5,
+       .methods = {"read", "pread", "pread_rand", "preadv2_nowait", "uring", "uring_fixed", "uring_sqpoll",
+                   "mmap_copy", "mmap_touch", "mmap_populate", "mmap_populate_read"},
+       .io_sizes = {4 * K, 16 * K, 64 * K, 256 * K, 1 * M, 4 * M}, .file_sizes = {1 * M, 16 * M, 256 * M},
+       .qds = {1, 32}, .threads = {1, 2}, .warm = {1, 0},
+       .min_time = 0.04, .threaded_methods = {"pread", "uring"}, .baseline = true,
+       .tcg = {.min_time = 0.01, .file_sizes = {1 * M, 16 * M}}},
+      {.name = "full",
+       .summary = "every method, queue depths 1 to 128, up to a thread per CPU",
+       .duration = "hours",
+       .rounds = 3, .repetitions = 4,
+       .methods = all_methods(),
+       .io_sizes = {4 * K, 16 * K, 64 * K, 256 * K, 1 * M, 4 * M}, .file_sizes = {1 * M, 16 * M, 256 * M, 1 * G},
+       .qds = {1, 4, 16, 32, 128}, .threads = powers_of_two_to_cpus(), .warm = {1, 0},
+       .min_time = 0.2, .baseline = true,
+       .tcg = {.min_time = 0.02, .file_sizes = {1 * M, 16 * M}}},
   };
-  std::ostringstream out;
-  out << "usage: readpath_bench [readpath options] [Google Benchmark options]\n"
-         "\n"
-         "Times Linux's read paths (read(2), io_uring, mmap) on files it prepares with\n"
-         "known content. Cells are named\n"
-         "<method>/io:<bytes>/file:<bytes>/warm:<0|1>[/qd:<n>]/manual_time/threads:<n>.\n"
-         "\n"
-         "readpath options:\n"
-         "  --dir DIR          directory under test (default: a fresh directory under\n"
-         "                     /dev/shm, removed on exit); on a myfs -o synthetic mount\n"
-         "                     files are only sized, myfs makes their content\n"
-         "  --profile NAME     which cells exist: tiny (seconds), quick (~2 min),\n"
-         "                     default (~13 min), full (everything)  [default]\n"
-         "  --methods A,B      methods to run (default: the profile's; list below)\n"
-         "  --io-sizes LIST    bytes per request, e.g. 4K,64K,1M\n"
-         "  --file-sizes LIST  file sizes, e.g. 1M,256M,1G (capped at half of MemAvailable)\n"
-         "  --qd LIST          io_uring queue depths, e.g. 1,32\n"
-         "  --threads LIST     reader threads, each on its own region of the file\n"
-         "  --cache warm|cold|both   page-cache state before each pass (default both)\n"
-         "  --placement P      none, core, smt, cores, packages or numa (default none)\n"
-         "  --baseline         add the baseline cells listed below: user-space bounds for\n"
-         "                     read(2), and a measure of the machine itself (quick, default\n"
-         "                     and full include them unless --methods is given)\n"
-         "  --keep-files       leave the prepared files in --dir and print their paths\n"
-         "  --list-methods     print every method's traits as a JSON array (name, family,\n"
-         "                     uses_qd, uses_io, delivers, keeps_mapping, maps_per_pass,\n"
-         "                     ranks_with, timed, summary) and exit; each result's context\n"
-         "                     carries the same for its methods under \"methods\"\n"
-         "  -h, --help         this help\n"
-         "\n"
-         "Methods (one pass = every byte of the thread's region once; --list-methods says\n"
-         "exactly what each one's timed region contains):\n";
-  for (const auto& m : methods()) out << row(m.name, m.summary);
-  out << "Baselines (with --baseline; not readers):\n";
-  for (const auto& m : baselines()) out << row(m.name, m.summary);
-  out << "\n"
-         "Each repetition of a cell first makes its cache state (cold: evicted with\n"
-         "POSIX_FADV_DONTNEED and checked with mincore; cells skip where that cannot work,\n"
-         "e.g. tmpfs), then runs one untimed witness pass in it whose every byte is checked\n"
-         "against the known content, then the timed passes. Cold cells evict again before\n"
-         "each timed pass, outside the measured time. Every cell is timed by hand\n"
-         "(manual_time): with several threads, all start each pass together and the pass\n"
-         "takes from the first start to the last end; bytes_per_second is all threads'\n"
-         "bytes over that.\n"
-         "\n"
-         "Counters per pass over a thread's region: minflt, majflt, ctxsw (timed passes);\n"
-         "items_per_second counts requests. On myfs, myfs_<hook> from\n"
-         "/sys/fs/myfs/<dev>/stats: the hook calls of the witness pass, counted with\n"
-         "counting on; the timed passes run with counting off (a remount with\n"
-         "counters=off; context key myfs_timed_counting says whether it was). The label\n"
-         "says where each thread was seen running (t0 cpus 0 ran 0; ...) and what the\n"
-         "reader set up.\n"
-         "\n"
-         "Useful Google Benchmark options: --benchmark_list_tests, --benchmark_filter=REGEX,\n"
-         "--benchmark_out=FILE --benchmark_out_format=json, --benchmark_repetitions=N,\n"
-         "--benchmark_min_time=SECONDS (default: the profile's). READPATH_ACCEL=tcg shortens\n"
-         "the profile's minimum time for slow emulated guests.\n"
-         "\n"
-         "Exit status: 0 ran (skipped cells say why in their error_message), 1 failed,\n"
-         "2 bad usage or a bad --dir.\n";
-  return out.str();
+  return table;
 }
+
+const Profile& profile(const std::string& name) {
+  for (const Profile& p : profiles())
+    if (p.name == name) return p;
+  std::string all;
+  for (const Profile& p : profiles()) all.append(all.empty() ? "" : ", ").append(p.name);
+  throw UsageError("--profile: unknown profile \"" + name + "\"; choose one of " + all);
+}
+
+namespace {
+
+// The lists given on the command line, as text; empty: the profile's.
+struct Given {
+  std::string methods, io, files, qd, threads, cache, placement;
+};
+
+// Fills o's lists from `given`, and from o.profile as it runs under TCG or not for the rest.
+void resolve(Options& o, const Given& given, bool tcg) {
+  const Profile& p = profile(o.profile);
+  o.min_time = tcg ? p.tcg.min_time : p.min_time;
+  o.threaded_methods = p.threaded_methods;
+  o.baseline = o.baseline || (p.baseline && given.methods.empty());
+
+  for (const auto& name : given.methods.empty() ? p.methods : split(given.methods)) {
+    const MethodInfo* m = find_method(name);
+    if (m == nullptr)
+      throw UsageError("--methods: unknown method \"" + name + "\"; choose from " + method_list());
+    if (std::find(o.methods.begin(), o.methods.end(), m) == o.methods.end()) o.methods.push_back(m);
+  }
+  if (!given.methods.empty() && o.methods.empty()) throw UsageError("--methods: empty list");
+  o.io_sizes = given.io.empty() ? p.io_sizes : sizes("--io-sizes", given.io);
+  for (uint64_t io : o.io_sizes)
+    if (io > 1 * G) throw UsageError("--io-sizes: " + format_size(io) + " is more than 1G per request");
+  o.file_sizes = !given.files.empty() ? sizes("--file-sizes", given.files) : tcg ? p.tcg.file_sizes : p.file_sizes;
+  o.file_sizes_given = !given.files.empty();
+  o.qds = given.qd.empty() ? p.qds : parse_counts("--qd", given.qd, 4096);
+  o.threads = given.threads.empty() ? p.threads : parse_counts("--threads", given.threads, 1024);
+  o.threads_given = !given.threads.empty();
+  if (given.cache.empty() || given.cache == "both") o.warm = p.warm;
+  else if (given.cache == "warm") o.warm = {1};
+  else if (given.cache == "cold") o.warm = {0};
+  else throw UsageError("--cache: expected warm, cold or both, not \"" + given.cache + "\"");
+  if (!given.placement.empty()) {
+    try {
+      o.placement = parse_placement(given.placement);
+    } catch (const Error& e) {
+      throw UsageError(std::string("--placement: ") + e.what());
+    }
+  }
+
+  // Warm cells need the whole file in memory, and tmpfs files live there: keep to half
+  // of what is available.
+  const uint64_t budget = memory_available() / 2;
+  if (budget > 0) {
+    std::vector<uint64_t> kept;
+    for (uint64_t size : o.file_sizes) {
+      if (size <= budget) {
+        kept.push_back(size);
+      } else if (o.file_sizes_given) {
+        throw UsageError("--file-sizes: " + format_size(size) + " is more than half of the " +
+                         format_size(budget * 2) + " bytes of available memory");
+      } else {
+        o.notes.push_back("file size " + format_size(size) + " dropped: more than half of available memory");
+      }
+    }
+    o.file_sizes = kept;
+  }
+}
+
+// A profile's options as a run with nothing but --profile would have them.
+Options profile_options(const Profile& p, bool tcg) {
+  Options o;
+  o.profile = p.name;
+  resolve(o, Given{}, tcg);
+  return o;
+}
+
+bool applies_threads(const Options& o, const MethodInfo& m, unsigned threads) {
+  if (threads == 1 || o.threads_given || o.threaded_methods.empty()) return true;
+  return std::find(o.threaded_methods.begin(), o.threaded_methods.end(), m.name) != o.threaded_methods.end();
+}
+
+template <class T>
+std::string json_list(const std::vector<T>& items) {
+  std::string out = "[";
+  for (const auto& item : items) {
+    if (out.size() > 1) out += ',';
+    if constexpr (std::is_arithmetic_v<T>) out += std::to_string(item);
+    else out += json_string(item);
+  }
+  return out + "]";
+}
+
+std::string json_number(double value) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", value);
+  return buf;
+}
+
+}  // namespace
 
 Options parse_options(int& argc, char** argv) {
   Options o;
-  std::string methods_text, io_text, files_text, qd_text, threads_text, cache_text, placement_text;
+  Given given;
   int out = 1;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -193,8 +229,8 @@ Options parse_options(int& argc, char** argv) {
       o.help = true;
       continue;
     }
-    if (arg == "--list-methods") {
-      o.list_methods = true;
+    if (arg == "--list-methods" || arg == "--list-profiles") {
+      (arg == "--list-methods" ? o.list_methods : o.list_profiles) = true;
       continue;
     }
     if (arg == "--baseline" || arg == "--keep-files") {
@@ -222,70 +258,144 @@ Options parse_options(int& argc, char** argv) {
     if (value.empty()) throw UsageError(name + " needs a value");
     if (name == "--dir") o.dir = value;
     else if (name == "--profile") o.profile = value;
-    else if (name == "--methods") methods_text = value;
-    else if (name == "--io-sizes") io_text = value;
-    else if (name == "--file-sizes") files_text = value;
-    else if (name == "--qd") qd_text = value;
-    else if (name == "--threads") threads_text = value;
-    else if (name == "--cache") cache_text = value;
-    else if (name == "--placement") placement_text = value;
+    else if (name == "--methods") given.methods = value;
+    else if (name == "--io-sizes") given.io = value;
+    else if (name == "--file-sizes") given.files = value;
+    else if (name == "--qd") given.qd = value;
+    else if (name == "--threads") given.threads = value;
+    else if (name == "--cache") given.cache = value;
+    else if (name == "--placement") given.placement = value;
   }
   argc = out;
   argv[argc] = nullptr;
-  if (o.help || o.list_methods) return o;
+  if (o.help || o.list_methods || o.list_profiles) return o;
 
   if (o.keep_files && o.dir.empty())
     throw UsageError("--keep-files needs --dir (the default fresh directory is always removed)");
-  const Profile p = profile(o.profile);
-  o.min_time = accel() == "tcg" ? p.min_time_tcg : p.min_time;
-  o.threaded_methods = p.threaded_methods;
-  o.baseline = o.baseline || (p.baseline && methods_text.empty());
+  resolve(o, given, accel() == "tcg");
+  return o;
+}
 
-  for (const auto& name : methods_text.empty() ? p.methods : split(methods_text)) {
-    const MethodInfo* m = find_method(name);
-    if (m == nullptr)
-      throw UsageError("--methods: unknown method \"" + name + "\"; choose from " + method_list());
-    if (std::find(o.methods.begin(), o.methods.end(), m) == o.methods.end()) o.methods.push_back(m);
-  }
-  if (!methods_text.empty() && o.methods.empty()) throw UsageError("--methods: empty list");
-  o.io_sizes = io_text.empty() ? p.io_sizes : sizes("--io-sizes", io_text);
-  for (uint64_t io : o.io_sizes)
-    if (io > 1 * G) throw UsageError("--io-sizes: " + format_size(io) + " is more than 1G per request");
-  o.file_sizes = files_text.empty() ? p.file_sizes : sizes("--file-sizes", files_text);
-  o.file_sizes_given = !files_text.empty();
-  o.qds = qd_text.empty() ? p.qds : parse_counts("--qd", qd_text, 4096);
-  o.threads = threads_text.empty() ? p.threads : parse_counts("--threads", threads_text, 1024);
-  o.threads_given = !threads_text.empty();
-  if (cache_text.empty() || cache_text == "both") o.warm = p.warm;
-  else if (cache_text == "warm") o.warm = {1};
-  else if (cache_text == "cold") o.warm = {0};
-  else throw UsageError("--cache: expected warm, cold or both, not \"" + cache_text + "\"");
-  if (!placement_text.empty()) {
-    try {
-      o.placement = parse_placement(placement_text);
-    } catch (const Error& e) {
-      throw UsageError(std::string("--placement: ") + e.what());
-    }
-  }
-
-  // Warm cells need the whole file in memory, and tmpfs files live there: keep to half
-  // of what is available.
-  const uint64_t budget = memory_available() / 2;
-  if (budget > 0) {
-    std::vector<uint64_t> kept;
-    for (uint64_t size : o.file_sizes) {
-      if (size <= budget) {
-        kept.push_back(size);
-      } else if (o.file_sizes_given) {
-        throw UsageError("--file-sizes: " + format_size(size) + " is more than half of the " +
-                         format_size(budget * 2) + " bytes of available memory");
-      } else {
-        o.notes.push_back("file size " + format_size(size) + " dropped: more than half of available memory");
+std::vector<Cell> cells(const Options& o) {
+  std::vector<Cell> out;
+  for (uint64_t file : o.file_sizes) {
+    if (o.baseline) {
+      for (uint64_t io : o.io_sizes) {
+        if (io > file) continue;
+        for (const MethodInfo& m : baselines()) out.push_back({&m, io, file, true, 0, 1});
       }
     }
-    o.file_sizes = kept;
+    for (const MethodInfo* m : o.methods) {
+      for (uint64_t io : m->uses_io ? o.io_sizes : std::vector<uint64_t>{page_size()}) {
+        if (io > file) continue;
+        for (unsigned qd : m->uses_qd ? o.qds : std::vector<unsigned>{0})
+          for (int warm : o.warm)
+            for (unsigned threads : o.threads)
+              if (applies_threads(o, *m, threads) && file / threads >= io)
+                out.push_back({m, io, file, warm == 1, qd, threads});
+      }
+    }
   }
-  return o;
+  return out;
+}
+
+std::string profiles_json() {
+  std::string out = "{\"profiles\": [";
+  for (const Profile& p : profiles()) {
+    const Options native = profile_options(p, false), tcg = profile_options(p, true);
+    std::vector<std::string_view> names;
+    for (const MethodInfo* m : native.methods) names.push_back(m->name);
+    out += &p == &profiles().front() ? "\n" : ",\n";
+    out += "{\"name\":" + json_string(p.name) + ",\"summary\":" + json_string(p.summary) +
+           ",\"duration\":" + json_string(p.duration) + ",\"rounds\":" + std::to_string(p.rounds) +
+           ",\"repetitions\":" + std::to_string(p.repetitions) + ",\"min_time\":" + json_number(native.min_time) +
+           ",\"methods\":" + json_list(names) + ",\"io_sizes\":" + json_list(native.io_sizes) +
+           ",\"file_sizes\":" + json_list(native.file_sizes) + ",\"qds\":" + json_list(native.qds) +
+           ",\"threads\":" + json_list(native.threads) + ",\"baseline\":" + (native.baseline ? "true" : "false") +
+           ",\"cells\":" + std::to_string(cells(native).size()) + ",\"tcg\":{\"min_time\":" +
+           json_number(tcg.min_time) + ",\"file_sizes\":" + json_list(tcg.file_sizes) +
+           ",\"cells\":" + std::to_string(cells(tcg).size()) + "}}";
+  }
+  return out + "\n]}";
+}
+
+std::string usage() {
+  auto row = [](std::string_view name, std::string_view text) {
+    std::string padded(name);
+    padded.resize(std::max<size_t>(padded.size(), 20), ' ');
+    return "  " + padded + " " + std::string(text) + "\n";
+  };
+  std::ostringstream out;
+  out << "usage: readpath_bench [readpath options] [Google Benchmark options]\n"
+         "\n"
+         "Times Linux's read paths (read(2), io_uring, mmap) on files it prepares with\n"
+         "known content. Cells are named\n"
+         "<method>/io:<bytes>/file:<bytes>/warm:<0|1>[/qd:<n>]/manual_time/threads:<n>.\n"
+         "\n"
+         "readpath options:\n"
+         "  --dir DIR          directory under test (default: a fresh directory under\n"
+         "                     /dev/shm, removed on exit); on a myfs -o synthetic mount\n"
+         "                     files are only sized, myfs makes their content\n"
+         "  --profile NAME     which cells exist: one of the profiles below (default:\n"
+         "                     default)\n"
+         "  --methods A,B      methods to run (default: the profile's; list below)\n"
+         "  --io-sizes LIST    bytes per request, e.g. 4K,64K,1M\n"
+         "  --file-sizes LIST  file sizes, e.g. 1M,256M,1G (capped at half of MemAvailable)\n"
+         "  --qd LIST          io_uring queue depths, e.g. 1,32\n"
+         "  --threads LIST     reader threads, each on its own region of the file\n"
+         "  --cache warm|cold|both   page-cache state before each pass (default both)\n"
+         "  --placement P      none, core, smt, cores, packages or numa (default none)\n"
+         "  --baseline         add the baseline cells listed below: user-space bounds for\n"
+         "                     read(2), and a measure of the machine itself (quick, default\n"
+         "                     and full include them unless --methods is given)\n"
+         "  --keep-files       leave the prepared files in --dir and print their paths\n"
+         "  --list-methods     print every method's traits as a JSON array (name, family,\n"
+         "                     uses_qd, uses_io, delivers, keeps_mapping, maps_per_pass,\n"
+         "                     ranks_with, timed, summary) and exit; each result's context\n"
+         "                     carries the same for its methods under \"methods\"\n"
+         "  --list-profiles    print the profiles as JSON ({\"profiles\": [...]}: name, summary,\n"
+         "                     duration, rounds, repetitions, min_time, methods, io_sizes,\n"
+         "                     file_sizes, qds, threads, baseline, cells, tcg) and exit\n"
+         "  -h, --help         this help\n"
+         "\n"
+         "Methods (one pass = every byte of the thread's region once; --list-methods says\n"
+         "exactly what each one's timed region contains):\n";
+  for (const auto& m : methods()) out << row(m.name, m.summary);
+  out << "Baselines (with --baseline; not readers):\n";
+  for (const auto& m : baselines()) out << row(m.name, m.summary);
+  out << "\n"
+         "Profiles (cells here, and how long `readpath run` takes with them on 2 cores; it\n"
+         "runs each cell rounds x repetitions times, readpath_bench alone once unless\n"
+         "--benchmark_repetitions=N is given):\n";
+  for (const Profile& p : profiles())
+    out << row(p.name, std::to_string(cells(profile_options(p, false)).size()) + " cells, " + p.duration)
+        << std::string(23, ' ') << p.summary << "\n";
+  out << "\n"
+         "Each repetition of a cell first makes its cache state (cold: evicted with\n"
+         "POSIX_FADV_DONTNEED and checked with mincore; cells skip where that cannot work,\n"
+         "e.g. tmpfs), then runs one untimed witness pass in it whose every byte is checked\n"
+         "against the known content, then the timed passes. Cold cells evict again before\n"
+         "each timed pass, outside the measured time. Every cell is timed by hand\n"
+         "(manual_time): with several threads, all start each pass together and the pass\n"
+         "takes from the first start to the last end; bytes_per_second is all threads'\n"
+         "bytes over that.\n"
+         "\n"
+         "Counters per pass over a thread's region: minflt, majflt, ctxsw (timed passes);\n"
+         "items_per_second counts requests. On myfs, myfs_<hook> from\n"
+         "/sys/fs/myfs/<dev>/stats: the hook calls of the witness pass, counted with\n"
+         "counting on; the timed passes run with counting off (a remount with\n"
+         "counters=off; context key myfs_timed_counting says whether it was). The label\n"
+         "says where each thread was seen running (t0 cpus 0 ran 0; ...) and what the\n"
+         "reader set up.\n"
+         "\n"
+         "Useful Google Benchmark options: --benchmark_list_tests, --benchmark_filter=REGEX,\n"
+         "--benchmark_out=FILE --benchmark_out_format=json, --benchmark_repetitions=N,\n"
+         "--benchmark_min_time=SECONDS (default: the profile's). READPATH_ACCEL=tcg picks the\n"
+         "profile's variant for slow emulated guests: a shorter minimum time, files of at most 16M.\n"
+         "\n"
+         "Exit status: 0 ran (skipped cells say why in their error_message), 1 failed,\n"
+         "2 bad usage or a bad --dir.\n";
+  return out.str();
 }
 
 void check_dir(const std::string& dir) {

@@ -42,14 +42,6 @@
 namespace readpath {
 namespace {
 
-struct Cell {
-  const MethodInfo* method;
-  uint64_t io;
-  uint64_t file;
-  bool warm;
-  unsigned qd;
-};
-
 // Where files go and what kind of filesystem it is; fixed before any cell runs.
 struct Run {
   std::string parent;      // --dir, or /dev/shm for a fresh directory
@@ -60,6 +52,7 @@ struct Run {
   bool keep_files = false;
   Placement placement = Placement::none;
   std::string stats_path;  // myfs counters: empty off myfs and on a counters=off mount
+  std::string counter_names;  // myfs's counters in its stats file's order, comma-separated
   // Timed passes run with myfs counting off (a remount per cell); false off myfs, on a
   // counters=off mount (nothing to switch) and when the remount is refused.
   bool pause_counting = false;
@@ -140,10 +133,11 @@ struct Usage {
   }
 };
 
-// One thread's part of a cell: its pinning, its region of the file, its reader, and where
-// it was seen running.
+// One thread's part of a cell: its pinning, its region of the file, its reader, its part
+// in the cache state, and where it was seen running.
 struct CellThread {
-  CellThread(unsigned index_, unsigned threads_) : index(index_), threads(threads_) {}
+  CellThread(const Cell& cell, unsigned index_, unsigned threads_)
+      : index(index_), threads(threads_), cache(g_sync, index_, threads_, cell.warm, g_run.mount.fstype) {}
   unsigned index, threads;
   bool pinned = false;
   std::optional<ScopedAffinity> affinity;
@@ -151,10 +145,9 @@ struct CellThread {
   std::set<unsigned> ran;         // CPUs seen at the start and end of the timed passes
   std::optional<PreparedFile> file;
   std::unique_ptr<Fd> fd;
-  Target region, whole;
+  Target region;
   std::unique_ptr<Reader> reader;
-  std::unique_ptr<ResidencyProbe> region_residency;
-  std::unique_ptr<ResidencyProbe> file_residency;  // thread 0 only: it sets the cache state
+  CellCache cache;
 };
 
 // What the timed passes of one thread added up to.
@@ -162,23 +155,6 @@ struct PassTotals {
   uint64_t bytes = 0, requests = 0, fallbacks = 0;
   Usage usage;  // over the passes only: not the evictions or the meetings between them
 };
-
-// One thread's step of a phase that all threads go through together: skipped once any
-// thread has failed, and a failure is kept for all. The caller goes on to the next meeting
-// point either way, so that every thread reaches every one.
-template <class Step>
-void attempt(Step&& step) {
-  if (!g_sync.failure().empty()) return;
-  try {
-    step();
-  } catch (const std::exception& e) {
-    g_sync.fail(e.what());
-  }
-}
-
-void throw_if_failed() {
-  if (const std::string failure = g_sync.failure(); !failure.empty()) throw Error(failure);
-}
 
 // Skips a cell before its loop: it runs no iteration, and still passes Google Benchmark's
 // own start and stop meeting points like the cell's other threads.
@@ -201,7 +177,6 @@ void set_up(CellThread& t, const Cell& cell) {
   const uint64_t chunk = (share + align - 1) / align * align;
   t.region = {t.fd->get(), t.file->ino, t.file->size, std::min(t.file->size, chunk * t.index),
               std::min(t.file->size, chunk * (t.index + 1))};
-  t.whole = {t.fd->get(), t.file->ino, t.file->size, 0, t.file->size};
   ReaderConfig config;
   config.method = cell.method;
   config.io = cell.io;
@@ -209,34 +184,7 @@ void set_up(CellThread& t, const Cell& cell) {
   config.sqpoll_cpu = place.helper_cpu;
   config.seed = 0x5EED + t.index;
   t.reader = make_reader(config, t.region);
-  t.region_residency = std::make_unique<ResidencyProbe>(t.region.fd, t.region.begin, t.region.end);
-  if (t.index == 0) t.file_residency = std::make_unique<ResidencyProbe>(t.whole.fd, 0, t.whole.size);
-  // With several threads, a neighbour's readahead can refill the region meanwhile; the
-  // synchronized whole-file check of evict_whole_file decides then.
-  if (!cell.warm && t.threads == 1)
-    check_evictable(t.region.fd, t.region.begin, t.region.end, *t.region_residency, g_run.mount.fstype);
-}
-
-// Thread 0 makes the whole file cold and checks it, once every thread has dropped its
-// mappings (mapped pages cannot be evicted) and while none reads (readahead of one thread
-// reaches into its neighbour's region).
-void evict_whole_file(CellThread& t) {
-  attempt([&] { t.reader->release_mappings(); });
-  g_sync.wait();
-  if (t.index == 0)
-    attempt([&] { make_cold_confirmed(t.whole.fd, t.whole.size, *t.file_residency, g_run.mount.fstype); });
-  g_sync.wait();
-}
-
-// Every thread reads its own region (so that, on a NUMA machine, its pages come from its
-// node) unless it is resident already, then thread 0 checks the whole file.
-void warm_whole_file(CellThread& t) {
-  attempt([&] {
-    if (t.region_residency->fraction() < 1.0) make_warm(t.region.fd, t.region.begin, t.region.end);
-  });
-  g_sync.wait();
-  if (t.index == 0) attempt([&] { make_warm_confirmed(t.whole.fd, t.whole.size, *t.file_residency); });
-  g_sync.wait();
+  t.cache.watch(t.region);
 }
 
 // An untimed pass of every thread in the cell's cache state. With check, every byte is
@@ -247,16 +195,16 @@ void warm_whole_file(CellThread& t) {
 Counters untimed_pass(CellThread& t, bool check, bool count) {
   Counters hooks, before;
   const bool counts_hooks = count && t.index == 0 && !g_run.stats_path.empty();
-  if (counts_hooks) attempt([&] { before = read_stats(g_run.stats_path); });
+  if (counts_hooks) g_sync.attempt([&] { before = read_stats(g_run.stats_path); });
   g_sync.wait();
-  attempt([&] {
+  g_sync.attempt([&] {
     const PassResult r = t.reader->pass(check);
     if (r.bytes != t.region.end - t.region.begin)
       throw Error("untimed pass read " + std::to_string(r.bytes) + " bytes of " +
                   std::to_string(t.region.end - t.region.begin));
   });
   g_sync.wait();
-  if (counts_hooks) attempt([&] { hooks = counter_delta(before, read_stats(g_run.stats_path)); });
+  if (counts_hooks) g_sync.attempt([&] { hooks = counter_delta(before, read_stats(g_run.stats_path)); });
   return hooks;
 }
 
@@ -301,7 +249,7 @@ void note_cpu(CellThread& t) {
 double timed_pass(CellThread& t, PassTotals& totals) {
   if (t.threads > 1) {
     g_sync.wait();
-    throw_if_failed();
+    g_sync.throw_if_failed();
   }
   const Usage usage = Usage::now();
   note_cpu(t);
@@ -316,7 +264,7 @@ double timed_pass(CellThread& t, PassTotals& totals) {
   if (t.threads == 1) return std::chrono::duration<double>(end - start).count();
   g_sync.record_pass(t.index, {start, end});
   g_sync.wait();
-  throw_if_failed();
+  g_sync.throw_if_failed();
   return g_sync.pass_makespan();
 }
 
@@ -374,29 +322,27 @@ void set_label(benchmark::State& state, const CellThread& t, const std::string& 
   state.SetLabel(label);
 }
 
+// Setup, cache state, witness and counters are untimed; the loop is Google Benchmark's,
+// timed by hand (SetIterationTime) around each pass. Until the loop, every thread reaches
+// every meeting point, failed or not.
 void run_cell(benchmark::State& state, const Cell& cell) {
-  CellThread t(static_cast<unsigned>(state.thread_index()), static_cast<unsigned>(state.threads()));
+  CellThread t(cell, static_cast<unsigned>(state.thread_index()), static_cast<unsigned>(state.threads()));
   CellMember member(g_sync, t.threads);
+  const auto release_mappings = [&t] { t.reader->release_mappings(); };
 
-  // ---- setup, untimed: every thread reaches every meeting point, failed or not ----
-  attempt([&] { set_up(t, cell); });
-  if (cell.warm) warm_whole_file(t);
-  else evict_whole_file(t);
+  g_sync.attempt([&] { set_up(t, cell); });
+  t.cache.make(release_mappings);
   const Counters hooks = witness_and_count(t, cell);
   std::optional<CountingOff> counting_off;  // thread 0's; on again on every way out
   std::string counting_note;
-  if (t.index == 0) attempt([&] { counting_note = switch_counting_off(counting_off); });
+  if (t.index == 0) g_sync.attempt([&] { counting_note = switch_counting_off(counting_off); });
   g_sync.wait();
   if (const std::string failure = g_sync.failure(); !failure.empty()) return skip_cell(state, failure);
 
-  // ---- timed loop ----
   PassTotals totals;
   for (auto _ : state) {
     try {
-      if (!cell.warm) {
-        evict_whole_file(t);
-        throw_if_failed();
-      }
+      t.cache.renew(release_mappings);  // cold cells: evict again, outside the clock
       state.SetIterationTime(timed_pass(t, totals));
     } catch (const std::exception& e) {
       g_sync.fail(e.what());
@@ -407,17 +353,10 @@ void run_cell(benchmark::State& state, const Cell& cell) {
   }
   if (state.error_occurred()) return;
 
-  // ---- counters and label, untimed ----
   try {
     if (counting_off) counting_off->on();
     set_counters(state, cell, totals, hooks);
-    if (cell.warm) {
-      const double resident = t.region_residency->fraction();
-      if (resident < 1.0)
-        throw Error("warm: " + std::to_string(missing_pages(resident, t.region.begin, t.region.end)) +
-                    " pages left the page cache during the run (reclaim: memory pressure or DAMON); "
-                    "the timings are not all warm");
-    }
+    t.cache.check_still_warm();
   } catch (const std::exception& e) {
     state.SkipWithError(e.what());
   }
@@ -426,7 +365,9 @@ void run_cell(benchmark::State& state, const Cell& cell) {
 
 // User-space bounds for read(2) (the table in reader.cpp says what each times), timed
 // like the readers: a clock around each pass.
-void run_memcpy(benchmark::State& state, uint64_t io, uint64_t file, bool large) {
+void run_memcpy(benchmark::State& state, const Cell& cell) {
+  const uint64_t io = cell.io, file = cell.file;
+  const bool large = cell.method->name == "memcpy_large";
   std::unique_ptr<Buffer> source, dest;
   try {
     source = std::make_unique<Buffer>(file);
@@ -447,57 +388,23 @@ void run_memcpy(benchmark::State& state, uint64_t io, uint64_t file, bool large)
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * ((file + io - 1) / io)));
 }
 
-bool applies_threads(const Options& o, const MethodInfo& m, unsigned threads) {
-  if (threads == 1 || o.threads_given || o.threaded_methods.empty()) return true;
-  return std::find(o.threaded_methods.begin(), o.threaded_methods.end(), m.name) != o.threaded_methods.end();
-}
-
 // Registers the cells and returns the methods (and baselines) that have at least one.
 // Every cell is timed by hand (UseManualTime): the multi-threaded ones as a whole cell,
 // and all the others the same way, so that no two cells are clocked differently.
 std::vector<const MethodInfo*> register_cells(const Options& o) {
   std::vector<const MethodInfo*> registered;
-  auto note = [&](const MethodInfo& m) {
+  for (const Cell& cell : cells(o)) {
+    const MethodInfo& m = *cell.method;
+    std::vector<int64_t> args = {static_cast<int64_t>(cell.io), static_cast<int64_t>(cell.file), cell.warm};
+    std::vector<std::string> names = {"io", "file", "warm"};
+    if (m.uses_qd) args.push_back(cell.qd), names.push_back("qd");
+    const auto run = m.family == Family::baseline ? run_memcpy : run_cell;
+    benchmark::RegisterBenchmark(std::string(m.name).c_str(), [run, cell](benchmark::State& s) { run(s, cell); })
+        ->Args(args)
+        ->ArgNames(names)
+        ->UseManualTime()
+        ->Threads(static_cast<int>(cell.threads));
     if (std::find(registered.begin(), registered.end(), &m) == registered.end()) registered.push_back(&m);
-  };
-  for (uint64_t file : o.file_sizes) {
-    if (o.baseline) {
-      for (uint64_t io : o.io_sizes) {
-        if (io > file) continue;
-        for (const MethodInfo& m : baselines()) {
-          const bool large = m.name == "memcpy_large";
-          benchmark::RegisterBenchmark(std::string(m.name).c_str(),
-                                       [io, file, large](benchmark::State& s) { run_memcpy(s, io, file, large); })
-              ->Args({static_cast<int64_t>(io), static_cast<int64_t>(file), 1})
-              ->ArgNames({"io", "file", "warm"})
-              ->UseManualTime()
-              ->Threads(1);
-          note(m);
-        }
-      }
-    }
-    for (const MethodInfo* m : o.methods) {
-      std::vector<uint64_t> ios = m->uses_io ? o.io_sizes : std::vector<uint64_t>{page_size()};
-      for (uint64_t io : ios) {
-        if (io > file) continue;
-        std::vector<unsigned> qds = m->uses_qd ? o.qds : std::vector<unsigned>{0};
-        for (unsigned qd : qds) {
-          for (int warm : o.warm) {
-            for (unsigned t : o.threads) {
-              if (!applies_threads(o, *m, t) || file / t < io) continue;
-              const Cell cell{m, io, file, warm == 1, qd};
-              auto* b = benchmark::RegisterBenchmark(std::string(m->name).c_str(),
-                                                     [cell](benchmark::State& s) { run_cell(s, cell); });
-              std::vector<int64_t> args = {static_cast<int64_t>(io), static_cast<int64_t>(file), warm};
-              std::vector<std::string> names = {"io", "file", "warm"};
-              if (m->uses_qd) args.push_back(qd), names.push_back("qd");
-              b->Args(args)->ArgNames(names)->UseManualTime()->Threads(static_cast<int>(t));
-              note(*m);
-            }
-          }
-        }
-      }
-    }
   }
   return registered;
 }
@@ -516,6 +423,7 @@ std::string set_up_counting() {
   if (!g_run.mount.is_myfs()) return "n/a";
   if (g_run.mount.has_option("counters=off")) return "off";  // and nothing to count
   try {
+    if (!g_run.mount.from_mountinfo) throw Error("mount point unknown (not in /proc/self/mountinfo)");
     remount(g_run.mount.mount_point, "counters=on");
     g_run.pause_counting = true;
     return "off";
@@ -531,6 +439,10 @@ int main_impl(int argc, char** argv) {
     o = parse_options(argc, argv);
     if (o.help) {
       std::cout << usage();
+      return 0;
+    }
+    if (o.list_profiles) {
+      std::cout << profiles_json() << "\n";
       return 0;
     }
     if (o.list_methods) {
@@ -557,7 +469,8 @@ int main_impl(int argc, char** argv) {
   if (g_run.mount.is_myfs() && !g_run.mount.has_option("counters=off")) {
     g_run.stats_path = myfs_stats_path(g_run.mount);
     try {
-      read_stats(g_run.stats_path);
+      for (const auto& [name, value] : read_stats(g_run.stats_path))
+        g_run.counter_names.append(g_run.counter_names.empty() ? "" : ",").append(name);
     } catch (const Error& e) {
       std::cerr << "readpath_bench: " << g_run.parent << " is on myfs but its counters are unreadable: "
                 << e.what() << "\n";
@@ -565,6 +478,7 @@ int main_impl(int argc, char** argv) {
     }
   }
   for (const auto& note : o.notes) std::cerr << "readpath_bench: " << note << "\n";
+  if (!g_run.mount.note.empty()) std::cerr << "readpath_bench: " << g_run.mount.note << "\n";
 
   // The profile's minimum time unless the user chose one (a per-benchmark MinTime would
   // also appear in every cell's name).
@@ -591,6 +505,8 @@ int main_impl(int argc, char** argv) {
   benchmark::AddCustomContext("topology", topology_summary());
   benchmark::AddCustomContext("page_size", std::to_string(page_size()));
   benchmark::AddCustomContext("myfs_synthetic", g_run.synthetic ? "1" : "0");
+  // The names come from myfs itself, in its order: the scripts keep no list of their own.
+  if (!g_run.counter_names.empty()) benchmark::AddCustomContext("myfs_counters", g_run.counter_names);
   // Listing runs nothing, so it needs no remount.
   benchmark::AddCustomContext("myfs_timed_counting", listing ? "n/a" : set_up_counting());
   benchmark::AddCustomContext("methods", methods_json(registered));

@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <utility>
 
 #include "error.hpp"
 #include "reader.hpp"
@@ -95,6 +96,47 @@ void make_warm_confirmed(int fd, uint64_t size, ResidencyProbe& probe) {
 void check_evictable(int fd, uint64_t begin, uint64_t end, ResidencyProbe& probe, const std::string& fstype) {
   evict(fd, begin, end);
   if (end > begin && probe.fraction() == 1.0) throw Error("cold: POSIX_FADV_DONTNEED cannot evict on " + fstype);
+}
+
+CellCache::CellCache(CellSync& sync, unsigned index, unsigned threads, bool warm, std::string fstype)
+    : sync_(sync), index_(index), threads_(threads), warm_(warm), fstype_(std::move(fstype)) {}
+
+void CellCache::watch(const Target& region) {
+  region_ = region;
+  region_residency_ = std::make_unique<ResidencyProbe>(region.fd, region.begin, region.end);
+  if (index_ == 0) file_residency_ = std::make_unique<ResidencyProbe>(region.fd, 0, region.size);
+  if (!warm_ && threads_ == 1) check_evictable(region.fd, region.begin, region.end, *region_residency_, fstype_);
+}
+
+void CellCache::make(const std::function<void()>& release_mappings) {
+  if (warm_) {
+    sync_.attempt([&] {
+      if (region_residency_->fraction() < 1.0) make_warm(region_.fd, region_.begin, region_.end);
+    });
+    sync_.wait();
+    if (index_ == 0) sync_.attempt([&] { make_warm_confirmed(region_.fd, region_.size, *file_residency_); });
+  } else {
+    sync_.attempt(release_mappings);
+    sync_.wait();
+    if (index_ == 0)
+      sync_.attempt([&] { make_cold_confirmed(region_.fd, region_.size, *file_residency_, fstype_); });
+  }
+  sync_.wait();
+}
+
+void CellCache::renew(const std::function<void()>& release_mappings) {
+  if (warm_) return;
+  make(release_mappings);
+  sync_.throw_if_failed();
+}
+
+void CellCache::check_still_warm() {
+  if (!warm_) return;
+  const double resident = region_residency_->fraction();
+  if (resident < 1.0)
+    throw Error("warm: " + std::to_string(missing_pages(resident, region_.begin, region_.end)) +
+                " pages left the page cache during the run (reclaim: memory pressure or DAMON); "
+                "the timings are not all warm");
 }
 
 }  // namespace readpath

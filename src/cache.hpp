@@ -1,11 +1,16 @@
 // Page-cache state of a file region: measured with mincore, made warm by reading, made
-// cold with POSIX_FADV_DONTNEED.
+// cold with POSIX_FADV_DONTNEED; and a benchmark cell's state, made by its threads together.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "cell_sync.hpp"
+#include "reader.hpp"
 
 namespace readpath {
 
@@ -53,5 +58,40 @@ void check_evictable(int fd, uint64_t begin, uint64_t end, ResidencyProbe& probe
 
 // How many pages of [begin, end) a residency fraction leaves out.
 uint64_t missing_pages(double resident, uint64_t begin, uint64_t end);
+
+// A benchmark cell's cache state, warm or cold, made for the whole file by the cell's
+// threads together. Each thread has one, over its own region of the file; thread 0 also
+// checks the whole file. Every step meets the other threads at `sync`'s meeting points and
+// keeps a failure there for all (CellSync::attempt), so that every thread reaches every
+// meeting point whatever failed, its own setup included.
+class CellCache {
+ public:
+  CellCache(CellSync& sync, unsigned index, unsigned threads, bool warm, std::string fstype);
+  // The thread's region of the open file, for the residency checks. Cold with one thread,
+  // it evicts the region at once (check_evictable) and throws where that cannot work; with
+  // several, a neighbour's readahead can refill the region meanwhile and make() decides.
+  void watch(const Target& region);
+  // Makes the state. Warm: every thread reads its region unless it is resident (so that, on
+  // a NUMA machine, its pages come from its node), then thread 0 confirms the whole file.
+  // Cold: every thread calls release_mappings (mapped pages cannot be evicted), then thread 0
+  // evicts the whole file and confirms it while none reads (readahead of one thread reaches
+  // into its neighbour's region).
+  void make(const std::function<void()>& release_mappings);
+  // Before each timed pass, outside its clock: cold cells evict again (make); warm cells
+  // have nothing to do. Throws the cell's failure.
+  void renew(const std::function<void()>& release_mappings);
+  // After the timed passes: throws when pages of a warm region left the page cache
+  // meanwhile, so that the timings are not all warm.
+  void check_still_warm();
+
+ private:
+  CellSync& sync_;
+  unsigned index_, threads_;
+  bool warm_;
+  std::string fstype_;
+  Target region_;
+  std::unique_ptr<ResidencyProbe> region_residency_;
+  std::unique_ptr<ResidencyProbe> file_residency_;  // thread 0 only: it sets the state
+};
 
 }  // namespace readpath

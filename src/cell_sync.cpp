@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "error.hpp"
+
 namespace readpath {
 
 double makespan_seconds(const std::vector<PassInterval>& passes) {
@@ -50,6 +52,10 @@ void CellSync::fail(const std::string& why) {
 std::string CellSync::failure() {
   std::lock_guard lock(mutex_);
   return failure_;
+}
+
+void CellSync::throw_if_failed() {
+  if (const std::string why = failure(); !why.empty()) throw Error(why);
 }
 
 void CellSync::record_pass(unsigned index, PassInterval pass) {

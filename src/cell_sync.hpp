@@ -13,6 +13,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <exception>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -37,6 +38,20 @@ class CellSync {
   // Keeps the first failure; later ones are consequences.
   void fail(const std::string& why);
   std::string failure();
+  // Throws readpath::Error with the failure, if there is one.
+  void throw_if_failed();
+  // One thread's step of a phase that all threads go through together: skipped once any
+  // thread has failed, and a failure is kept for all. The caller goes on to the next
+  // meeting point either way, so that every thread reaches every one.
+  template <class Step>
+  void attempt(Step&& step) {
+    if (!failure().empty()) return;
+    try {
+      step();
+    } catch (const std::exception& e) {
+      fail(e.what());
+    }
+  }
   // A thread's pass interval; read back after the next wait().
   void record_pass(unsigned index, PassInterval pass);
   double pass_makespan();

@@ -78,11 +78,12 @@ Context capture_environment(const std::string& dir) {
   Context ctx;
   utsname u{};
   ctx.emplace_back("kernel", uname(&u) == 0 ? u.release : "unknown");
-  std::string fs = "unknown", options = "unknown", read_ahead = "n/a";
+  std::string fs = "unknown", options = "unknown", read_ahead = "n/a", fs_note;
   try {
     const MountInfo m = mount_of(dir);
     fs = m.fstype;
-    options = m.options();
+    if (m.from_mountinfo) options = m.options();
+    fs_note = m.note;
     const std::string bdi = "/sys/class/bdi/" + std::to_string(m.major) + ":" + std::to_string(m.minor) + "/read_ahead_kb";
     std::ifstream probe(bdi);
     if (probe) read_ahead = first_line(bdi);
@@ -90,6 +91,7 @@ Context capture_environment(const std::string& dir) {
   }
   ctx.emplace_back("fs", fs + " (" + options + ")");
   ctx.emplace_back("fs_options", options);
+  if (!fs_note.empty()) ctx.emplace_back("fs_note", fs_note);
   ctx.emplace_back("accel", accel());
   ctx.emplace_back("cpu_model", cpu_model());
   ctx.emplace_back("thp", bracketed(first_line("/sys/kernel/mm/transparent_hugepage/enabled")));

@@ -14,7 +14,8 @@ using Context = std::vector<std::pair<std::string, std::string>>;
 
 // kernel, fs, fs_options, accel, cpu_model, thp, read_ahead_kb, fault_around_bytes,
 // governor, damon (proactive reclaim), readpath_commit for the directory under test. Unreadable values are
-// "unknown" (or "n/a" where the notion does not apply, e.g. read_ahead_kb on tmpfs).
+// "unknown" (or "n/a" where the notion does not apply, e.g. read_ahead_kb on tmpfs). fs_note
+// only where the filesystem is known from statfs alone (MountInfo::note says what is not).
 Context capture_environment(const std::string& dir);
 
 // READPATH_ACCEL, or "host" when unset.

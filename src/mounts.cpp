@@ -3,8 +3,10 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -61,7 +63,27 @@ bool is_prefix_dir(const std::string& mount_point, const std::string& path) {
          (path.size() == mount_point.size() || path[mount_point.size()] == '/');
 }
 
+// kmod/myfs.h's MYFS_MAGIC; the module's header is kernel-only (mounts_test holds the
+// two equal).
+constexpr unsigned long kMyfsMagic = 0x6d796673;
+
 }  // namespace
+
+std::string fs_type_name(unsigned long f_type) {
+  static const std::pair<unsigned long, const char*> names[] = {
+      {TMPFS_MAGIC, "tmpfs"},         {RAMFS_MAGIC, "ramfs"},           {kMyfsMagic, "myfs"},
+      {EXT4_SUPER_MAGIC, "ext2/ext3/ext4"}, {XFS_SUPER_MAGIC, "xfs"},   {BTRFS_SUPER_MAGIC, "btrfs"},
+      {F2FS_SUPER_MAGIC, "f2fs"},     {OVERLAYFS_SUPER_MAGIC, "overlay"}, {V9FS_MAGIC, "9p"},
+      {NFS_SUPER_MAGIC, "nfs"},       {FUSE_SUPER_MAGIC, "fuse"},       {CEPH_SUPER_MAGIC, "ceph"},
+      {CIFS_SUPER_MAGIC, "cifs"},     {SQUASHFS_MAGIC, "squashfs"},     {HUGETLBFS_MAGIC, "hugetlbfs"},
+      {PROC_SUPER_MAGIC, "proc"},     {SYSFS_MAGIC, "sysfs"},
+  };
+  for (const auto& [magic, name] : names)
+    if (magic == f_type) return name;
+  char hex[32];
+  std::snprintf(hex, sizeof hex, "unknown (0x%lx)", f_type);
+  return hex;
+}
 
 bool MountInfo::has_option(std::string_view option) const {
   return list_has(mount_options, option) || list_has(super_options, option);
@@ -118,10 +140,19 @@ MountInfo mount_of(const std::string& path, const std::string& mountinfo) {
     if (!is_prefix_dir(m.mount_point, resolved)) continue;
     if (best == nullptr || m.mount_point.size() >= best->mount_point.size()) best = &m;
   }
-  if (best == nullptr)
-    throw Error("no mount in " + mountinfo + " holds " + resolved + " (device " +
-                std::to_string(major(st.st_dev)) + ":" + std::to_string(minor(st.st_dev)) + ")");
-  return *best;
+  if (best != nullptr) return *best;
+
+  struct statfs fs {};
+  if (statfs(resolved.c_str(), &fs) != 0) throw sys_error("statfs " + resolved);
+  MountInfo m;
+  m.major = major(st.st_dev);
+  m.minor = minor(st.st_dev);
+  m.fstype = fs_type_name(static_cast<unsigned long>(fs.f_type));
+  m.from_mountinfo = false;
+  m.note = "no mount in " + mountinfo + " holds " + resolved + " (device " + std::to_string(m.major) + ":" +
+           std::to_string(m.minor) + "; in a chroot it can lie outside the root): type " + m.fstype +
+           " from statfs, mount point, source and options unknown";
+  return m;
 }
 
 Counters parse_stats(std::string_view text) {

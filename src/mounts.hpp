@@ -1,4 +1,5 @@
-// Which filesystem a directory is on (from /proc/self/mountinfo), myfs's per-mount hook
+// Which filesystem a directory is on (from /proc/self/mountinfo, or from statfs where that
+// has no entry for it), myfs's per-mount hook
 // counters (/sys/fs/myfs/<major>:<minor>/stats, see docs/contracts.md), and switching
 // myfs's counting off and on again by remounting.
 #pragma once
@@ -19,6 +20,12 @@ struct MountInfo {
   std::string source;
   std::string mount_options;  // per-mount (rw,relatime,...)
   std::string super_options;  // per-superblock (size=...,synthetic,...)
+  // False when no mountinfo entry holds the directory: in a chroot (a build root) the
+  // mount can lie outside the process's root and so be absent. Then fstype is statfs's
+  // f_type by name (fs_type_name), major:minor is st_dev, mount point, source and options
+  // are unknown (empty), and `note` says so in a sentence.
+  bool from_mountinfo = true;
+  std::string note;
 
   bool is_myfs() const { return fstype == "myfs"; }
   bool has_option(std::string_view option) const;  // in either option list
@@ -29,8 +36,13 @@ struct MountInfo {
 std::vector<MountInfo> parse_mountinfo(std::istream& in);
 
 // The mount that holds path: the entry with path's st_dev whose mount point is the
-// longest prefix of its real path. Throws readpath::Error when there is none.
+// longest prefix of its real path; when there is none, what statfs and stat say of it
+// (from_mountinfo false). Throws readpath::Error when path cannot be stat'ed.
 MountInfo mount_of(const std::string& path, const std::string& mountinfo = "/proc/self/mountinfo");
+
+// A statfs f_type as mountinfo names the filesystem ("tmpfs", "xfs", "myfs", ...);
+// ext2, ext3 and ext4 share one magic, "ext2/ext3/ext4"; any other "unknown (0x<hex>)".
+std::string fs_type_name(unsigned long f_type);
 
 using Counters = std::vector<std::pair<std::string, uint64_t>>;
 

@@ -73,35 +73,27 @@ class ReadReader final : public Reader {
 
   ssize_t read_once(unsigned char* buf, size_t want, uint64_t off, PassResult& r) {
     const auto pos = static_cast<off_t>(off);
-    ssize_t n;
+    iovec iov{buf, want};
     switch (mode_) {
       case Mode::read:
-        n = ::read(t_.fd, buf, want);
-        if (n < 0) throw sys_error("read");
-        return n;
+        return checked(::read(t_.fd, buf, want), "read");
       case Mode::pread:
       case Mode::pread_rand:
-        n = ::pread(t_.fd, buf, want, pos);
-        if (n < 0) throw sys_error("pread");
-        return n;
-      case Mode::preadv2_nowait: {
-        iovec iov{buf, want};
-        n = ::preadv2(t_.fd, &iov, 1, pos, RWF_NOWAIT);
-        if (n >= 0) return n;
-        if (errno != EAGAIN) throw sys_error("preadv2(RWF_NOWAIT)");
+        return checked(::pread(t_.fd, buf, want, pos), "pread");
+      case Mode::preadv2_nowait:
+        if (const ssize_t n = ::preadv2(t_.fd, &iov, 1, pos, RWF_NOWAIT); n >= 0 || errno != EAGAIN)
+          return checked(n, "preadv2(RWF_NOWAIT)");
         ++r.fallbacks;  // not in the page cache: the blocking read is part of the cost
-        n = ::pread(t_.fd, buf, want, pos);
-        if (n < 0) throw sys_error("pread");
-        return n;
-      }
-      case Mode::preadv2_hipri: {
-        iovec iov{buf, want};
-        n = ::preadv2(t_.fd, &iov, 1, pos, RWF_HIPRI);
-        if (n < 0) throw sys_error("preadv2(RWF_HIPRI)");
-        return n;
-      }
+        return checked(::pread(t_.fd, buf, want, pos), "pread");
+      case Mode::preadv2_hipri:
+        return checked(::preadv2(t_.fd, &iov, 1, pos, RWF_HIPRI), "preadv2(RWF_HIPRI)");
     }
     throw Error("read reader: unknown mode");
+  }
+
+  static ssize_t checked(ssize_t n, const char* call) {
+    if (n < 0) throw sys_error(call);
+    return n;
   }
 
   Mode mode_;

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <utility>
 
 #include "error.hpp"
 #include "placement.hpp"
@@ -14,21 +15,35 @@ namespace readpath {
 namespace {
 
 // Readable rows: the traits shared by a family of methods, then each method's own.
-constexpr MethodInfo syscall_copy(std::string_view name, Family family, std::string_view summary,
-                                  std::string_view timed) {
+MethodInfo syscall_copy(std::string_view name, Family family, std::string_view summary, std::string timed) {
   return {.name = name, .family = family, .delivers = Delivers::copy, .keeps_mapping = false,
           .maps_per_pass = false, .uses_qd = family == Family::uring, .uses_io = true,
-          .summary = summary, .timed = timed};
+          .summary = summary, .timed = std::move(timed)};
 }
 
-constexpr MethodInfo page_touch(std::string_view name, std::string_view summary, std::string_view timed) {
+// A read(2)-family method whose timed region is `call` per request, each copying into one
+// reused buffer, and `more`.
+MethodInfo read_call(std::string_view name, std::string_view summary, std::string_view call,
+                     std::string_view more = "") {
+  return syscall_copy(name, Family::read, summary,
+                      std::string(call) + " calls copying each request into one reused buffer" + std::string(more));
+}
+
+// An io_uring method with plain reads into a buffer each; `setup` is what was set up before timing.
+MethodInfo uring_reads(std::string_view name, std::string_view summary, std::string_view setup) {
+  return syscall_copy(name, Family::uring, summary,
+                      "io_uring submissions, waits and completions of qd reads in flight, each into its own "
+                      "buffer" + std::string(setup));
+}
+
+MethodInfo page_touch(std::string_view name, std::string_view summary, std::string timed) {
   return {.name = name, .family = Family::mmap, .delivers = Delivers::touch, .keeps_mapping = false,
-          .maps_per_pass = true, .uses_qd = false, .uses_io = false, .summary = summary, .timed = timed};
+          .maps_per_pass = true, .uses_qd = false, .uses_io = false, .summary = summary, .timed = std::move(timed)};
 }
 
-constexpr MethodInfo baseline_copy(std::string_view name, std::string_view summary, std::string_view timed) {
+MethodInfo baseline_copy(std::string_view name, std::string_view summary, std::string timed) {
   return {.name = name, .family = Family::baseline, .delivers = Delivers::copy, .keeps_mapping = false,
-          .maps_per_pass = false, .uses_qd = false, .uses_io = true, .summary = summary, .timed = timed};
+          .maps_per_pass = false, .uses_qd = false, .uses_io = true, .summary = summary, .timed = std::move(timed)};
 }
 
 std::string_view family_name(Family family) {
@@ -51,33 +66,16 @@ std::string_view ranks_with_name(RanksWith group) {
   return "unknown";
 }
 
-void append_json_string(std::string& out, std::string_view text) {
-  out += '"';
-  for (const char c : text) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char escaped[8];
-      std::snprintf(escaped, sizeof escaped, "\\u%04x", static_cast<unsigned>(c));
-      out += escaped;
-    } else {
-      out += c;
-    }
-  }
-  out += '"';
-}
-
 std::string method_json(const MethodInfo& m) {
   std::string out = "{";
   auto key = [&](std::string_view name) {
     if (out.size() > 1) out += ',';
-    append_json_string(out, name);
+    out += json_string(name);
     out += ':';
   };
   auto text = [&](std::string_view name, std::string_view value) {
     key(name);
-    append_json_string(out, value);
+    out += json_string(value);
   };
   auto flag = [&](std::string_view name, bool value) {
     key(name);
@@ -98,6 +96,23 @@ std::string method_json(const MethodInfo& m) {
 
 }  // namespace
 
+std::string json_string(std::string_view text) {
+  std::string out = "\"";
+  for (const char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof escaped, "\\u%04x", static_cast<unsigned>(c));
+      out += escaped;
+    } else {
+      out += c;
+    }
+  }
+  return out + '"';
+}
+
 RanksWith ranks_with(const MethodInfo& method) {
   if (method.family == Family::baseline) return RanksWith::baseline;
   if (method.delivers == Delivers::touch) return RanksWith::fault;
@@ -106,24 +121,18 @@ RanksWith ranks_with(const MethodInfo& method) {
 
 const std::vector<MethodInfo>& methods() {
   static const std::vector<MethodInfo> table = {
-      syscall_copy("read", Family::read, "read(2) sequentially from the region start",
-                   "read(2) calls copying each request into one reused buffer, after one lseek to the region start"),
-      syscall_copy("pread", Family::read, "pread(2) sequentially",
-                   "pread(2) calls copying each request into one reused buffer"),
+      read_call("read", "read(2) sequentially from the region start", "read(2)",
+                ", after one lseek to the region start"),
+      read_call("pread", "pread(2) sequentially", "pread(2)"),
       syscall_copy("pread_rand", Family::read, "pread(2) of every block once, random order (fixed seed)",
                    "pread(2) calls copying every io-sized block once, in an order shuffled before timing, "
                    "into one reused buffer"),
-      syscall_copy("preadv2_nowait", Family::read, "preadv2(RWF_NOWAIT); EAGAIN falls back to pread",
-                   "preadv2(RWF_NOWAIT) calls copying each request into one reused buffer, and a blocking "
-                   "pread(2) for each that returns EAGAIN"),
-      syscall_copy("preadv2_hipri", Family::read, "preadv2(RWF_HIPRI)",
-                   "preadv2(RWF_HIPRI) calls copying each request into one reused buffer"),
-      syscall_copy("uring", Family::uring, "io_uring IORING_OP_READ, qd requests in flight",
-                   "io_uring submissions, waits and completions of qd reads in flight, each into its own "
-                   "buffer; the ring is set up before timing"),
-      syscall_copy("uring_regfile", Family::uring, "io_uring IORING_OP_READ on a registered file",
-                   "io_uring submissions, waits and completions of qd reads in flight, each into its own "
-                   "buffer, on a file registered before timing"),
+      read_call("preadv2_nowait", "preadv2(RWF_NOWAIT); EAGAIN falls back to pread", "preadv2(RWF_NOWAIT)",
+                ", and a blocking pread(2) for each that returns EAGAIN"),
+      read_call("preadv2_hipri", "preadv2(RWF_HIPRI)", "preadv2(RWF_HIPRI)"),
+      uring_reads("uring", "io_uring IORING_OP_READ, qd requests in flight", "; the ring is set up before timing"),
+      uring_reads("uring_regfile", "io_uring IORING_OP_READ on a registered file",
+                  ", on a file registered before timing"),
       syscall_copy("uring_fixed", Family::uring, "io_uring READ_FIXED: registered buffers and file",
                    "io_uring submissions, waits and completions of qd READ_FIXED requests in flight, into "
                    "buffers and from a file registered before timing"),

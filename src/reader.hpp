@@ -34,7 +34,7 @@ struct MethodInfo {
   bool uses_qd;        // io_uring queue depth applies
   bool uses_io;        // the request size matters (mmap fault methods always touch one page)
   std::string_view summary;  // one line for --help
-  std::string_view timed;    // exactly what the timed region of one pass contains
+  std::string timed;         // exactly what the timed region of one pass contains
 };
 
 // Derived from the traits, here and nowhere else.
@@ -52,6 +52,9 @@ const std::vector<MethodInfo>& baselines();
 // uses_qd, uses_io, delivers, keeps_mapping, maps_per_pass, ranks_with, timed, summary (in
 // this order); one_per_line puts each object on its own line.
 std::string methods_json(const std::vector<const MethodInfo*>& which, bool one_per_line = false);
+
+// text as a JSON string: quoted, with quotes, backslashes and control characters escaped.
+std::string json_string(std::string_view text);
 
 // The file under test and the part of it one reader covers: [begin, end), end <= size.
 struct Target {

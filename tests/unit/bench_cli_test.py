@@ -1,7 +1,7 @@
 #!/usr/bin/python3
-"""readpath_bench end to end: --help and --list-methods, bad input (exit 2), cell listing,
-a tiny smoke run whose JSON is checked, threads seen where they ran, cold cells on a disk,
-and Ctrl-C removing the files it made.
+"""readpath_bench end to end: --help, --list-methods and --list-profiles, bad input (exit 2),
+cell listing, a tiny smoke run whose JSON is checked, threads seen where they ran, cold cells
+on a disk, and Ctrl-C removing the files it made.
 
 Usage: bench_cli_test.py READPATH_BENCH SCRATCH_PARENT   (run by CTest)
 """
@@ -22,13 +22,18 @@ CONTEXT_KEYS = ["kernel", "fs", "fs_options", "accel", "cpu_model", "thp", "read
 NAME = re.compile(r"^[a-z_0-9]+/io:\d+/file:\d+/warm:[01](/qd:\d+)?/manual_time/threads:\d+$")
 TRAITS = ["name", "family", "uses_qd", "uses_io", "delivers", "keeps_mapping", "maps_per_pass",
           "ranks_with", "timed", "summary"]
+PROFILE_KEYS = {"name", "summary", "duration", "rounds", "repetitions", "min_time", "methods", "io_sizes",
+                "file_sizes", "qds", "threads", "baseline", "cells", "tcg"}
+TCG_KEYS = {"min_time", "file_sizes", "cells"}
 # Filesystems without a page cache to evict from: their cold cells skip, saying so.
 CANNOT_EVICT = {"tmpfs", "ramfs", "overlay"}
 failures = []
 
 
-def run(*args, **kw):
-    return subprocess.run([BENCH, *args], capture_output=True, text=True, timeout=240, **kw)
+def run(*args, accel=None, **kw):
+    """readpath_bench ARGS; with accel, under READPATH_ACCEL=accel."""
+    env = None if accel is None else dict(os.environ, READPATH_ACCEL=accel)
+    return subprocess.run([BENCH, *args], capture_output=True, text=True, timeout=240, env=env, **kw)
 
 
 def check(name, condition, detail=""):
@@ -73,6 +78,36 @@ def test_help():
     check("the baselines rank only with baselines",
           all(by_name.get(n, {}).get("ranks_with") == "baseline" and by_name[n]["family"] == "baseline"
               for n in ("memcpy", "memcpy_large")), [by_name.get("memcpy"), by_name.get("memcpy_large")])
+
+
+def test_profiles(scratch):
+    r = run("--list-profiles")
+    check("--list-profiles exits 0", r.returncode == 0, r.stderr)
+    try:
+        profiles = json.loads(r.stdout)["profiles"]
+    except (ValueError, KeyError, TypeError) as e:
+        check("--list-profiles prints {\"profiles\": [...]}", False, f"{e}: {r.stdout[:300]!r}")
+        return
+    check("profiles tiny, quick, default, full in this order",
+          [p.get("name") for p in profiles] == ["tiny", "quick", "default", "full"], [p.get("name") for p in profiles])
+    check("every profile has exactly the contract's keys",
+          all(set(p) == PROFILE_KEYS and set(p.get("tcg", {})) == TCG_KEYS for p in profiles),
+          [sorted(set(p) ^ PROFILE_KEYS) for p in profiles])
+    check("rounds and repetitions are positive whole numbers",
+          all(isinstance(p["rounds"], int) and isinstance(p["repetitions"], int) and p["rounds"] > 0
+              and p["repetitions"] > 0 for p in profiles), [(p["rounds"], p["repetitions"]) for p in profiles])
+    check("TCG files are at most 16M", all(max(p["tcg"]["file_sizes"]) <= 16 << 20 for p in profiles),
+          [p["tcg"]["file_sizes"] for p in profiles])
+    help_text = run("--help").stdout
+    for p in profiles:
+        for accel, cells in (("host", p["cells"]), ("tcg", p["tcg"]["cells"])):
+            listed = run("--profile", p["name"], "--dir", scratch, "--benchmark_list_tests", accel=accel)
+            names = listed.stdout.split()
+            check(f"{p['name']} ({accel}): cells {cells} equals the {len(names)} listed",
+                  listed.returncode == 0 and len(names) == cells, listed.stderr[-500:])
+        check(f"--help lists {p['name']} with its cells and duration",
+              re.search(rf"^  {p['name']} +{p['cells']} cells, {re.escape(p['duration'])}$", help_text, re.M),
+              help_text)
 
 
 def context_methods(ctx):
@@ -240,6 +275,7 @@ def main():
         return 77
     with tempfile.TemporaryDirectory(prefix="bench-cli-", dir=PARENT) as scratch:
         test_help()
+        test_profiles(scratch)
         test_bad_input(scratch)
         test_list(scratch)
         test_smoke(scratch)

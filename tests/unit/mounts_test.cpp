@@ -3,11 +3,15 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
+#include <regex>
 #include <sstream>
 
 #include "error.hpp"
@@ -39,12 +43,90 @@ TEST(Mountinfo, ParsesFieldsOptionalTagsAndEscapes) {
   EXPECT_EQ(mounts[1].options(), "rw,relatime,size=24684096k");
 }
 
-TEST(Mountinfo, FindsTheMountOfARealDirectory) {
-  const MountInfo root = mount_of("/");
-  EXPECT_EQ(root.mount_point, "/");
-  if (access("/dev/shm", F_OK) == 0) {
-    EXPECT_EQ(mount_of("/dev/shm").mount_point, "/dev/shm");
+std::string statfs_name(const std::string& path) {
+  struct statfs fs {};
+  if (statfs(path.c_str(), &fs) != 0) throw sys_error("statfs " + path);
+  return fs_type_name(static_cast<unsigned long>(fs.f_type));
+}
+
+// A mountinfo file that lists path's device only at a mount point that does not hold it,
+// as a chroot's may when the mount that holds it lies outside the root.
+class MissingMount : public ::testing::Test {
+ protected:
+  std::string mountinfo_without(const std::string& path) {
+    struct stat st {};
+    if (stat(path.c_str(), &st) != 0) throw sys_error("stat " + path);
+    const std::string here = std::to_string(major(st.st_dev)) + ":" + std::to_string(minor(st.st_dev));
+    const std::string other = std::to_string(major(st.st_dev)) + ":" + std::to_string(minor(st.st_dev) + 1);
+    dir_ = test::scratch_dir();
+    file_ = dir_ + "/mountinfo";
+    std::ofstream(file_) << "27 1 " << other << " / / rw,relatime - ext4 /dev/other rw\n"
+                         << "40 27 " << here << " / /not/above/it rw,relatime - ext4 /dev/this rw\n";
+    return file_;
   }
+  void TearDown() override {
+    if (!file_.empty()) unlink(file_.c_str());
+    if (!dir_.empty()) rmdir(dir_.c_str()), untrack_path(dir_);
+  }
+  std::string dir_, file_;
+};
+
+TEST(Mountinfo, FindsTheMountOfARealDirectory) {
+  // In a chroot, / may be absent from mountinfo: then only what statfs says is checked.
+  const MountInfo root = mount_of("/");
+  if (root.from_mountinfo) EXPECT_EQ(root.mount_point, "/");
+  else EXPECT_EQ(root.fstype, statfs_name("/"));
+  if (access("/dev/shm", F_OK) == 0) {
+    const MountInfo shm = mount_of("/dev/shm");
+    if (shm.from_mountinfo) EXPECT_EQ(shm.mount_point, "/dev/shm");
+    else EXPECT_EQ(shm.fstype, statfs_name("/dev/shm"));
+  }
+}
+
+TEST_F(MissingMount, IsDescribedFromStatfsAndStat) {
+  const std::string dir = READPATH_TEST_SCRATCH;
+  const std::string mountinfo = mountinfo_without(dir);
+  const MountInfo m = mount_of(dir, mountinfo);
+  struct stat st {};
+  ASSERT_EQ(stat(dir.c_str(), &st), 0);
+  EXPECT_FALSE(m.from_mountinfo);
+  EXPECT_EQ(m.major, major(st.st_dev));
+  EXPECT_EQ(m.minor, minor(st.st_dev));
+  EXPECT_EQ(m.fstype, statfs_name(dir));
+  EXPECT_EQ(m.mount_point, "");
+  EXPECT_EQ(m.source, "");
+  EXPECT_EQ(m.options(), "");
+  EXPECT_NE(m.note.find("no mount in " + mountinfo + " holds"), std::string::npos) << m.note;
+  EXPECT_NE(m.note.find("mount point, source and options unknown"), std::string::npos) << m.note;
+}
+
+// What the cells decide from the filesystem still holds: tmpfs is named so, and cold
+// cells skip there.
+TEST_F(MissingMount, TmpfsIsStillTmpfs) {
+  if (access("/dev/shm", F_OK) != 0 || statfs_name("/dev/shm") != "tmpfs") GTEST_SKIP() << "/dev/shm is not tmpfs here";
+  const MountInfo m = mount_of("/dev/shm", mountinfo_without("/dev/shm"));
+  EXPECT_FALSE(m.from_mountinfo);
+  EXPECT_EQ(m.fstype, "tmpfs");
+  EXPECT_FALSE(m.is_myfs());
+}
+
+TEST(FsTypeName, NamesFilesystemsAsMountinfoDoes) {
+  EXPECT_EQ(fs_type_name(0x01021994), "tmpfs");
+  EXPECT_EQ(fs_type_name(0xEF53), "ext2/ext3/ext4");
+  EXPECT_EQ(fs_type_name(0x58465342), "xfs");
+  EXPECT_EQ(fs_type_name(0x794c7630), "overlay");
+  EXPECT_EQ(fs_type_name(0x01021997), "9p");
+  EXPECT_EQ(fs_type_name(0x12345678), "unknown (0x12345678)");
+}
+
+// The module's magic, read from its header, is the one the library calls myfs.
+TEST(FsTypeName, KnowsTheModulesMagic) {
+  std::ifstream header(READPATH_SOURCE_DIR "/kmod/myfs.h");
+  ASSERT_TRUE(header) << READPATH_SOURCE_DIR "/kmod/myfs.h";
+  const std::string text((std::istreambuf_iterator<char>(header)), std::istreambuf_iterator<char>());
+  std::smatch magic;
+  ASSERT_TRUE(std::regex_search(text, magic, std::regex(R"(#define MYFS_MAGIC\s+(0x[0-9a-fA-F]+))")));
+  EXPECT_EQ(fs_type_name(std::stoul(magic[1].str(), nullptr, 16)), "myfs");
 }
 
 TEST(Mountinfo, MissingPathIsAnError) { EXPECT_THROW(mount_of("/no/such/dir"), Error); }

@@ -8,16 +8,6 @@ where the change is significant after Holm correction within the question, and t
 smallest change the comparison could have detected at its repetitions and noise (80%
 power, at the strictest Holm step). A question whose repetitions are too few for any
 p-value to survive Holm says so.
-
-Examples:
-  readpath compare results/2026-11-20-6.1-box results/2026-11-21-6.12-box
-  readpath compare base.json new.json --metric time --fail-above 10    # for CI
-
---fail-above PCT asks a stricter question than significance: is a timing worse by MORE than
-PCT percent, significantly (one-sided Mann–Whitney on the time shifted by PCT, Holm within
-the question)? A run slowed by less, or by noise, does not fail. Timings from a TCG guest
-are marked "emulated" and never fail it; hook counts are exact under any accelerator, so
-their differences are marked "exact", not tested.
 """
 
 import math
@@ -27,8 +17,6 @@ from . import results, stats
 from .errors import UsageError
 from .tables import markdown_table
 
-HELP = "compare runs: per-metric tables with median ratio, 95%% CI, Mann–Whitney U, Holm"
-
 # What `--metric` accepts besides myfs_<hook> names.
 METRIC_ALIASES = {"time": results.TIME, "throughput": results.BYTES_PER_SECOND,
                   "bytes_per_second": results.BYTES_PER_SECOND,
@@ -36,23 +24,6 @@ METRIC_ALIASES = {"time": results.TIME, "throughput": results.BYTES_PER_SECOND,
                   **{m.key: m for m in results.FIXED_COUNTERS}}
 DEFAULT_SKIP = {"items_per_second"}  # the same information as time per iteration
 POWER = 0.8
-
-
-def add_arguments(parser):
-    parser.add_argument("runs", nargs="+", metavar="RESULT",
-                        help="result JSON files or run folders; the first is the baseline")
-    parser.add_argument("--metric", action="append", metavar="M",
-                        help="only this metric (repeatable): time, throughput, minflt, majflt, "
-                             "ctxsw, items_per_second or myfs_<hook>; default: all present")
-    parser.add_argument("--alpha", type=float, default=0.05,
-                        help="significance level after Holm correction within each question "
-                             "(file size and cache state; default 0.05)")
-    parser.add_argument("--min-effect", type=float, default=0.0, metavar="PCT",
-                        help="call a change significant only when it is beyond PCT percent "
-                             "with confidence (default 0: any change; on a noisy machine, 5)")
-    parser.add_argument("--fail-above", type=float, metavar="PCT",
-                        help="exit 1 if any timing is significantly worse than the baseline "
-                             "by more than PCT percent (time per iteration, native timings)")
 
 
 @dataclass
@@ -152,8 +123,9 @@ def select_metrics(runs, names=None):
         chosen = []
         for name in names:
             metric = METRIC_ALIASES.get(name)
-            if metric is None and name.startswith("myfs_") and name[5:] in results.MYFS_HOOKS:
-                metric = results.hook_metric(name[5:])
+            if metric is None and name.startswith(results.HOOK_PREFIX) and \
+                    name[len(results.HOOK_PREFIX):] in results.hook_order(runs):
+                metric = results.hook_metric(name[len(results.HOOK_PREFIX):])
             if metric is None:
                 raise UsageError(f"unknown metric {name!r}; use time, throughput, minflt, "
                                  "majflt, ctxsw, items_per_second or myfs_<hook>")
@@ -409,40 +381,3 @@ def regressions(runs, alpha, pct):
                 if d is not None and d.beyond and not emulated:
                     found.append((other.label, row.bench, d))
     return found
-
-
-def run(args):
-    if args.alpha <= 0 or args.alpha >= 1:
-        raise UsageError("--alpha must be between 0 and 1, e.g. 0.05")
-    if args.fail_above is not None and args.fail_above < 0:
-        raise UsageError("--fail-above takes a percentage ≥ 0, e.g. 10")
-    if args.min_effect < 0:
-        raise UsageError("--min-effect takes a percentage ≥ 0, e.g. 5")
-    runs = results.load_all(args.runs)
-    if len(runs) < 2:
-        raise UsageError("compare needs at least two runs: a baseline and one to compare")
-    tables = compare(runs, args.metric, args.alpha, min_effect=args.min_effect)
-    if not tables:
-        raise UsageError("the runs share no metric with values; try without --metric")
-    print(f"Baseline: {runs[0].label} ({runs[0].path})")
-    for other in runs[1:]:
-        print(f"Compared: {other.label} ({other.path})")
-    for table in tables:
-        print()
-        print(render(table, runs))
-    print()
-    print(legend(tables, args.alpha))
-    if args.fail_above is None:
-        return 0
-    found = regressions(runs, args.alpha, args.fail_above)
-    if found:
-        print(f"\nreadpath compare: {len(found)} timing(s) significantly worse by more than "
-              f"{args.fail_above:g}%:")
-        for label, bench, d in found:
-            print(f"  {results.short_name(bench.name)} time {format_delta(d.delta_pct)} "
-                  f"{format_ci(d)} in {label} (p = {d.p_beyond:.2g} that it is worse by more "
-                  f"than {args.fail_above:g}%)")
-        return 1
-    print(f"\nNo timing is significantly worse than the baseline by more than "
-          f"{args.fail_above:g}%.")
-    return 0

@@ -2,6 +2,7 @@
 filter that selects exact cells. The engine owns these facts; this module only asks."""
 
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -15,10 +16,12 @@ def last_line(text):
     return lines[-1] if lines else "(no message)"
 
 
-def list_cells(bench, args):
-    """The cell names `readpath_bench ARGS --benchmark_list_tests` prints, one per cell."""
+def list_cells(bench, args, accel=None):
+    """The cell names `readpath_bench ARGS --benchmark_list_tests` prints, one per cell;
+    with accel ("tcg"), those a guest under that accelerator would run."""
     cmd = [str(bench), *args, "--benchmark_list_tests"]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    env = None if accel is None else dict(os.environ, READPATH_ACCEL=accel)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode == 2:
         raise UsageError(f"readpath_bench refused the options: {last_line(proc.stderr)}")
     if proc.returncode != 0:
@@ -29,15 +32,40 @@ def list_cells(bench, args):
     return cells
 
 
-def list_methods(bench):
-    """The engine's method table (`readpath_bench --list-methods`): a list of dicts."""
-    proc = subprocess.run([str(bench), "--list-methods"], capture_output=True, text=True)
+def _listing(bench, flag):
+    """The JSON readpath_bench prints for `flag` (--list-methods, --list-profiles)."""
+    proc = subprocess.run([str(bench), flag], capture_output=True, text=True)
     if proc.returncode != 0:
-        raise RunError(f"readpath_bench --list-methods failed: {last_line(proc.stderr)}")
+        raise RunError(f"readpath_bench {flag} failed: {last_line(proc.stderr)}")
     try:
         return json.loads(proc.stdout)
     except ValueError as err:
-        raise RunError(f"readpath_bench --list-methods printed no JSON ({err})") from None
+        raise RunError(f"readpath_bench {flag} printed no JSON ({err})") from None
+
+
+def list_methods(bench):
+    """The engine's method table (`readpath_bench --list-methods`): a list of dicts."""
+    return _listing(bench, "--list-methods")
+
+
+def list_profiles(bench):
+    """The engine's profiles (`readpath_bench --list-profiles`), {name: profile} in its
+    order: cells, rounds, repetitions per round, minimum time, sizes, how long a run takes,
+    and the smaller variant a TCG guest runs (under "tcg")."""
+    return {p["name"]: p for p in _listing(bench, "--list-profiles")["profiles"]}
+
+
+def profiles_help(bench, guest=False):
+    """The profiles for --help, generated from the engine's table: the built
+    readpath_bench's, or where to find them when it is not built yet."""
+    try:
+        profiles = list_profiles(bench)
+    except (OSError, RunError):
+        return "readpath_bench --list-profiles describes them once it is built"
+    if guest:
+        return "; ".join(f"{name}: {p['tcg']['cells']} cells under TCG" for name, p in profiles.items())
+    return "; ".join(f"{name}: {p['cells']} cells, {p['rounds']} round(s) of {p['repetitions']} "
+                     f"repetitions, {p['duration']}" for name, p in profiles.items())
 
 
 def cell_filter(cells):

@@ -127,11 +127,11 @@ def run_findings(runs):
 
 # ---------------------------------------------------------------- between runs
 
-def _hooks(bench):
+def _hooks(bench, order):
     """{hook: median calls per pass} of one cell, hooks that fired only."""
     if bench is None:
         return {}
-    return {h: bench.median(f"myfs_{h}") for h in results.MYFS_HOOKS
+    return {h: bench.median(f"myfs_{h}") for h in order
             if bench.values(f"myfs_{h}") and any(bench.values(f"myfs_{h}"))}
 
 
@@ -155,13 +155,13 @@ SAME_CALLS_TIMING = ("the same hook calls took a different time: the change is i
                      "which hooks ran")
 
 
-def explain(metric, base_bench, other_bench, base_paths, other_paths):
+def explain(metric, base_bench, other_bench, base_paths, other_paths, order):
     """What myfs saw in one cell on both sides, and what that makes of a change of the
     metric: a sentence, or None when the cell has no hook counts."""
-    before, after = _hooks(base_bench), _hooks(other_bench)
+    before, after = _hooks(base_bench, order), _hooks(other_bench, order)
     if not before and not after:
         return None
-    fired = [h for h in results.MYFS_HOOKS if h in before or h in after]
+    fired = [h for h in order if h in before or h in after]
     hooks_of, same_calls = COUNTER_HOOKS.get(metric.key, (None, SAME_CALLS_TIMING))
     related = [h for h in fired if hooks_of is None or h in hooks_of]
     changed = [h for h in fired if before.get(h) != after.get(h)]
@@ -236,7 +236,8 @@ def comparison_findings(runs, tables, paths_by_run):
             groups = {}
             for row, d in marked[:MAX_PER_TABLE]:
                 why = explain(table.metric, row.bench, other.benchmarks.get(row.bench.key),
-                              paths_by_run.get(runs[0].label), paths_by_run.get(other.label))
+                              paths_by_run.get(runs[0].label), paths_by_run.get(other.label),
+                              results.hook_order(runs))
                 groups.setdefault((_change(table.metric, row.base, d), why), []).append(
                     results.short_name(row.bench.name))
             parts = [f"{', '.join(names)} {change}" + (f": {why}" if why else "")

@@ -21,11 +21,8 @@ from . import engine
 from .errors import RunError, UsageError
 from .progress import Progress
 
-# The guest suites: readpath_bench arguments. TCG reads page cache at ~200 MB/s: the quick
-# suite on 16 MiB files takes 2-4 minutes there, its 256 MiB files would take half an hour.
-VM_SUITES = {"tiny": ["--profile", "tiny"],
-             "quick": ["--profile", "quick", "--file-sizes", "16M"]}
 VM_MOUNT = "/mnt/myfs"
+DEFAULT_KERNEL = "6.1"   # the guest kernel when none is named: Debian 12's own series
 # Every guest mount: generated content, and the call path of each hook's first call.
 BASE_OPTIONS = "synthetic,trace=once"
 # Exit status of the guest script when myfs refuses a configuration's options.
@@ -42,16 +39,17 @@ class Config:
         return ",".join(o for o in (BASE_OPTIONS, self.options) if o)
 
 
-def add_suite_arguments(parser, quick_help, timeout):
-    """The options every command that runs the guest suite takes: which suite, how long
-    the guest may take, whether to build first. The suite lands in args.suite (None:
-    the quick suite)."""
+def add_suite_arguments(parser, default_profile, timeout):
+    """The options every command that runs the suite in a guest takes: which profile (the
+    engine's; a guest under TCG runs its smaller TCG variant), how long the guest may take,
+    whether to build first. The profile lands in args.profile."""
+    from . import build
     size = parser.add_mutually_exclusive_group()
-    size.add_argument("--quick", dest="suite", action="store_const", const="tiny",
-                      help=quick_help)
-    size.add_argument("--suite", choices=sorted(VM_SUITES), dest="suite",
-                      help="tiny (1 MiB files), or quick: readpath_bench's quick profile on "
-                           "16 MiB files (the default)")
+    size.add_argument("--quick", dest="profile", action="store_const", const="quick",
+                      help="the quick profile")
+    size.add_argument("--profile", dest="profile", default=default_profile, metavar="NAME",
+                      help=f"a profile by name (default {default_profile}); "
+                           + engine.profiles_help(build.bench_binary(), guest=True))
     parser.add_argument("--timeout", type=float, default=timeout, metavar="S",
                         help=f"give up on a guest after S seconds (default {timeout:g})")
     parser.add_argument("--no-build", action="store_true",
@@ -87,6 +85,8 @@ def _script(bench, suite_args, configs, rounds, repetitions):
         f'{{ echo "$1" > "$O/bad-options"; cat "$O/mount.err"; exit {_BAD_OPTIONS}; }}',
         "}",
     ]
+    lines.append(f'{q(str(bench))} --dir {VM_MOUNT} {shlex.join(suite_args)} '
+                 '--benchmark_list_tests > "$O/cells.partial" && mv "$O/cells.partial" "$O/cells"')
     # Every configuration must mount before anything is measured.
     lines += [f"remount {q(c.mount_options)}" for c in configs]
     if interleave:
@@ -118,10 +118,21 @@ class _Watcher(threading.Thread):
     """Follows the guest's console logs, which reach the host as they are written, and
     moves the progress line as cells finish all their repetitions."""
 
-    def __init__(self, folder, names, repetitions, progress):
+    def __init__(self, folder, names, repetitions, progress, runs):
         super().__init__(daemon=True)
         self.folder, self.names, self.reps, self.progress = folder, names, repetitions, progress
+        self.runs = runs
+        self.listed = False
         self.halt = threading.Event()
+
+    def guest_list(self):
+        """The guest's own cell list, once it has written it."""
+        if self.listed:
+            return
+        names = {line.strip() for line in _read(self.folder / "cells").splitlines() if line.strip()}
+        if names:
+            self.names, self.listed = names, True
+            self.progress.total = self.progress.cost_total = len(names) * self.runs
 
     def count(self):
         done = 0
@@ -135,6 +146,7 @@ class _Watcher(threading.Thread):
 
     def run(self):
         while not self.halt.wait(2):
+            self.guest_list()
             done = self.count()
             if done > self.progress.done:
                 self.progress.advance(done - self.progress.done)
@@ -144,28 +156,30 @@ class _Watcher(threading.Thread):
         self.join()
 
 
-def run_suite(bench, kernel, suite, folder, stem, *, configs=None, rounds=1, repetitions=1,
+def run_suite(bench, kernel, profile, folder, stem, *, configs=None, rounds=1, repetitions=1,
               bench_args=(), timeout=1800):
-    """Boot `kernel` (a spec or vm.Kernel) once and run the `suite` (a VM_SUITES name) on
-    myfs under each configuration (default: one with myfs's defaults), `repetitions` per
+    """Boot `kernel` (a spec or vm.Kernel) once and run readpath_bench's `profile` (its TCG
+    variant under TCG) on myfs under each configuration (default: one with myfs's defaults), `repetitions` per
     run, in `rounds` interleaved rounds. Leaves in folder/raw/, per configuration,
     `<stem>.json` (or `<stem>-r<N>.json` per round when rounds > 1), `.log` likewise and one
     `<stem>.paths` (call path per hook), where stem(index, release) names configuration
     `index`. Returns (release, accel). A configuration myfs refuses raises UsageError."""
     from . import vm
     configs = configs or [Config("defaults")]
-    suite_args = [*VM_SUITES[suite], *bench_args]
+    suite_args = ["--profile", profile, *bench_args]
     raw = folder / "raw"
     raw.mkdir(parents=True, exist_ok=True)
     scratch = folder / "vm-out"
     if scratch.is_dir():   # what an interrupted attempt left
         for leftover in scratch.iterdir():
             leftover.unlink()
-    cells = engine.list_cells(bench, suite_args)
+    # The cells a TCG guest will run; the guest lists its own first (the accelerator decides
+    # them), and the watcher takes that list when it arrives.
+    cells = engine.list_cells(bench, suite_args, accel="tcg")
     runs = schedule(configs, rounds)
     progress = Progress(len(cells) * len(runs))
     progress.what = f"myfs in a {getattr(kernel, 'release', kernel)} guest"
-    watcher = _Watcher(scratch, set(cells), repetitions, progress)
+    watcher = _Watcher(scratch, set(cells), repetitions, progress, len(runs))
     watcher.start()
     try:
         result = vm.run_in_vm(kernel, ["sh", "-c", _script(bench, suite_args, configs, rounds,

@@ -1,6 +1,8 @@
 """Where readpath keeps things: the checkout, its build tree, results and caches."""
 
+import datetime
 import os
+import socket
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -13,6 +15,17 @@ def build_dir() -> Path:
 
 def results_dir() -> Path:
     return REPO / "results"
+
+
+def new_results_folder(what, out=None) -> Path:
+    """--out, else results/<date>-<what>-<host>, numbered -2, -3, ... when taken."""
+    if out:
+        return Path(out)
+    base = f"{datetime.date.today().isoformat()}-{what}-{socket.gethostname()}"
+    folder, n = results_dir() / base, 2
+    while folder.exists():
+        folder, n = results_dir() / f"{base}-{n}", n + 1
+    return folder
 
 
 def cache_dir(*parts: str) -> Path:

@@ -11,18 +11,10 @@ queue depths of one method differ in line style and marker.
 Timings from a TCG guest compare nothing across methods, so an emulated target gets only
 its myfs hook counts (exact under any accelerator) and, given two or more runs, the chart of
 each run relative to the first (a ratio of the same cell), marked "emulated (TCG)".
-
-Examples:
-  readpath plot results/2026-11-21-6.12.117+deb12-amd64-box
-  readpath plot base.json new.json --out /tmp/charts
 """
 
-from pathlib import Path
-
 from . import analysis, results, stats
-from .errors import UsageError
 
-HELP = "draw PNG and SVG charts from result files or run folders (reads JSON only)"
 GIB = 2**30
 
 # Methods of results written before the engine recorded its method table have no family
@@ -40,29 +32,6 @@ RUN_COLORS = ["#333333", "#7b3294", "#c2185b", "#00838f", "#6d4c41"]
 NOISY_NOTE = f"hollow: repetitions vary by more than {analysis.NOISY_CV:.0%} (CV)"
 CI_NOTE = "point: median, bar: its 95% CI"
 NO_CI_NOTE = "no bar: too few repetitions for a 95% CI"
-
-
-def add_arguments(parser):
-    parser.add_argument("runs", nargs="+", metavar="RESULT",
-                        help="result JSON files or run folders; with several, the first is "
-                             "the baseline of the comparison chart")
-    parser.add_argument("--out", metavar="DIR",
-                        help="where to write the charts (default: RESULT/charts when the "
-                             "first RESULT is a run folder)")
-
-
-def output_dir(first, out):
-    if out:
-        path = Path(out)
-    elif Path(first).is_dir():
-        path = Path(first) / "charts"
-    else:
-        raise UsageError(f"{first} is a file, so say where the charts go: --out DIR")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UsageError(f"cannot create {path}: {err.strerror}")
-    return path
 
 
 def _pyplot():
@@ -544,8 +513,7 @@ def chart_hooks(plt, palette, run, target, out, tag):
     from matplotlib.colors import LogNorm
     keys = palette.cell_order((target, name) for name in counts)
     cells = [run.benchmarks[k] for k in keys]
-    hooks = [h for h in results.MYFS_HOOKS if any(counts[b.name].get(h) for b in cells)]
-    hooks += sorted({h for b in cells for h, v in counts[b.name].items() if v} - set(hooks))
+    hooks = [h for h in results.hook_order([run]) if any(counts[b.name].get(h) for b in cells)]
     grid = np.array([[counts[b.name].get(h) or np.nan for h in hooks] for b in cells])
     fig, ax = plt.subplots(figsize=(3.2 + 0.6 * len(hooks), 1.6 + 0.22 * len(cells)),
                            layout="constrained")
@@ -678,15 +646,3 @@ def draw(runs, out):
             if paths:
                 written.append(paths)
     return written
-
-
-def run(args):
-    runs = results.load_all(args.runs)
-    out = output_dir(args.runs[0], args.out)
-    written = draw(runs, out)
-    if not written:
-        raise UsageError("nothing to chart: the results have no throughput values "
-                         "(were all cells skipped?)")
-    for paths in written:
-        print(" ".join(str(p) for p in paths))
-    return 0

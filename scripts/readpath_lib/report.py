@@ -3,37 +3,17 @@ fastest path per I/O size among like paths, where io_uring overtakes read(2), si
 differences between runs with the hook counts and call paths that explain them — then what
 each path times, throughput tables with their uncertainty, hook counts, the comparison
 tables, the charts (drawn alongside, as `readpath plot` would) and the call paths.
-
-Examples:
-  readpath report results/2026-11-21-6.12.117+deb12-amd64-box      # writes report.md there
-  readpath report old-run new-run --out /tmp/cmp                     # two kernels side by side
 """
 
-from pathlib import Path
-
 from . import analysis, callpaths, compare, findings, plot, results
-from .errors import UsageError
 from .tables import markdown_table
 
-HELP = "write report.md (findings, tables, charts) from result files or run folders"
 ENV_KEYS = [("kernel", "kernel"), ("fs", "filesystem"), ("fs_options", "mount options"),
             ("accel", "accelerator"), ("cpu_model", "CPU"), ("num_cpus", "CPUs"),
             ("thp", "THP"), ("read_ahead_kb", "read_ahead_kb"),
             ("fault_around_bytes", "fault_around_bytes"), ("governor", "governor"),
             ("profile", "profile"), ("readpath_commit", "readpath commit")]
 GIB = 2**30
-
-
-def add_arguments(parser):
-    parser.add_argument("runs", nargs="+", metavar="RESULT",
-                        help="result JSON files or run folders; with several, the first is "
-                             "the baseline")
-    parser.add_argument("--out", metavar="DIR",
-                        help="where report.md and charts/ go (default: the first RESULT when "
-                             "it is a run folder)")
-    parser.add_argument("--title", help="the report's heading")
-    parser.add_argument("--no-charts", action="store_true",
-                        help="tables only: do not draw or link charts")
 
 
 def _gib(value):
@@ -114,7 +94,7 @@ def method_table(runs):
 def hook_tables(runs):
     """Per-iteration myfs hook counts: one column per run and hook, hooks that fired only."""
     out = []
-    hooks = [h for h in results.MYFS_HOOKS
+    hooks = [h for h in results.hook_order(runs)
              if any(any(b.values(f"myfs_{h}")) for r in runs for b in r.benchmarks.values())]
     if not hooks:
         return out
@@ -232,20 +212,3 @@ def _shown(path, out):
         return path.resolve().relative_to(out.resolve())
     except ValueError:
         return path
-
-
-def run(args):
-    runs = results.load_all(args.runs)
-    out = Path(args.out) if args.out else None
-    if out is None:
-        if not Path(args.runs[0]).is_dir():
-            raise UsageError(f"{args.runs[0]} is a file, so say where report.md goes: --out DIR")
-        out = Path(args.runs[0])
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "charts").mkdir(exist_ok=True)
-    except OSError as err:
-        raise UsageError(f"cannot create {out}: {err.strerror}")
-    path = build(runs, out, args.title, charts=not args.no_charts)
-    print(path)
-    return 0

@@ -45,14 +45,24 @@ ITEMS_PER_SECOND = Metric("items_per_second", "requests per second", "/s", True,
 FIXED_COUNTERS = [Metric("minflt", "minor faults per iteration", "", False, False),
                   Metric("majflt", "major faults per iteration", "", False, False),
                   Metric("ctxsw", "context switches per iteration", "", False, False)]
-# myfs's counters, in the order its sysfs `stats` file lists them (docs/contracts.md).
-MYFS_HOOKS = ["read", "read_iter", "read_folio", "readahead", "readahead_pages", "mmap",
-              "fault", "fault_major", "fault_minor", "fault_error", "map_pages",
-              "map_pages_pages", "page_mkwrite", "write_iter", "fsync"]
+HOOK_PREFIX = "myfs_"   # a cell's myfs counters are its samples myfs_<hook>
 
 
 def hook_metric(hook):
-    return Metric(f"myfs_{hook}", f"myfs {hook} per iteration", "", False, False)
+    return Metric(f"{HOOK_PREFIX}{hook}", f"myfs {hook} per iteration", "", False, False)
+
+
+def hook_order(runs):
+    """myfs's hook names as the data gives them: in the order of myfs's stats file, which
+    readpath_bench records in its context (`myfs_counters`), then any other counter the
+    cells carry, alphabetically. myfs owns the names; nothing here lists them."""
+    order = []
+    for run in runs:
+        for ctx in run.contexts.values():
+            order += [h for h in ctx.get("myfs_counters", "").split(",") if h and h not in order]
+    present = {k[len(HOOK_PREFIX):] for run in runs for b in run.benchmarks.values()
+               for k in b.samples if k.startswith(HOOK_PREFIX)}
+    return order + sorted(present - set(order))
 
 
 @dataclass
@@ -121,7 +131,7 @@ class Run:
         """The metrics this run has values for, timings first, then counters."""
         present = {k for b in self.benchmarks.values() for k in b.samples}
         order = [TIME, BYTES_PER_SECOND, ITEMS_PER_SECOND, *FIXED_COUNTERS,
-                 *[hook_metric(h) for h in MYFS_HOOKS]]
+                 *[hook_metric(h) for h in hook_order([self])]]
         return [m for m in order if m.key in present]
 
 
@@ -323,6 +333,14 @@ def format_value(value, unit):
     if value == int(value) and abs(value) < 1e6:
         return str(int(value))
     return f"{value:.4g}"
+
+
+def parse_size(text):
+    """`64M` -> 67108864: a size with an optional K, M or G suffix (powers of 1024)."""
+    match = re.fullmatch(r"(\d+)([KMG]?)(i?B)?", text.strip(), re.IGNORECASE)
+    if not match or int(match.group(1)) == 0:
+        raise ValueError(f"expected a size such as 64M or 1G, not {text!r}")
+    return int(match.group(1)) << {"": 0, "K": 10, "M": 20, "G": 30}[match.group(2).upper()]
 
 
 def format_size(nbytes):

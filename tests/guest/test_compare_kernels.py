@@ -36,7 +36,7 @@ def test_compare_kernels_reports_hook_counts_and_call_paths_side_by_side(tmp_pat
     specs = _available_kernels()
     out = tmp_path / "kernels"
     proc = subprocess.run(["/usr/bin/python3", str(REPO / "scripts" / "readpath"),
-                           "compare-kernels", *specs, "--quick", "--no-build", "--out", str(out)],
+                           "compare-kernels", *specs, "--profile", "tiny", "--no-build", "--out", str(out)],
                           capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-3000:]
     releases = [vm.resolve_kernel(s).release for s in specs]

@@ -29,7 +29,8 @@ def effects(kernel, tmp_path_factory):
         pytest.skip(f"{build.bench_binary()} is not built (readpath test builds it first)")
     out = tmp_path_factory.mktemp(f"effects-{kernel.release}")
     proc = subprocess.run(["/usr/bin/python3", str(REPO / "scripts" / "readpath"),
-                           "compare-options", *CONFIGS, "--kernel", kernel.release, "--quick",
+                           "compare-options", *CONFIGS, "--kernel", kernel.release,
+                           "--profile", "tiny", "--rounds", "4", "--repetitions", "3",
                            "--methods", METHODS, "--min-effect", str(MIN_EFFECT), "--no-build",
                            "--out", str(out)], capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -8,7 +8,7 @@ import time
 
 from conftest import READPATH, needs_bench, readpath
 from readpath_lib import engine, guest_suite, progress as progress_module
-from readpath_lib import run as run_module
+from readpath_lib import runner as run_module
 
 
 def test_chunks_group_cells_by_file_size():
@@ -89,7 +89,7 @@ def test_guest_progress_follows_the_console_logs_as_they_grow(tmp_path):
     names = {"read/io:4096/file:1048576/warm:1/manual_time/threads:1",
              "read/io:4096/file:1048576/warm:0/manual_time/threads:1"}
     progress = progress_module.Progress(len(names))
-    watcher = guest_suite._Watcher(tmp_path, names, 2, progress)
+    watcher = guest_suite._Watcher(tmp_path, names, 2, progress, 1)
     watcher.start()
     try:
         first = sorted(names)[0]
@@ -132,3 +132,66 @@ def test_eta_weighs_cells_on_large_files_by_their_size(capsys):
     progress.show(force=True)
     line = capsys.readouterr().err.splitlines()[-1]
     assert "cell 1 of 2" in line and "ETA 0:40" in line
+
+
+def test_guest_progress_takes_the_guests_own_cell_list(tmp_path):
+    """The host lists the cells of a TCG guest; the guest writes the list it really runs
+    (the accelerator decides it) and the watcher counts against that one."""
+    host_guess = {"read/io:4096/file:1048576/warm:1/manual_time/threads:1"}
+    guest = ["read/io:4096/file:16777216/warm:1/manual_time/threads:1",
+             "read/io:4096/file:16777216/warm:0/manual_time/threads:1"]
+    progress = progress_module.Progress(len(host_guess))
+    watcher = guest_suite._Watcher(tmp_path, host_guess, 1, progress, 2)
+    (tmp_path / "cells").write_text("\n".join(guest) + "\n")
+    (tmp_path / "0-r1.log").write_text(f"{guest[0]}   1 ns\n")
+    watcher.guest_list()
+    assert progress.total == 4            # two cells, two runs
+    assert watcher.count() == 1
+
+
+def test_all_skipped_run_fails_and_says_why(tmp_path):
+    """A directory where no cell can run measures nothing: exit 1 and the reason, not a
+    report of nothing."""
+    if not os.access("/proc", os.W_OK):
+        import pytest
+        pytest.skip("needs root: /proc is the directory no benchmark file can be created in")
+    proc = readpath("run", "--profile", "tiny", "--dir", "/proc", "--no-vm", "--no-build",
+                    "--out", tmp_path / "run")
+    assert proc.returncode == 1, proc.stderr
+    assert "every cell was skipped" in proc.stderr and "pick another --dir" in proc.stderr
+    assert "wrote" not in proc.stderr
+
+
+def test_a_user_who_is_not_root_on_a_kernel_that_loads_modules_is_told(monkeypatch):
+    import pytest
+    from readpath_lib.errors import UsageError
+    monkeypatch.setattr(run_module, "kernel_loads_modules", lambda: True)
+    monkeypatch.setattr(run_module.os, "geteuid", lambda: 1000)
+    with pytest.raises(UsageError, match=r"needs root: rerun as root .* --dir DIR --no-vm"):
+        run_module.host_loads_myfs()
+    monkeypatch.setattr(run_module, "kernel_loads_modules", lambda: False)
+    assert run_module.host_loads_myfs() is False   # no module support: another branch, no error
+
+
+def test_missing_headers_name_the_package_and_load_nothing(monkeypatch, tmp_path):
+    """myfs for a running kernel whose headers are not installed: one line naming the
+    Debian package, and nothing loaded (insmod never runs)."""
+    import pytest
+    from readpath_lib.errors import RunError
+    release = "9.9.9-readpath-test-amd64"
+    monkeypatch.setattr(run_module, "host_kernel", lambda: release)
+    monkeypatch.setenv("READPATH_CACHE_DIR", str(tmp_path))
+    ran = []
+    monkeypatch.setattr(run_module, "_run", lambda cmd: ran.append(cmd) or (0, ""))
+    monkeypatch.setattr(run_module, "myfs_mounts", lambda: [])
+    monkeypatch.setattr(run_module, "_modules", lambda: set())
+    with pytest.raises(RunError, match=f"install linux-headers-{release}"):
+        with run_module.HostMyfs(log=lambda msg: None):
+            pass
+    assert ran == []
+
+
+def test_a_refused_module_says_why_and_what_to_do():
+    message = run_module._refused("could not insert module myfs.ko: Key was rejected by service")
+    assert message.startswith("the kernel refused to load myfs (could not insert module")
+    assert "sign myfs.ko" in message and "--dir DIR" in message

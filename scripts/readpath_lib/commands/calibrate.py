@@ -34,8 +34,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import build, engine, packages, results, stats
-from .errors import RunError, UsageError
+from .. import build, cli, engine, packages, results, stats
+from ..errors import RunError, UsageError
 
 HELP = "compare readpath_bench with fio (psync, io_uring, mmap) on the same file, like for like"
 
@@ -56,9 +56,9 @@ FIO_RAMP_SECONDS = 1
 
 
 def add_arguments(parser):
-    parser.add_argument("--dir", metavar="DIR",
+    parser.add_argument("--dir", metavar="DIR", type=cli.directory,
                         help="directory for the file (default: a fresh directory under /dev/shm)")
-    parser.add_argument("--file-size", default="256M", metavar="SIZE",
+    parser.add_argument("--file-size", type=cli.size, default="256M", metavar="SIZE",
                         help="file size, with K/M/G suffix (default 256M)")
     parser.add_argument("--repetitions", type=int, default=5, metavar="N",
                         help="readpath_bench repetitions per cell (default 5)")
@@ -74,13 +74,6 @@ def add_arguments(parser):
     parser.add_argument("--only", action="append", metavar="WORKLOAD", choices=WORKLOAD_NAMES,
                         help="run only this workload (repeatable): " + ", ".join(WORKLOAD_NAMES))
     parser.add_argument("--json", metavar="FILE", help="also write the numbers to FILE as JSON")
-
-
-def parse_size(text):
-    match = re.fullmatch(r"(\d+)([KMG]?)(i?B)?", text.strip(), re.IGNORECASE)
-    if not match or int(match.group(1)) == 0:
-        raise UsageError(f"--file-size {text!r}: expected a size such as 64M or 1G")
-    return int(match.group(1)) << {"": 0, "K": 10, "M": 20, "G": 30}[match.group(2).upper()]
 
 
 def parse_cpus(text):
@@ -193,10 +186,8 @@ def run(args):
         raise UsageError("--min-time must be positive")
     if args.rounds < 1:
         raise UsageError("--rounds must be at least 1")
-    size = parse_size(args.file_size)
+    size = args.file_size
     cpus = parse_cpus(args.cpus)
-    if args.dir and not os.path.isdir(args.dir):
-        raise UsageError(f"--dir {args.dir}: no such directory")
     if os.environ.get("READPATH_BENCH"):  # a given binary (the CTest test passes its own)
         binary = Path(os.environ["READPATH_BENCH"])
         if not os.access(binary, os.X_OK):

@@ -12,14 +12,11 @@ Examples:
   readpath compare-kernels 6.1.0-56-amd64 6.12.117+deb12-amd64 --out /tmp/k
 """
 
-import datetime
-import socket
 import sys
 import time
-from pathlib import Path
 
-from . import build, guest_suite, packages, paths, report, results
-from .errors import UsageError
+from .. import build, guest_suite, packages, paths, report, results
+from ..errors import UsageError
 
 HELP = "run the suite on myfs under several kernels in QEMU and report them side by side"
 # Hook counts are exact after one pass; three repetitions give the timings (meaningful
@@ -31,29 +28,19 @@ def add_arguments(parser):
     parser.add_argument("kernels", nargs="+", metavar="K",
                         help="kernels to compare (6.1, 6.12, a Debian release such as "
                              "6.12.117+deb12-amd64); the first is the baseline")
-    guest_suite.add_suite_arguments(
-        parser, "the tiny suite (1 MiB files): under a minute per kernel under TCG", 1800)
+    guest_suite.add_suite_arguments(parser, "quick", 1800)
     parser.add_argument("--out", metavar="DIR",
                         help="report folder (default: results/<date>-kernels-<K1>-vs-<K2>-<host>)")
 
 
-def _folder(args):
-    if args.out:
-        return Path(args.out)
-    name = "-vs-".join(args.kernels)
-    return paths.results_dir() / (f"{datetime.date.today().isoformat()}-kernels-{name}-"
-                                  f"{socket.gethostname()}")
-
-
 def run(args):
-    from . import vm
+    from .. import vm
     if len(args.kernels) < 2:
         raise UsageError("give at least two kernels, e.g. readpath compare-kernels 6.1 6.12")
     if len(set(args.kernels)) != len(args.kernels):
         raise UsageError("a kernel is named twice; give each once")
     if args.timeout <= 0:
         raise UsageError("--timeout takes a positive number of seconds")
-    suite = args.suite or "quick"
     packages.ensure(packages.VM + packages.PYTHON, "compare-kernels")
     kernels = [vm.resolve_kernel(spec) for spec in args.kernels]   # unknown ones fail here
     bench = build.bench(no_build=args.no_build)
@@ -61,12 +48,12 @@ def run(args):
     if len(set(releases)) != len(releases):
         raise UsageError(f"two of {', '.join(args.kernels)} are the same kernel "
                          f"({', '.join(releases)})")
-    folder = _folder(args)
+    folder = paths.new_results_folder(f"kernels-{'-vs-'.join(args.kernels)}", args.out)
     try:
         (folder / "raw").mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise UsageError(f"cannot create {folder}: {err.strerror}")
-    print(f"readpath compare-kernels: {' vs '.join(releases)}, {suite} suite on myfs; "
+    print(f"readpath compare-kernels: {' vs '.join(releases)}, {args.profile} profile on myfs; "
           f"results in {folder}", file=sys.stderr, flush=True)
     started = time.monotonic()
     for n, kernel in enumerate(kernels, 1):
@@ -79,7 +66,7 @@ def run(args):
               f"(elapsed {time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True)
         t0 = time.monotonic()
         release, accel = guest_suite.run_suite(
-            bench, kernel, suite, folder, lambda i, release: f"myfs-{release}",
+            bench, kernel, args.profile, folder, lambda i, release: f"myfs-{release}",
             repetitions=REPETITIONS, timeout=args.timeout)
         print(f"[{n}/{len(kernels)}] {release} under {accel}: {time.monotonic() - t0:.0f} s",
               file=sys.stderr, flush=True)

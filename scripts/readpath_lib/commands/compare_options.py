@@ -20,19 +20,13 @@ Examples:
   readpath compare-options default default --quick          # A/A: expect no change
 """
 
-import datetime
-import socket
 import sys
 import time
-from pathlib import Path
 
-from . import build, guest_suite, packages, paths, report, results
-from .errors import UsageError
+from .. import build, cli, engine, guest_suite, packages, paths, report, results
+from ..errors import UsageError
 
 HELP = "run the suite on myfs under several sets of mount options in one guest and compare"
-DEFAULT_KERNEL = "6.1"
-ROUNDS = 4
-REPETITIONS = 3
 
 
 def add_arguments(parser):
@@ -40,19 +34,18 @@ def add_arguments(parser):
                         help="myfs mount options per set, e.g. fault_around=off or "
                              "read=read,read_latency_ns=100000; `default` for myfs's defaults; "
                              "the first set is the baseline (with one set, `default` is)")
-    parser.add_argument("--kernel", default=DEFAULT_KERNEL, metavar="K",
-                        help=f"the guest kernel (default {DEFAULT_KERNEL}; also 6.12 or a "
+    parser.add_argument("--kernel", default=guest_suite.DEFAULT_KERNEL, metavar="K",
+                        help=f"the guest kernel (default {guest_suite.DEFAULT_KERNEL}; also 6.12 or a "
                              "release such as 6.12.117+deb12-amd64)")
-    guest_suite.add_suite_arguments(
-        parser, "the tiny suite (1 MiB files): about half a minute per two sets under TCG", 3600)
+    guest_suite.add_suite_arguments(parser, "quick", 3600)
     parser.add_argument("--methods", metavar="A,B",
                         help="only these methods (readpath_bench --methods)")
-    parser.add_argument("--rounds", type=int, default=ROUNDS, metavar="N",
-                        help=f"interleaved rounds over the sets (default {ROUNDS})")
-    parser.add_argument("--repetitions", type=int, default=REPETITIONS, metavar="N",
-                        help=f"repetitions per set and round (default {REPETITIONS}); a cell's "
+    parser.add_argument("--rounds", type=cli.positive_int, metavar="N",
+                        help="interleaved rounds over the sets (default: the profile's)")
+    parser.add_argument("--repetitions", type=cli.positive_int, metavar="N",
+                        help="repetitions per set and round (default: the profile's); a cell's "
                              "sample is rounds × repetitions")
-    parser.add_argument("--min-effect", type=float, default=0.0, metavar="PCT",
+    parser.add_argument("--min-effect", type=cli.percentage, default=0.0, metavar="PCT",
                         help="call a change significant only when it is beyond PCT percent "
                              "with confidence (default 0: any change)")
     parser.add_argument("--out", metavar="DIR",
@@ -79,48 +72,41 @@ def configs_from(options):
     return configs
 
 
-def _folder(args, release):
-    if args.out:
-        return Path(args.out)
-    return paths.results_dir() / (f"{datetime.date.today().isoformat()}-options-{release}-"
-                                  f"{socket.gethostname()}")
-
-
 def run(args):
-    from . import vm
-    if args.rounds < 1 or args.repetitions < 1:
-        raise UsageError("--rounds and --repetitions must be at least 1")
-    if args.rounds * args.repetitions < 3:
-        raise UsageError("rounds × repetitions must be at least 3 for a p-value (default "
-                         f"{ROUNDS} × {REPETITIONS})")
+    from .. import vm
     if args.timeout <= 0:
         raise UsageError("--timeout takes a positive number of seconds")
-    if args.min_effect < 0:
-        raise UsageError("--min-effect takes a percentage ≥ 0, e.g. 5")
     configs = configs_from(args.options)
-    suite = args.suite or "quick"
     packages.ensure(packages.VM + packages.PYTHON, "compare-options")
     kernel = vm.resolve_kernel(args.kernel)   # an unknown kernel fails here
     bench = build.bench(no_build=args.no_build)
+    profiles = engine.list_profiles(bench)
+    if args.profile not in profiles:
+        raise UsageError(f"no profile {args.profile!r}; readpath_bench has {', '.join(profiles)}")
+    rounds = args.rounds or profiles[args.profile]["rounds"]
+    repetitions = args.repetitions or profiles[args.profile]["repetitions"]
+    if rounds * repetitions < 3:
+        raise UsageError(f"rounds × repetitions is {rounds} × {repetitions}; it must be at "
+                         "least 3 for a p-value")
     bench_args = ["--methods", args.methods] if args.methods else []
-    folder = _folder(args, kernel.release)
+    folder = paths.new_results_folder(f"options-{kernel.release}", args.out)
     try:
         (folder / "raw").mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise UsageError(f"cannot create {folder}: {err.strerror}")
     stems = [f"myfs-{guest_suite.slug(c.label)}" for c in configs]
     print(f"readpath compare-options: {' vs '.join(c.label for c in configs)} on "
-          f"{kernel.release}, {suite} suite, {args.rounds} interleaved rounds of "
-          f"{args.repetitions} repetitions; results in {folder}", file=sys.stderr, flush=True)
+          f"{kernel.release}, {args.profile} profile, {rounds} interleaved rounds of "
+          f"{repetitions} repetitions; results in {folder}", file=sys.stderr, flush=True)
     started = time.monotonic()
     release, accel = guest_suite.run_suite(
-        bench, kernel, suite, folder, lambda i, _release: stems[i], configs=configs,
-        rounds=args.rounds, repetitions=args.repetitions, bench_args=bench_args,
+        bench, kernel, args.profile, folder, lambda i, _release: stems[i], configs=configs,
+        rounds=rounds, repetitions=repetitions, bench_args=bench_args,
         timeout=args.timeout)
     print(f"readpath compare-options: {release} under {accel}: "
           f"{time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
     runs = [results.load(sorted((folder / "raw").glob(f"{stem}-r*.json"))
-                         if args.rounds > 1 else folder / "raw" / f"{stem}.json", label=c.label)
+                         if rounds > 1 else folder / "raw" / f"{stem}.json", label=c.label)
             for stem, c in zip(stems, configs)]
     path = report.build(runs, folder, title=f"readpath compare-options on {release}: "
                                             f"{' vs '.join(c.label for c in configs)}",

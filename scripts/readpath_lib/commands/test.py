@@ -4,8 +4,8 @@ import os
 import subprocess
 import sys
 
-from . import build, packages, paths
-from .errors import RunError
+from .. import build, packages, paths
+from ..errors import RunError
 
 HELP = "build and run every test: unit (CTest), scripts and guest kernels (pytest)"
 DEFAULT_KERNELS = ["6.1", "6.12"]

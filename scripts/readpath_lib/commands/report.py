@@ -1,0 +1,32 @@
+"""Write report.md from result JSON (never re-runs anything): the findings first — the
+fastest path per I/O size among like paths, where io_uring overtakes read(2), significant
+differences between runs with the hook counts and call paths that explain them — then what
+each path times, throughput tables with their uncertainty, hook counts, the comparison
+tables, the charts (drawn alongside, as `readpath plot` would) and the call paths.
+
+Examples:
+  readpath report results/2026-11-21-6.12.117+deb12-amd64-box      # writes report.md there
+  readpath report old-run new-run --out /tmp/cmp                     # two kernels side by side
+"""
+
+from .. import cli, results
+from ..report import build
+
+HELP = "write report.md (findings, tables, charts) from result files or run folders"
+
+
+def add_arguments(parser):
+    cli.add_runs_argument(parser, "with several, the first is the baseline")
+    parser.add_argument("--out", metavar="DIR",
+                        help="where report.md and charts/ go (default: the first RESULT when "
+                             "it is a run folder)")
+    parser.add_argument("--title", help="the report's heading")
+    parser.add_argument("--no-charts", action="store_true",
+                        help="tables only: do not draw or link charts")
+
+
+def run(args):
+    runs = results.load_all(args.runs)
+    out = cli.output_folder(args.runs, args.out, "report.md and its charts")
+    print(build(runs, out, args.title, charts=not args.no_charts))
+    return 0

@@ -1,0 +1,198 @@
+"""Run the benchmark suite and write a results folder: raw JSON (never edited), an
+environment file, charts (PNG and SVG) and report.md.
+
+Where it runs: on a host that can load modules, on myfs mounted on the host. Otherwise
+(this project's usual case) native timings on /dev/shm (or --dir) on the host, plus myfs
+hook counts from the same suite in a QEMU guest on a Debian kernel; each is labelled by
+its filesystem, and guest timings are marked emulated when they came from TCG.
+
+The suite is cut into chunks (one readpath_bench invocation per file size) and run in
+rounds: every chunk once per round, forward in odd rounds and backward in even ones, the
+repetitions of all its cells in random order. A cell's repetitions are so spread over the
+run: on a shared machine the same cell moves by half between one minute and the next (the
+host's other tenants), and such a shift then widens every cell's spread instead of
+biasing some cells against others. Each finished chunk of a round is saved as
+raw/<chunk>-r<N>.json at once, so Ctrl-C keeps what finished and `--resume` runs only
+what is missing.
+
+Profiles are readpath_bench's (`readpath_bench --list-profiles`): which cells, how many
+rounds and repetitions, and how long a run takes; --profile's help below lists them. A
+cell's rounds x repetitions are enough for compare to flag a change after Holm correction
+over the cells of one file size and cache state.
+
+Examples:
+  readpath run --quick
+  readpath run --dir /mnt/nvme/scratch --no-vm
+  readpath run --resume                      # continue the newest unfinished run
+"""
+
+import json
+import sys
+import time
+
+from .. import build, cli, engine, guest_suite, packages, paths, report, results, runner
+from ..errors import RunError, UsageError
+from ..progress import Progress
+
+HELP = "run the suite (native + myfs hook counts in a VM) and write results/<date>-<kernel>-<host>/"
+
+
+def add_arguments(parser):
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", dest="profile", action="store_const", const="quick",
+                      help="the quick profile")
+    size.add_argument("--full", dest="profile", action="store_const", const="full",
+                      help="the whole matrix: every method, size, depth and thread count")
+    size.add_argument("--profile", dest="profile", metavar="NAME",
+                      help="a profile by name (default: default); "
+                           + engine.profiles_help(build.bench_binary()))
+    parser.add_argument("--dir", metavar="DIR", type=cli.directory,
+                        help="directory under test for native timings (default: myfs where "
+                             "this kernel loads modules, else a fresh directory under /dev/shm)")
+    parser.add_argument("--kernel", metavar="K",
+                        help=f"kernel for the myfs guest run (default {guest_suite.DEFAULT_KERNEL}, "
+                             "Debian's; also 6.12 or a release such as 6.12.117+deb12-amd64)")
+    parser.add_argument("--no-vm", action="store_true",
+                        help="skip the myfs hook counts in a guest (native timings only)")
+    parser.add_argument("--out", metavar="DIR",
+                        help="results folder (default: results/<date>-<kernel>-<host>)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted run (--out, or the newest unfinished one)")
+    parser.add_argument("--repetitions", type=cli.positive_int, metavar="N",
+                        help="repetitions per cell and round (default: the profile's; compare "
+                             "needs 3 or more in all)")
+    parser.add_argument("--rounds", type=cli.positive_int, metavar="N",
+                        help="rounds over every chunk (default: the profile's)")
+    parser.add_argument("--no-build", action="store_true",
+                        help="use the readpath_bench already built instead of building first")
+
+
+def _start(args, bench):
+    """A new results folder with its plan: chunks, settings, where timings are taken."""
+    folder = paths.new_results_folder(runner.host_kernel(), args.out)
+    if (folder / "plan.json").exists():
+        raise UsageError(f"{folder} already holds a run; use --resume to continue it "
+                         "or --out for a new folder")
+    profiles = engine.list_profiles(bench)
+    profile = args.profile or "default"
+    if profile not in profiles:
+        raise UsageError(f"no profile {profile!r}; readpath_bench has {', '.join(profiles)}")
+    settings = {"rounds": args.rounds or profiles[profile]["rounds"],
+                "repetitions": args.repetitions or profiles[profile]["repetitions"]}
+    host_myfs = args.dir is None and runner.host_loads_myfs()
+    if not (args.no_vm or host_myfs):
+        from .. import vm   # an unknown or uninstallable kernel fails now, not after an hour
+        packages.ensure(packages.VM, "the myfs guest run")
+        vm.resolve_kernel(args.kernel or guest_suite.DEFAULT_KERNEL)
+    plan = {
+        "profile": profile, "settings": settings,
+        "native": {"dir": args.dir, "host_myfs": host_myfs},
+        "vm": None if (args.no_vm or host_myfs) else
+              {"kernel": args.kernel or guest_suite.DEFAULT_KERNEL, "done": None},
+        "chunks": [], "status": "running",
+    }
+    try:
+        (folder / "raw").mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"cannot create {folder}: {err.strerror}")
+    plan["chunks"] = runner.plan_chunks(engine.list_cells(bench, ["--profile", profile,
+                                                                  *runner.dir_args(plan, None)]))
+    runner.write_json(folder / "plan.json", plan)
+    runner.write_json(folder / "environment.json", runner.environment(bench))
+    return folder, plan
+
+
+def _resume(args):
+    folder = runner.find_resumable(args.out)
+    plan = json.loads((folder / "plan.json").read_text())
+    if args.profile and args.profile != plan["profile"]:
+        raise UsageError(f"{folder} was started with the {plan['profile']} profile; "
+                         f"resume it without --{args.profile} or start a new run")
+    print(f"readpath run: resuming {folder}", file=sys.stderr)
+    if plan["native"]["host_myfs"]:
+        runner.host_loads_myfs()   # still root on a kernel that loads modules
+    return folder, plan
+
+
+def run(args):
+    if args.kernel and args.no_vm:
+        raise UsageError("--kernel picks the kernel of the myfs guest; it cannot go with --no-vm")
+    if not args.no_build:
+        packages.ensure(packages.PYTHON, "charts and reports")
+    bench = build.bench(no_build=args.no_build)
+    folder, plan = _resume(args) if args.resume else _start(args, bench)
+    raw = folder / "raw"
+    raw.mkdir(exist_ok=True)
+
+    settings, profile = plan["settings"], plan["profile"]
+    work = runner.work_list(plan)
+    pending = [(r, c) for r, c in work if not runner.chunk_file(raw, c, r).exists()]
+    reps = settings["repetitions"]
+    total = reps * sum(len(c["cells"]) for _, c in work)
+    done = total - reps * sum(len(c["cells"]) for _, c in pending)
+    cost = lambda items: reps * sum(runner.cell_cost(n) for _, c in items for n in c["cells"])  # noqa: E731
+    where = ("myfs on the host" if plan["native"]["host_myfs"] else
+             f"{plan['native']['dir'] or '/dev/shm'} (native)")
+    print(f"readpath run: {profile} profile, {total // settings['rounds'] // reps} cells in "
+          f"{len(plan['chunks'])} chunks on {where}, {settings['rounds']} round(s) of "
+          f"{settings['repetitions']} repetitions; results in {folder}", file=sys.stderr)
+    progress = Progress(total, done, cost_total=cost(work), cost_done=cost(work) - cost(pending),
+                        unit="repetition")
+    guest_error = None
+    try:
+        if pending:
+            if plan["native"]["host_myfs"]:
+                with runner.HostMyfs() as mount:
+                    for rnd, chunk in pending:
+                        runner.run_chunk(bench, chunk, rnd, profile, settings, raw, progress,
+                                         runner.dir_args(plan, mount))
+            else:
+                for rnd, chunk in pending:
+                    runner.run_chunk(bench, chunk, rnd, profile, settings, raw, progress,
+                                     runner.dir_args(plan, None))
+            progress.finish()
+        if plan["vm"] and not plan["vm"]["done"]:
+            guest_error = _guest(bench, folder, plan)
+    except KeyboardInterrupt:
+        progress.finish()
+        kept = sum(1 for r, c in work if runner.chunk_file(raw, c, r).exists())
+        print(f"readpath run: interrupted; {kept} of {len(work)} chunk rounds kept in "
+              f"{folder}; `readpath run --resume` continues", file=sys.stderr)
+        raise
+
+    runs = [results.load(folder, label=folder.name)]
+    if all(b.skipped for b in runs[0].benchmarks.values()):
+        reasons = sorted({b.skipped for b in runs[0].benchmarks.values()})
+        raise RunError(f"every cell was skipped, so {folder} measured nothing: {reasons[0]}"
+                       + (f" (and {len(reasons) - 1} other reasons)" if len(reasons) > 1 else "")
+                       + "; pick another --dir")
+    if guest_error is None:
+        plan["status"] = "complete"
+        runner.write_json(folder / "plan.json", plan)
+    path = report.build(runs, folder)
+    print(f"readpath run: wrote {path}", file=sys.stderr)
+    print(folder)
+    if guest_error is not None:
+        raise RunError(f"the myfs guest run failed, so {path} has native timings only: "
+                       f"{str(guest_error).splitlines()[0]}; `readpath run --resume` retries it")
+    return 0
+
+
+def _guest(bench, folder, plan):
+    """The same profile on myfs in a guest, once, for hook counts and call paths; returns
+    the error that stopped it, if any (the native results still deserve their report)."""
+    packages.ensure(packages.VM, "the myfs guest run")
+    kernel, profile = plan["vm"]["kernel"], plan["profile"]
+    print(f"readpath run: myfs hook counts in a {kernel} guest (the {profile} profile's TCG "
+          f"variant, once)", file=sys.stderr, flush=True)
+    started = time.monotonic()
+    try:
+        release, accel = guest_suite.run_suite(
+            bench, kernel, ["--profile", profile], folder, lambda i, release: f"myfs-{release}")
+    except RunError as err:
+        return err
+    plan["vm"].update(done=release, accel=accel)
+    runner.write_json(folder / "plan.json", plan)
+    print(f"readpath run: guest {release} under {accel} done in "
+          f"{time.monotonic() - started:.0f} s", file=sys.stderr)
+    return None

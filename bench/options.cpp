@@ -76,6 +76,9 @@ std::string method_list() {
 // a change: Mann-Whitney U reaches p = 7e-7 at 12 vs 12 (quick) and 1e-5 at 10 vs 10
 // (default), enough for Holm over the cells of one file size and cache state. min_time is
 // per repetition.
+// duration: `readpath run` with the profile, measured on the 2-core development host while
+// other work shared it (2026-11-22): quick 2 min 48 s, default 9 min 38 s (8 min native,
+// 1.5 min for the 6.1 guest under TCG).
 const std::vector<Profile>& profiles() {
   static const std::vector<Profile> table = {
       {.name = "tiny",
@@ -88,7 +91,7 @@ const std::vector<Profile>& profiles() {
        .tcg = {.min_time = 0.002, .file_sizes = {1 * M}}},
       {.name = "quick",
        .summary = "the main methods at 4K to 1M on 16M and 256M, and memcpy",
-       .duration = "about 5 minutes",
+       .duration = "about 3 minutes",
        .rounds = 4, .repetitions = 3,
        .methods = {"read", "pread", "pread_rand", "uring", "uring_fixed", "mmap_copy", "mmap_touch",
                    "mmap_populate"},
@@ -98,7 +101,7 @@ const std::vector<Profile>& profiles() {
        .tcg = {.min_time = 0.005, .file_sizes = {16 * M}}},
       {.name = "default",
        .summary = "most methods at 4K to 4M on 1M to 256M, pread and uring threaded",
-       .duration = "about 20 minutes",
+       .duration = "about 10 minutes",
        .rounds = 2, .repetitions = 5,
        .methods = {"read", "pread", "pread_rand", "preadv2_nowait", "uring", "uring_fixed", "uring_sqpoll",
                    "mmap_copy", "mmap_touch", "mmap_populate", "mmap_populate_read"},
@@ -108,7 +111,7 @@ const std::vector<Profile>& profiles() {
        .tcg = {.min_time = 0.01, .file_sizes = {1 * M, 16 * M}}},
       {.name = "full",
        .summary = "every method, queue depths 1 to 128, up to a thread per CPU",
-       .duration = "hours",
+       .duration = "hours (not measured here)",
        .rounds = 3, .repetitions = 4,
        .methods = all_methods(),
        .io_sizes = {4 * K, 16 * K, 64 * K, 256 * K, 1 * M, 4 * M}, .file_sizes = {1 * M, 16 * M, 256 * M, 1 * G},

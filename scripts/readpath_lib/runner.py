@@ -183,7 +183,32 @@ def host_loads_myfs():
         raise UsageError("this kernel loads modules, so readpath run times myfs on it, which "
                          "needs root: rerun as root (sudo scripts/readpath run), or time a "
                          "directory of yours with --dir DIR --no-vm")
-    return True
+    # Root in a container (systemd-nspawn, docker without --privileged) sees /proc/modules
+    # but may not load one, and no root can once modules_disabled is set: myfs then goes
+    # to a guest, as on a kernel without modules.
+    return _has_cap_sys_module() and _read_first("/proc/sys/kernel/modules_disabled") != "1"
+
+
+CAP_SYS_MODULE = 16
+
+
+def _has_cap_sys_module():
+    status = _read_first("/proc/self/status", key="CapEff:")
+    try:
+        return bool(int(status, 16) >> CAP_SYS_MODULE & 1)
+    except ValueError:
+        return True   # cannot tell: try, and let insmod say why not
+
+
+def _read_first(path, key=None):
+    """The first line of a file (or the value of its line starting with `key`), or ""."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError:
+        return ""
+    if key is None:
+        return lines[0].strip() if lines else ""
+    return next((line[len(key):].strip() for line in lines if line.startswith(key)), "")
 
 
 def dir_args(plan, mount):

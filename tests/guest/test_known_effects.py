@@ -20,6 +20,9 @@ CONFIGS = ["default", "default", "fault_around=off", "read_latency_ns=1000000"]
 LABELS = ["default", "default#2", "fault_around=off", "read_latency_ns=1000000"]
 METHODS = "read,pread,mmap_touch,mmap_populate,mmap_copy"
 MIN_EFFECT = 5
+# 18 repetitions a set: on a CI host that is busy with other guests, a 2x effect at 12
+# repetitions has come out at p = 0.01, short of Holm over the question's 8 cells.
+ROUNDS = 6
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +33,7 @@ def effects(kernel, tmp_path_factory):
     out = tmp_path_factory.mktemp(f"effects-{kernel.release}")
     proc = subprocess.run(["/usr/bin/python3", str(REPO / "scripts" / "readpath"),
                            "compare-options", *CONFIGS, "--kernel", kernel.release,
-                           "--profile", "tiny", "--rounds", "4", "--repetitions", "3",
+                           "--profile", "tiny", "--rounds", str(ROUNDS), "--repetitions", "3",
                            "--methods", METHODS, "--min-effect", str(MIN_EFFECT), "--no-build",
                            "--out", str(out)], capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -91,10 +94,12 @@ def test_the_hook_counts_show_why(effects):
     assert base.benchmarks[key].median("myfs_fault") < pages / 4   # fault-around maps 16
     assert base.benchmarks[key].median("myfs_map_pages") > 0
     findings = report.split("## Findings")[1].split("\n## ")[0]
+    # The finding of the timing or of the minor faults (exact, whatever the host's noise)
+    # names the hook count that changed and says the work changed.
     line = next(l for l in findings.splitlines()
-                if l.startswith("- fault_around=off vs default, time per iteration on myfs, "
-                                "file 1M, warm"))
-    assert f"fault 0 → {pages}" in line and "the work changed" in line
+                if l.startswith("- fault_around=off vs default, ") and "on myfs, file 1M, warm" in l
+                and f"fault 0 → {pages}" in l)
+    assert "the work changed" in line
     assert "default#2 vs default, time per iteration on myfs, file 1M, warm" in findings
     # The same workload reached each hook first under every set: the paths compare.
     assert "The call path into myfs `fault` differs" not in findings

@@ -1,5 +1,7 @@
 """Bad input to compare, plot, report and run: one clear line, exit 2, no traceback."""
 
+from pathlib import Path
+
 import pytest
 
 from conftest import FIXTURES, needs_bench, readpath
@@ -123,10 +125,19 @@ def test_without_python_the_command_says_in_one_line_what_to_install():
     if shutil.which("setpriv") is None:
         import pytest
         pytest.skip("setpriv (util-linux) is needed to run the command as a user who is not root")
-    # As a user who may not install packages: one line naming the package, exit 2.
-    proc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                           "env", "READPATH_PYTHON=/nonexistent/python3", "sh", str(READPATH),
-                           "test"], capture_output=True, text=True, timeout=60)
+    import os
+    import tempfile
+    # As a user who may not install packages: one line naming the package, exit 2. That
+    # user may not read the checkout (a clone under /root, mode 0700), and the shell half
+    # of the script stops before it needs its library: run a copy nobody is kept from.
+    with tempfile.TemporaryDirectory(prefix="readpath-nobody-") as scratch:
+        os.chmod(scratch, 0o755)
+        script = Path(scratch) / "readpath"
+        shutil.copyfile(READPATH, script)
+        os.chmod(script, 0o755)
+        proc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                               "env", "READPATH_PYTHON=/nonexistent/python3", "sh", str(script),
+                               "test"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "apt-get install -y python3" in lines[0], proc.stderr

@@ -166,6 +166,12 @@ def run(args):
         raise RunError(f"every cell was skipped, so {folder} measured nothing: {reasons[0]}"
                        + (f" (and {len(reasons) - 1} other reasons)" if len(reasons) > 1 else "")
                        + "; pick another --dir")
+    gone = [b for b in runs[0].benchmarks.values() if b.skipped]
+    if gone:
+        reasons = sorted({b.skipped for b in gone}, key=lambda r: -sum(b.skipped == r for b in gone))
+        print(f"readpath run: {len(gone)} of {len(runs[0].benchmarks)} cells skipped: "
+              f"{reasons[0]}" + (f" (and {len(reasons) - 1} other reasons)" if len(reasons) > 1
+                                 else "") + "; report.md lists them", file=sys.stderr)
     if guest_error is None:
         plan["status"] = "complete"
         runner.write_json(folder / "plan.json", plan)
@@ -188,7 +194,7 @@ def _guest(bench, folder, plan):
     started = time.monotonic()
     try:
         release, accel = guest_suite.run_suite(
-            bench, kernel, ["--profile", profile], folder, lambda i, release: f"myfs-{release}")
+            bench, kernel, profile, folder, lambda i, release: f"myfs-{release}")
     except RunError as err:
         return err
     plan["vm"].update(done=release, accel=accel)

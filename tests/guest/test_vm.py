@@ -1,9 +1,10 @@
 """`readpath vm`: booting each test kernel in QEMU and running commands in it.
 
 Boots per kernel: one through the command line (uname, output, exit status, --out,
-fio, the checkout's path, the guest environment, --topology), one with --myfs, one that
-WARNs, one that hangs; on the first kernel only, a failing myfs mount and Ctrl-C. The
-rest needs no guest: argument checks, kernel-log patterns, the initramfs's module order.
+fio, the checkout's path, the writable root that leaves the host alone, the guest
+environment, --topology, --append), one with --myfs, one that WARNs, one that hangs; on
+the first kernel only, a failing myfs mount and Ctrl-C. The rest needs no guest:
+argument checks, kernel-log patterns, the initramfs's module order.
 """
 
 import os
@@ -15,22 +16,32 @@ import time
 import pytest
 
 from conftest import REPO, vm
+from readpath_lib import paths
 from readpath_lib.errors import RunError, UsageError
 from readpath_lib.vm import initramfs, qemu
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PYTHON = "/usr/bin/python3"
 
+# Files the command-line boot writes in the guest, which the host must never see.
+GUEST_WRITES = ["/usr/readpath-guest-write", str(REPO / "build" / "readpath-guest-write"),
+                str(paths.cache_dir() / "readpath-guest-write")]
+
 # The one command-line boot: everything a plain command needs to see, then exit 3.
+# $READPATH_BUILD_DIR lies under /tmp, so the guest sees it through a share of its own.
 GUEST_SCRIPT = r"""
 echo "release=$(uname -r)"
 echo "guest=$READPATH_GUEST accel=$READPATH_ACCEL"
 echo "cpus=$(nproc) nodes=$(ls -d /sys/devices/system/node/node* | wc -l)"
+echo "cmdline $(cat /proc/cmdline)"
 test -x {repo}/scripts/readpath && echo "repo visible"
 echo payload-from-guest > "$READPATH_OUT/guest-file.txt"
 mkdir -p "$READPATH_OUT/sub" && echo nested > "$READPATH_OUT/sub/n.txt"
 touch /tmp/writable && echo "tmp writable"
-touch /usr/readpath-should-fail 2>/dev/null || echo "root read-only"
+for f in {writes}; do mkdir -p "$(dirname "$f")" && echo guest > "$f" || exit 10; done
+echo "root writable"
+cat "$READPATH_BUILD_DIR/from-host" && echo guest > "$READPATH_BUILD_DIR/from-guest" \
+    && echo "share writable"
 fio --name=probe --filename=/tmp/fio.dat --size=1M --bs=64k --rw=read \
     --output-format=terse --terse-version=3 | cut -d';' -f1-3
 echo "to stderr" >&2
@@ -38,26 +49,37 @@ exit 3
 """
 
 
-def _readpath(*args, timeout=None):
+def _readpath(*args, timeout=None, env=None):
     return subprocess.run([PYTHON, str(REPO / "scripts" / "readpath"), *args],
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout,
+                          env=dict(os.environ, **(env or {})))
 
 
-def test_command_output_status_out_fio_and_topology(kernel, tmp_path):
-    out = tmp_path / "out"
+def test_command_output_status_out_fio_topology_and_writable_root(kernel, tmp_path):
+    out, build_dir = tmp_path / "out", tmp_path / "build"
+    build_dir.mkdir()
+    (build_dir / "from-host").write_text("host file seen\n")
+    script = GUEST_SCRIPT.format(repo=REPO, writes=" ".join(GUEST_WRITES))
     started = time.monotonic()
     done = _readpath("vm", "--kernel", kernel.release, "--out", str(out),
                      "--topology", "sockets=2,cores=1,threads=1,nodes=2", "--timeout", "300",
-                     "--", "sh", "-c", GUEST_SCRIPT.format(repo=REPO), timeout=400)
+                     "--append", "readpath.test=1", "--append", "loglevel=4",
+                     "--", "sh", "-c", script, timeout=400,
+                     env={"READPATH_BUILD_DIR": str(build_dir)})
     elapsed = time.monotonic() - started
-    assert done.returncode == 3, done.stderr
+    assert done.returncode == 3, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     assert f"release={kernel.release}" in lines
     assert re.search(r"^guest=1 accel=(kvm|tcg)$", done.stdout, re.M)
     assert "cpus=2 nodes=2" in lines
+    cmdline = next(line for line in lines if line.startswith("cmdline "))
+    assert cmdline.endswith(" readpath.test=1 loglevel=4"), cmdline
     assert "repo visible" in lines
     assert "tmp writable" in lines
-    assert "root read-only" in lines
+    assert "root writable" in lines
+    assert "host file seen" in lines and "share writable" in lines
+    assert not [f for f in GUEST_WRITES if os.path.exists(f)], "the guest wrote to the host"
+    assert sorted(p.name for p in build_dir.iterdir()) == ["from-host"]
     assert "to stderr" in lines
     assert re.search(r"^3;fio-3\.\d+;probe$", done.stdout, re.M), done.stdout
     assert (out / "guest-file.txt").read_text() == "payload-from-guest\n"
@@ -165,6 +187,11 @@ def test_cli_without_command_is_usage_error():
     assert "Traceback" not in done.stderr
 
 
+def test_appended_kernel_arguments_must_be_one_line(first_kernel):
+    with pytest.raises(UsageError, match="one line"):
+        vm.run_in_vm(first_kernel, ["true"], append="nokaslr\ninit=/bin/sh")
+
+
 def test_unknown_kernel_is_usage_error():
     done = _readpath("vm", "--kernel", "5.99.1-nonexistent", "--", "true")
     assert done.returncode == 2
@@ -206,11 +233,10 @@ def test_topology_becomes_smp_and_numa_arguments():
             qemu.parse_topology(bad, cpus, 2048)
 
 
-def test_initramfs_loads_9p_modules_after_their_dependencies(kernel):
+def test_initramfs_loads_9p_and_overlay_modules_after_their_dependencies(kernel):
     order = initramfs.module_load_order(kernel.modules)
     names = [os.path.basename(p).split(".ko")[0] for p in order]
-    assert names[-1] == "9p"
-    assert "9pnet_virtio" in names
+    assert {"9p", "9pnet_virtio", "overlay"} <= set(names)
     deps = {path: d for path, d in initramfs._module_index(kernel.modules).values()}
     for i, path in enumerate(order):
         assert set(deps[path]) <= set(order[:i]), f"{path} loads before its dependencies"

@@ -1,5 +1,6 @@
-"""run_in_vm: boot a kernel in QEMU with the host root shared read-only, run one command
-in it, and bring back its output, exit status, files and any kernel trouble."""
+"""run_in_vm: boot a kernel in QEMU with the host root shared read-only under a tmpfs
+overlay, run one command in it, and bring back its output, exit status, files and any
+kernel trouble."""
 
 import os
 import re
@@ -115,9 +116,12 @@ def _guest_script(*, nonce, shares, out_share, myfs, myfs_opts, command, env, cw
         "$B mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null",
         "$B hostname readpath-guest",
     ]
-    for tag, path in shares:
-        lines.append(f"$B mkdir -p {q(path)} 2>/dev/null; $B mount -t 9p -o ro,{NINEP},cache=loose "
-                     f"{tag} {q(path)} || {{ note {q('fail share ' + path)}; finish; }}")
+    for tag, path in shares:  # writable like the root: a tmpfs over the read-only share
+        lower, rw = f"/run/readpath/lower/{tag}", f"/run/readpath/rw/{tag}"
+        lines.append(f"$B mkdir -p {q(path)} 2>/dev/null; $B mkdir -p {lower} {rw}/upper {rw}/work && "
+                     f"$B mount -t 9p -o ro,{NINEP},cache=loose {tag} {lower} && "
+                     f"$B mount -t overlay -o {initramfs.OVERLAY},lowerdir={lower},upperdir={rw}/upper,"
+                     f"workdir={rw}/work {tag} {q(path)} || {{ note {q('fail share ' + path)}; finish; }}")
     lines.append("$B mkdir -p /run/readpath/out")
     if out_share:
         lines.append(f"$B mount -t 9p -o {NINEP} rp_out /run/readpath/out "
@@ -235,7 +239,7 @@ def _command_status(kernel, log, ctl: Path, qemu_err: Path, qemu_exit) -> int:
 
 
 def run_in_vm(kernel, command, *, cpus=None, mem="2G", accel="auto", myfs=None,
-              myfs_opts=None, out=None, timeout=600, topology=None, env=None,
+              myfs_opts=None, out=None, timeout=600, topology=None, env=None, append=None,
               echo=True) -> VmResult:
     """Boot `kernel` in QEMU, run `command` (an argv list) in it, and return a VmResult.
 
@@ -252,11 +256,17 @@ def run_in_vm(kernel, command, *, cpus=None, mem="2G", accel="auto", myfs=None,
     env: extra environment for the command. The guest environment is otherwise clean:
         PATH, HOME, TERM=dumb, READPATH_OUT, READPATH_ACCEL, READPATH_GUEST=1 and the
         host's READPATH_* variables (READPATH_BUILD_DIR, ...).
+    append: extra kernel command-line arguments, a string such as `nokaslr
+        transparent_hugepage=never`. They follow readpath's own (KERNEL_ARGS), so where a
+        parameter takes one value, the appended one wins (e.g. loglevel=7).
     echo: stream the command's output to our stdout as it arrives, and say on stderr
         what is being built and booted.
 
-    The guest sees the host root read-only (9p), tmpfs on /tmp, /var/tmp, /mnt, /dev/shm
-    and /run, and the checkout, build tree and readpath cache at their host paths. The
+    The guest sees the host root (9p, read-only) under a writable tmpfs overlay: what it
+    writes anywhere (the build tree, ~/.cache, /etc) lives in guest memory and is gone
+    at shutdown; the host's files are never written. /tmp, /var/tmp, /mnt, /dev/shm and
+    /run are tmpfs of their own; the checkout, build tree and readpath cache are at
+    their host paths (writable the same way) even when they lie under one of them. The
     command runs as root in the host's current directory when the guest sees it (else
     in /), with stdin empty. Without `out`, $READPATH_OUT is a tmpfs directory that is
     discarded. Modules of the kernel installed on the host can be modprobed in the guest.
@@ -278,6 +288,8 @@ def run_in_vm(kernel, command, *, cpus=None, mem="2G", accel="auto", myfs=None,
         raise UsageError(f"--myfs wants an absolute mount point such as /mnt/myfs, not {myfs!r}")
     if timeout is None or timeout <= 0:
         raise UsageError("the timeout must be a positive number of seconds")
+    if append is not None and (not isinstance(append, str) or "\n" in append):
+        raise UsageError("the extra kernel arguments must be one line of text, e.g. 'nokaslr loglevel=7'")
     say = (lambda msg: print(msg, file=sys.stderr, flush=True)) if echo else (lambda msg: None)
     myfs_ko = kernels.build_myfs(kernel, say) if myfs else None
     initrd = initramfs.initramfs_for(kernel)
@@ -315,7 +327,7 @@ def run_in_vm(kernel, command, *, cpus=None, mem="2G", accel="auto", myfs=None,
             fsdevs.append(("rp_out", str(out_dir), False))
         argv = [*qemu.base_args(accel), "-m", str(mem_mib), *smp_args,
                 "-kernel", str(kernels.boot_image(kernel, say)), "-initrd", str(initrd),
-                "-append", " ".join(KERNEL_ARGS)]
+                "-append", " ".join(KERNEL_ARGS + ([append] if append else []))]
         for tag, path, readonly in fsdevs:
             argv += ["-fsdev", f"local,id={tag},path={path},security_model=none,multidevs=remap"
                                + (",readonly=on" if readonly else ""),

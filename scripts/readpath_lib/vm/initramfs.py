@@ -1,22 +1,35 @@
-"""The guest's first stage: a small initramfs per kernel holding busybox, the 9p and
-virtio modules in dependency order (from modules.dep, decompressed) and /init, which
-mounts the host root read-only over 9p and hands over to the per-run script."""
+"""The guest's first stage: a small initramfs per kernel holding busybox, the 9p, virtio
+and overlay modules in dependency order (from modules.dep, decompressed) and /init, which
+mounts the host root read-only over 9p, lays a tmpfs over it with overlayfs (the guest's
+writable root; the host's files are never written) and hands over to the per-run script."""
 
 import hashlib
 import lzma
 import os
 import subprocess
+import time
 from pathlib import Path
 
 from .. import packages, paths
 from ..errors import RunError
 
-# What the guest needs before it can see the host: PCI virtio transport and 9p over it.
-NEEDED_MODULES = ["virtio_pci", "9pnet_virtio", "9p"]
-FORMAT = 3  # bump when the layout or /init changes, to drop cached images
+# What the guest needs before it can see the host: PCI virtio transport and 9p over it,
+# and overlayfs for a writable root over the read-only host root.
+NEEDED_MODULES = ["virtio_pci", "9pnet_virtio", "9p", "overlay"]
+FORMAT = 4  # bump when the layout or /init changes, to drop cached images
+# A cached image unused this long is dropped when another is built; one used more lately
+# may belong to another checkout of readpath that is booting with it right now.
+UNUSED_SECONDS = 3600
+
+# Options of every overlayfs that lays a tmpfs over a read-only 9p share (as virtme-ng's
+# --overlay-rwdir); xino=off as there: QEMU's remapped 9p inode numbers may use all 64
+# bits, leaving overlayfs none to mark its layers in.
+OVERLAY = "xino=off"
 
 INIT = r"""#!/bin/busybox sh
-# readpath guest stage 1: load 9p, mount the host root read-only, switch to the run script.
+# readpath guest stage 1: load 9p and overlay, mount the host root read-only under a tmpfs
+# overlay (writes land in guest memory; virtme-ng's --overlay-rwdir, for the whole root),
+# switch to the run script.
 B=/bin/busybox
 $B mount -t devtmpfs dev /dev
 $B mount -t proc proc /proc
@@ -31,8 +44,12 @@ for m in $($B cat /modules.order); do
     $B insmod "/modules/$m" || fail "insmod $m"
 done
 R=/newroot
-$B mount -t 9p -o ro,trans=virtio,version=9p2000.L,msize=262144,cache=loose rp_root $R \
+$B mount -t 9p -o ro,trans=virtio,version=9p2000.L,msize=262144,cache=loose rp_root /host \
     || fail "cannot mount the host root over 9p"
+$B mount -t tmpfs -o mode=0755 rw /rw && $B mkdir /rw/upper /rw/work \
+    || fail "cannot mount the tmpfs for the writable root"
+$B mount -t overlay -o OVERLAY,lowerdir=/host,upperdir=/rw/upper,workdir=/rw/work root $R \
+    || fail "cannot mount the writable root (overlayfs over the host root)"
 $B mount -t tmpfs -o mode=0755 run $R/run || fail "cannot mount tmpfs on /run"
 $B mkdir -p $R/run/readpath/ctl
 $B mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 rp_ctl $R/run/readpath/ctl \
@@ -40,7 +57,7 @@ $B mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 rp_ctl $R/run/readp
 $B cp $B $R/run/readpath/busybox
 for d in dev proc sys; do $B mount --move /$d $R/$d; done
 exec $B switch_root $R /run/readpath/busybox sh /run/readpath/ctl/guest.sh
-"""
+""".replace("OVERLAY,", OVERLAY + ",")
 
 
 def _module_index(modules_dir: Path):
@@ -67,7 +84,7 @@ def _builtin(modules_dir: Path):
 def module_load_order(modules_dir: Path, wanted=NEEDED_MODULES):
     """Relative module paths to insmod, each after its dependencies; built-ins skipped."""
     if not (modules_dir / "modules.dep").is_file():
-        return []  # a self-built kernel without modules: 9p must be built in
+        return []  # a self-built kernel without modules: 9p and overlayfs must be built in
     index, builtin = _module_index(modules_dir), _builtin(modules_dir)
     by_path = {path: name for name, (path, _) in index.items()}
     order = []
@@ -84,7 +101,8 @@ def module_load_order(modules_dir: Path, wanted=NEEDED_MODULES):
             continue
         if name not in index:
             raise RunError(f"kernel modules in {modules_dir} lack {name}, which the guest needs "
-                           "for 9p; use a kernel with 9p and virtio (the -cloud flavour has none)")
+                           "to see the host; use a kernel with 9p, virtio and overlayfs "
+                           "(the -cloud flavour has no 9p)")
         visit(index[name][0])
     return order
 
@@ -151,9 +169,10 @@ def initramfs_for(kernel) -> Path:
     cache = paths.cache_dir("initramfs", kernel.release)
     image = cache / f"initramfs-{digest.hexdigest()[:16]}.cpio"
     if image.is_file():
+        os.utime(image)  # in use: see UNUSED_SECONDS
         return image
     cpio = _Cpio()
-    for d in ("bin", "dev", "proc", "sys", "newroot", "modules"):
+    for d in ("bin", "dev", "proc", "sys", "host", "rw", "newroot", "modules"):
         cpio.directory(d)
     cpio.char_device("dev/console", 5, 1)
     cpio.file("bin/busybox", busybox.read_bytes(), 0o755)
@@ -165,7 +184,11 @@ def initramfs_for(kernel) -> Path:
         names.append(name)
     cpio.file("modules.order", ("\n".join(names) + "\n").encode())
     for old in cache.glob("initramfs-*"):
-        old.unlink(missing_ok=True)
+        try:
+            if time.time() - old.stat().st_mtime > UNUSED_SECONDS:
+                old.unlink()
+        except FileNotFoundError:
+            pass
     tmp = cache / f".{image.name}.{os.getpid()}.tmp"
     tmp.write_bytes(cpio.bytes())
     os.replace(tmp, image)

@@ -21,6 +21,11 @@ SERIES = {
     "6.12": re.compile(r"6\.12\.\d+\+deb12-amd64"),
 }
 BOOT = Path("/boot")
+# Where a series comes from when a plain `bookworm main` (debootstrap's only suite) lacks it.
+SUITE_HINTS = {
+    "6.12": " (bookworm has 6.12 only in bookworm-security: add `deb http://deb.debian.org/"
+            "debian-security bookworm-security main` to /etc/apt/sources.list, then apt-get update)",
+}
 
 
 @dataclass(frozen=True)
@@ -102,8 +107,9 @@ def resolve_kernel(spec: str, kdir=None) -> Kernel:
             prefix = spec + (".0-" if spec == "6.1" else ".")
             candidates = [r for r in _installable_releases(prefix) if pattern.fullmatch(r)]
             if not candidates:
+                hint = SUITE_HINTS.get(spec, "")
                 raise UsageError(f"no linux-image package of the {spec} series is installed or "
-                                 "known to apt; run `apt-get update` or name a release")
+                                 f"known to apt; run `apt-get update` or name a release{hint}")
             release = max(candidates, key=version_key)
     else:
         release = spec
@@ -198,7 +204,9 @@ def build_module(src: Path, kernel: Kernel, name: str, log=lambda msg: None) -> 
     if shutil.which("make") is None or shutil.which("gcc") is None:
         packages.ensure(["make", "gcc"], f"building {name}.ko")
     ensure_headers(kernel)
-    digest = hashlib.sha256(str(kernel.headers).encode())
+    # Keyed by where the headers really are, so that /lib/modules/<release>/build (how
+    # `readpath run` names them on a host) and /usr/src/linux-headers-<release> share a build.
+    digest = hashlib.sha256(str(kernel.headers.resolve()).encode())
     files = _sources(src)
     for path in files:
         digest.update(str(path.relative_to(src)).encode() + b"\0" + path.read_bytes() + b"\0")

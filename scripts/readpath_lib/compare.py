@@ -1,14 +1,6 @@
-"""Compare result runs benchmark by benchmark: the first is the baseline, the others are
-set against it, one table per metric and question — each file size and cache state is a
-question ("did this panel of paths change?") and the unit of multiple-testing correction.
-
-Per benchmark: the median, the change as a median ratio (Hodges–Lehmann on logs) with its
-95% confidence interval, a two-sided Mann–Whitney U p-value over the repetitions, a mark
-where the change is significant after Holm correction within the question, and the
-smallest change the comparison could have detected at its repetitions and noise (80%
-power, at the strictest Holm step). A question whose repetitions are too few for any
-p-value to survive Holm says so.
-"""
+"""Result runs compared cell by cell, one table per metric and question (file size and
+cache state); what the tables hold is `readpath compare`'s description (commands/compare.py).
+compare() builds the tables, render() and legend() print them, regressions() is --fail-above."""
 
 import math
 from dataclasses import dataclass, field

@@ -1,17 +1,5 @@
-"""Draw charts (PNG and SVG) from result JSON; never re-runs anything.
-
-Per run and filesystem: throughput vs I/O size (one row per file size and cache state, one
-panel per family: read(2), io_uring, mmap), the same as a ratio to pread with the I/O size
-where io_uring overtakes read(2) beyond noise, the cost per page of the paths that only
-fault pages in, and scaling with threads. Every median carries its 95% confidence interval
-and is drawn hollow when its repetitions vary by more than 3%. A method keeps one colour in
-every chart: its family's colour ramp, shaded by its place in the engine's method table;
-queue depths of one method differ in line style and marker.
-
-Timings from a TCG guest compare nothing across methods, so an emulated target gets only
-its myfs hook counts (exact under any accelerator) and, given two or more runs, the chart of
-each run relative to the first (a ratio of the same cell), marked "emulated (TCG)".
-"""
+"""The charts (PNG and SVG) of result runs, drawn from their JSON alone; what they show is
+`readpath plot`'s description (commands/plot.py). draw() is the entry point."""
 
 from . import analysis, results, stats
 

@@ -1,9 +1,5 @@
-"""Write report.md from result JSON (never re-runs anything): the findings first — the
-fastest path per I/O size among like paths, where io_uring overtakes read(2), significant
-differences between runs with the hook counts and call paths that explain them — then what
-each path times, throughput tables with their uncertainty, hook counts, the comparison
-tables, the charts (drawn alongside, as `readpath plot` would) and the call paths.
-"""
+"""report.md from result runs; what it holds is `readpath report`'s description
+(commands/report.py). build() writes it."""
 
 from . import analysis, callpaths, compare, findings, plot, results
 from .tables import markdown_table

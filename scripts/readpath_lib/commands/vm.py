@@ -1,3 +1,89 @@
-"""`readpath vm`: its description, options and body live with the VM library for now."""
-from ..vm import HELP, add_arguments, run  # noqa: F401
-from ..vm import __doc__  # noqa: F401
+"""Boot a kernel in QEMU and run one command in it: the kernel test bench.
+
+The guest sees the host's root (9p, as virtme-ng does), so it can run fio, stress-ng,
+python3 or anything built in the tree; the checkout and build tree appear at their host
+paths. The root is writable: a tmpfs overlay (virtme-ng's --overlay-rwdir, for all of
+it) keeps what the guest writes (a build tree, ~/.cache, /etc) in guest memory, and the
+host's files are never written. /tmp, /var/tmp, /mnt, /dev/shm and /run are tmpfs. Files
+the command writes under $READPATH_OUT land in --out; nothing else comes back. The guest
+environment also carries READPATH_ACCEL (kvm or tcg) and READPATH_GUEST=1.
+
+The command's output reaches the host through an emulated serial port (about 50 KB/s
+under TCG): write bulky results under $READPATH_OUT instead.
+Timings inside a TCG guest are not comparable with the host's; hook counts are exact.
+A failed guest's whole console log is kept under ~/.cache/readpath/logs/; the KVM
+verdict of --accel auto under ~/.cache/readpath/accel/ (delete it to probe again).
+
+Exit status: the command's own; 1 if the guest kernel panics, oopses, hits a BUG or a
+WARNING, if myfs fails to load/mount/unmount/unload, or on --timeout; 2 for bad usage.
+
+examples:
+  readpath vm --kernel 6.12 -- fio --version
+  readpath vm --kernel 6.1 --myfs /mnt/myfs -o synthetic -- sh -c 'ls -l /mnt/myfs'
+  readpath vm --kernel 6.1 --topology sockets=2,cores=2,nodes=2 -- lscpu
+  readpath vm --kernel 6.12 --append 'transparent_hugepage=always' -- cat /proc/cmdline
+  readpath vm --kernel /path/bzImage --kdir /path/build --out res -- sh -c 'dmesg > $READPATH_OUT/log'
+
+Python: readpath_lib.vm.run_in_vm(kernel, argv, ...) -> VmResult; see its docstring.
+"""
+
+import argparse
+import sys
+
+from ..errors import UsageError
+from ..vm import resolve_kernel, run_in_vm
+
+HELP = "boot a kernel in QEMU (6.1, 6.12, ...) with myfs and run a command in it"
+
+
+def add_arguments(parser):
+    parser.add_argument("--kernel", required=True, metavar="K",
+                        help="6.1 or 6.12 (newest Debian bookworm kernel of the series), a release "
+                             "such as 6.12.117+deb12-amd64, or a bzImage path (with --kdir)")
+    parser.add_argument("--kdir", metavar="HEADERS",
+                        help="kernel build tree for --kernel PATH (to build myfs against)")
+    parser.add_argument("--cpus", type=int, metavar="N", help="guest CPUs (default 2)")
+    parser.add_argument("--mem", default="2G", metavar="M", help="guest memory (default 2G)")
+    parser.add_argument("--topology", metavar="SPEC",
+                        help="CPU/NUMA layout, e.g. sockets=2,cores=2,threads=1,nodes=2 "
+                             "(CPUs and memory split evenly over nodes)")
+    parser.add_argument("--accel", default="auto", choices=["auto", "kvm", "tcg"],
+                        help="auto: KVM when a probe boot works on this machine (remembered), "
+                             "else TCG (default auto)")
+    parser.add_argument("--myfs", metavar="MOUNTPOINT",
+                        help="build myfs (kmod/) for the kernel, load and mount it here first")
+    parser.add_argument("-o", dest="myfs_opts", metavar="OPTS", help="myfs mount options")
+    parser.add_argument("--out", metavar="HOSTDIR",
+                        help="host directory receiving what the guest writes under $READPATH_OUT")
+    parser.add_argument("--timeout", type=float, default=600, metavar="S",
+                        help="stop the guest and fail after S seconds, boot included (default 600)")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra environment for the command (repeatable)")
+    parser.add_argument("--append", action="append", default=[], metavar="ARGS",
+                        help="extra kernel command-line arguments, after readpath's own, so "
+                             "they win where a parameter takes one value (repeatable)")
+    parser.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS...]",
+                        help="the command to run in the guest")
+
+
+def run(args):
+    command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    if not command:
+        raise UsageError("no command given; e.g. readpath vm --kernel 6.1 -- uname -r")
+    if args.myfs_opts and not args.myfs:
+        raise UsageError("-o gives myfs mount options; it needs --myfs MOUNTPOINT")
+    env = {}
+    for item in args.env:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise UsageError(f"bad --env {item!r}; use NAME=VALUE")
+        env[name] = value
+    kernel = resolve_kernel(args.kernel, kdir=args.kdir)
+    result = run_in_vm(kernel, command, cpus=args.cpus, mem=args.mem, accel=args.accel,
+                       myfs=args.myfs, myfs_opts=args.myfs_opts, out=args.out,
+                       timeout=args.timeout, topology=args.topology, env=env,
+                       append=" ".join(args.append) or None, echo=True)
+    print(f"readpath vm: {result.kernel_release} under {result.accel}: boot {result.boot_seconds:.1f} s, "
+          f"command {result.command_seconds:.1f} s, exit status {result.returncode}",
+          file=sys.stderr)
+    return result.returncode

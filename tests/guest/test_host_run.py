@@ -44,7 +44,7 @@ kill -TERM $pid; wait $pid; echo $? > "$O/int.rc"; left int
 scripts/readpath run --resume --no-build --out "$O/int" 2> "$O/resume.err"; echo $? > "$O/resume.rc"; left resume
 
 # A user who is not root.
-setpriv --reuid=65534 --regid=65534 --clear-groups scripts/readpath run $small --out /tmp/nobody \
+/usr/bin/setpriv --reuid=65534 --regid=65534 --clear-groups scripts/readpath run $small --out /tmp/nobody \
   2> "$O/nobody.err"; echo $? > "$O/nobody.rc"
 
 # A kernel that loads only signed modules (as with Secure Boot); one way, so last.

@@ -41,7 +41,7 @@ MYFS_MAGIC = 0x6D796673
 COUNTERS = ["read", "read_iter", "read_folio", "readahead", "readahead_pages", "mmap", "fault",
             "fault_major", "fault_minor", "fault_error", "map_pages", "map_pages_pages",
             "page_mkwrite", "write_iter", "fsync"]
-WORK = "/run/myfs-checks"  # /run is a tmpfs in readpath guests; the root is read-only
+WORK = "/run/myfs-checks"  # /run is a tmpfs of its own in readpath guests
 
 libc = ctypes.CDLL(None, use_errno=True)
 libc.mount.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong, ctypes.c_char_p]

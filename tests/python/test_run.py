@@ -69,9 +69,12 @@ def test_resume_runs_only_the_missing_chunks(tmp_path):
 @needs_bench
 def test_interrupt_keeps_finished_chunks_and_says_how_to_resume(tmp_path):
     out = tmp_path / "run"
+    # Started in the background by a non-interactive shell (nohup, some CI runners), this
+    # test inherits SIGINT ignored, and so would the child: give it Ctrl-C's default back.
     proc = subprocess.Popen(["/usr/bin/python3", str(READPATH), "run", "--quick", "--no-build",
                              "--no-vm", "--out", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 300
     while not list((out / "raw").glob("*.json")) and time.monotonic() < deadline:
         time.sleep(0.2)

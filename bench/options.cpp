@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <sstream>
 #include <type_traits>
 
@@ -87,7 +88,7 @@ const std::vector<Profile>& profiles() {
        .rounds = 1, .repetitions = 3,
        .methods = {"read", "pread", "uring", "uring_fixed", "mmap_copy", "mmap_touch", "mmap_populate"},
        .io_sizes = {4 * K, 64 * K}, .file_sizes = {1 * M}, .qds = {1, 8}, .threads = {1}, .warm = {1, 0},
-       .min_time = 0.01,
+       .min_time = 0.01, .latency = false,
        .tcg = {.min_time = 0.002, .file_sizes = {1 * M}}},
       {.name = "quick",
        .summary = "the main methods at 4K to 1M on 16M and 256M, and memcpy",
@@ -97,7 +98,7 @@ const std::vector<Profile>& profiles() {
                    "mmap_populate"},
        .io_sizes = {4 * K, 64 * K, 1 * M}, .file_sizes = {16 * M, 256 * M}, .qds = {1, 32}, .threads = {1},
        .warm = {1, 0},
-       .min_time = 0.03, .baseline = true,
+       .min_time = 0.03, .baseline = true, .latency = false,
        .tcg = {.min_time = 0.005, .file_sizes = {16 * M}}},
       {.name = "default",
        .summary = "most methods at 4K to 4M on 1M to 256M, pread and uring threaded",
@@ -107,7 +108,7 @@ const std::vector<Profile>& profiles() {
                    "mmap_copy", "mmap_touch", "mmap_populate", "mmap_populate_read"},
        .io_sizes = {4 * K, 16 * K, 64 * K, 256 * K, 1 * M, 4 * M}, .file_sizes = {1 * M, 16 * M, 256 * M},
        .qds = {1, 32}, .threads = {1, 2}, .warm = {1, 0},
-       .min_time = 0.04, .threaded_methods = {"pread", "uring"}, .baseline = true,
+       .min_time = 0.04, .threaded_methods = {"pread", "uring"}, .baseline = true, .latency = false,
        .tcg = {.min_time = 0.01, .file_sizes = {1 * M, 16 * M}}},
       {.name = "full",
        .summary = "every method, queue depths 1 to 128, up to a thread per CPU",
@@ -116,7 +117,7 @@ const std::vector<Profile>& profiles() {
        .methods = all_methods(),
        .io_sizes = {4 * K, 16 * K, 64 * K, 256 * K, 1 * M, 4 * M}, .file_sizes = {1 * M, 16 * M, 256 * M, 1 * G},
        .qds = {1, 4, 16, 32, 128}, .threads = powers_of_two_to_cpus(), .warm = {1, 0},
-       .min_time = 0.2, .baseline = true,
+       .min_time = 0.2, .baseline = true, .latency = false,
        .tcg = {.min_time = 0.02, .file_sizes = {1 * M, 16 * M}}},
   };
   return table;
@@ -135,6 +136,7 @@ namespace {
 // The lists given on the command line, as text; empty: the profile's.
 struct Given {
   std::string methods, io, files, qd, threads, cache, placement;
+  std::optional<bool> latency;  // --latency, --no-latency (the last one given)
 };
 
 // Fills o's lists from `given`, and from o.profile as it runs under TCG or not for the rest.
@@ -143,6 +145,7 @@ void resolve(Options& o, const Given& given, bool tcg) {
   o.min_time = tcg ? p.tcg.min_time : p.min_time;
   o.threaded_methods = p.threaded_methods;
   o.baseline = o.baseline || (p.baseline && given.methods.empty());
+  o.latency = given.latency.value_or(p.latency);
 
   for (const auto& name : given.methods.empty() ? p.methods : split(given.methods)) {
     const MethodInfo* m = find_method(name);
@@ -240,6 +243,10 @@ Options parse_options(int& argc, char** argv) {
       (arg == "--baseline" ? o.baseline : o.keep_files) = true;
       continue;
     }
+    if (arg == "--latency" || arg == "--no-latency") {
+      given.latency = arg == "--latency";
+      continue;
+    }
     static const char* own[] = {"--dir", "--profile", "--methods", "--io-sizes", "--file-sizes",
                                 "--qd", "--threads", "--cache", "--placement"};
     std::string name, value;
@@ -315,6 +322,7 @@ std::string profiles_json() {
            ",\"methods\":" + json_list(names) + ",\"io_sizes\":" + json_list(native.io_sizes) +
            ",\"file_sizes\":" + json_list(native.file_sizes) + ",\"qds\":" + json_list(native.qds) +
            ",\"threads\":" + json_list(native.threads) + ",\"baseline\":" + (native.baseline ? "true" : "false") +
+           ",\"latency\":" + (native.latency ? "true" : "false") +
            ",\"cells\":" + std::to_string(cells(native).size()) + ",\"tcg\":{\"min_time\":" +
            json_number(tcg.min_time) + ",\"file_sizes\":" + json_list(tcg.file_sizes) +
            ",\"cells\":" + std::to_string(cells(tcg).size()) + "}}";
@@ -352,13 +360,17 @@ std::string usage() {
          "                     read(2), and a measure of the machine itself (quick, default\n"
          "                     and full include them unless --methods is given)\n"
          "  --keep-files       leave the prepared files in --dir and print their paths\n"
+         "  --latency          run a latency pass too (default: the profile's, see\n"
+         "                     --list-profiles): per request latency percentiles, below\n"
+         "  --no-latency       no latency pass, whatever the profile says\n"
          "  --list-methods     print every method's traits as a JSON array (name, family,\n"
          "                     uses_qd, uses_io, delivers, keeps_mapping, maps_per_pass,\n"
-         "                     ranks_with, timed, summary) and exit; each result's context\n"
-         "                     carries the same for its methods under \"methods\"\n"
+         "                     ranks_with, timed, request, summary) and exit; each result's\n"
+         "                     context carries the same for its methods under \"methods\"\n"
          "  --list-profiles    print the profiles as JSON ({\"profiles\": [...]}: name, summary,\n"
          "                     duration, rounds, repetitions, min_time, methods, io_sizes,\n"
-         "                     file_sizes, qds, threads, baseline, cells, tcg) and exit\n"
+         "                     file_sizes, qds, threads, baseline, latency, cells, tcg) and\n"
+         "                     exit\n"
          "  -h, --help         this help\n"
          "\n"
          "Methods (one pass = every byte of the thread's region once; --list-methods says\n"
@@ -390,6 +402,15 @@ std::string usage() {
          "counters=off; context key myfs_timed_counting says whether it was). The label\n"
          "says where each thread was seen running (t0 cpus 0 ran 0; ...) and what the\n"
          "reader set up.\n"
+         "\n"
+         "With a latency pass (--latency), each repetition of a cell also runs one untimed\n"
+         "pass like the timed ones, in the same cache state (cold cells evict before it) and\n"
+         "with myfs counting off, that times each request on its own (--list-methods says\n"
+         "what a request is for each method) into a log-linear histogram, all threads\n"
+         "merged: counters lat_count, lat_p50_ns, lat_p90_ns, lat_p99_ns, lat_p999_ns,\n"
+         "lat_max_ns, lat_mean_ns; context latency_timer_ns is what one clock reading costs\n"
+         "(in every latency, not subtracted). With --benchmark_out=FILE the histograms go\n"
+         "to FILE.latency.json, written at the end.\n"
          "\n"
          "Useful Google Benchmark options: --benchmark_list_tests, --benchmark_filter=REGEX,\n"
          "--benchmark_out=FILE --benchmark_out_format=json, --benchmark_repetitions=N,\n"

@@ -38,6 +38,9 @@ struct Profile {
   // The memcpy baseline cells run too: user space only, they show how much the machine
   // itself moved between runs (readpath compare sets a run's changes beside theirs).
   bool baseline = false;
+  // Each cell also runs a latency pass per repetition (untimed: each request timed on its
+  // own, into a histogram; --latency and --no-latency override it).
+  bool latency = false;
   // Under TCG (READPATH_ACCEL=tcg) everything runs ~50x slower and the page cache reads at
   // ~200 MB/s: a shorter minimum time, and files of at most 16M.
   struct {
@@ -69,6 +72,7 @@ struct Options {
   bool list_profiles = false;  // print the profile table as JSON and exit
   bool baseline = false;    // also register memcpy/... cells: user-space copy bandwidth
   bool keep_files = false;  // leave prepared files in --dir (readpath calibrate reads them with fio)
+  bool latency = false;     // a latency pass per cell and repetition (the profile's, or --[no-]latency)
   std::vector<std::string> threaded_methods;
   std::vector<std::string> notes;  // things the user should know (dropped sizes)
 };
@@ -95,7 +99,7 @@ std::vector<Cell> cells(const Options& o);
 
 // The profiles as JSON, {"profiles": [...]} in profiles() order, one per line: name,
 // summary, duration, rounds, repetitions, min_time, methods, io_sizes, file_sizes, qds,
-// threads, baseline, cells, and tcg {min_time, file_sizes, cells}: the lists and counts as a
+// threads, baseline, latency, cells, and tcg {min_time, file_sizes, cells}: the lists and counts as a
 // run here would have them (file sizes over half of the available memory dropped).
 std::string profiles_json();
 

@@ -10,11 +10,13 @@
 //              counted (for a warm mmap_copy, whose first pass maps what later passes only
 //              read, the untimed pass after it), then counting is switched off for the
 //              timed passes;
+//   latency    with --latency, one untimed pass per thread like the timed ones (cold cells
+//              evict before it), each request timed on its own into the thread's histogram;
 //   timed      the passes, timed as a whole cell (manual time: from the first thread's
 //              start to the last thread's end); cold cells evict before each pass,
 //              outside the measured interval;
-//   counters   rusage of the timed passes, the witness's hook counts, and a label saying
-//              where each thread was seen running.
+//   counters   rusage of the timed passes, the witness's hook counts, the latency pass's
+//              percentiles, and a label saying where each thread was seen running.
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -24,7 +26,9 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -34,6 +38,8 @@
 #include "environment.hpp"
 #include "error.hpp"
 #include "files.hpp"
+#include "latency.hpp"
+#include "latency_log.hpp"
 #include "mounts.hpp"
 #include "options.hpp"
 #include "placement.hpp"
@@ -57,8 +63,12 @@ struct Run {
   // counters=off mount (nothing to switch) and when the remount is refused.
   bool pause_counting = false;
   std::string counting_refused;  // why the remount was refused
+  bool latency = false;          // a latency pass in every cell
 };
 Run g_run;
+
+// The latency passes' histograms, for the sidecar file.
+LatencyLog g_latency;
 
 // The one prepared file: cells run in file-size order, so one file at a time is enough
 // and keeps memory use to the largest file.
@@ -187,6 +197,20 @@ void set_up(CellThread& t, const Cell& cell) {
   t.cache.watch(t.region);
 }
 
+// An untimed pass, `pass`, of every thread together, between two meeting points; it must
+// read the thread's whole region.
+template <class Pass>
+void untimed_together(CellThread& t, Pass&& pass) {
+  g_sync.wait();
+  g_sync.attempt([&] {
+    const PassResult r = pass();
+    if (r.bytes != t.region.end - t.region.begin)
+      throw Error("untimed pass read " + std::to_string(r.bytes) + " bytes of " +
+                  std::to_string(t.region.end - t.region.begin));
+  });
+  g_sync.wait();
+}
+
 // An untimed pass of every thread in the cell's cache state. With check, every byte is
 // checked against the content function (the witness pass: it runs once per call of the
 // cell, so every repetition, cold or warm, is checked). With count, on myfs, thread 0 reads
@@ -196,14 +220,7 @@ Counters untimed_pass(CellThread& t, bool check, bool count) {
   Counters hooks, before;
   const bool counts_hooks = count && t.index == 0 && !g_run.stats_path.empty();
   if (counts_hooks) g_sync.attempt([&] { before = read_stats(g_run.stats_path); });
-  g_sync.wait();
-  g_sync.attempt([&] {
-    const PassResult r = t.reader->pass(check);
-    if (r.bytes != t.region.end - t.region.begin)
-      throw Error("untimed pass read " + std::to_string(r.bytes) + " bytes of " +
-                  std::to_string(t.region.end - t.region.begin));
-  });
-  g_sync.wait();
+  untimed_together(t, [&] { return t.reader->pass(check); });
   if (counts_hooks) g_sync.attempt([&] { hooks = counter_delta(before, read_stats(g_run.stats_path)); });
   return hooks;
 }
@@ -234,6 +251,21 @@ std::string switch_counting_off(std::optional<CountingOff>& counting_off) {
     }
   }
   return refused.empty() ? "" : "timed with myfs counting on (remount refused: " + refused + ")";
+}
+
+// The latency pass: after the witness, with myfs counting off like the timed passes, and in
+// the state they start in (cold cells evict before it), every thread's requests timed one
+// by one into its own histogram. Returns, on thread 0, all threads' histograms merged.
+std::optional<LatencyHistogram> latency_pass(CellThread& t, const std::function<void()>& release_mappings) {
+  t.cache.prepare_pass(release_mappings);
+  LatencyHistogram mine;
+  untimed_together(t, [&] {
+    const PassResult r = t.reader->latency_pass(mine);
+    g_sync.add_latency(mine);
+    return r;
+  });
+  if (t.index != 0) return std::nullopt;
+  return g_sync.latency();
 }
 
 // Where the thread runs now: sampled at both ends of each timed pass, outside its clock.
@@ -289,6 +321,17 @@ void set_counters(benchmark::State& state, const Cell& cell, const PassTotals& t
     state.counters["myfs_" + name] = Counter(static_cast<double>(calls), Counter::kAvgThreads);
 }
 
+// Per request, all threads merged; set by thread 0 alone, so Google Benchmark's sum over
+// threads leaves them as they are.
+void set_latency_counters(benchmark::State& state, const LatencyHistogram& latency) {
+  state.counters["lat_count"] = static_cast<double>(latency.count());
+  for (const auto& [name, percent] : {std::pair{"lat_p50_ns", 50.0}, {"lat_p90_ns", 90.0}, {"lat_p99_ns", 99.0},
+                                      {"lat_p999_ns", 99.9}})
+    state.counters[name] = static_cast<double>(latency.percentile(percent));
+  state.counters["lat_max_ns"] = static_cast<double>(latency.max());
+  state.counters["lat_mean_ns"] = latency.mean();
+}
+
 // "t0 cpus 0 ran 0; t1 cpus 1 ran 1", consecutive threads seen alike sharing one entry
 // ("t0-3 unpinned ran 0-3"), so that the label stays readable with many threads.
 std::string threads_seen(const std::vector<std::string>& notes) {
@@ -322,10 +365,10 @@ void set_label(benchmark::State& state, const CellThread& t, const std::string& 
   state.SetLabel(label);
 }
 
-// Setup, cache state, witness and counters are untimed; the loop is Google Benchmark's,
-// timed by hand (SetIterationTime) around each pass. Until the loop, every thread reaches
-// every meeting point, failed or not.
-void run_cell(benchmark::State& state, const Cell& cell) {
+// Setup, cache state, witness, latency pass and counters are untimed; the loop is Google
+// Benchmark's, timed by hand (SetIterationTime) around each pass. Until the loop, every
+// thread reaches every meeting point, failed or not. `name` is the cell's as reported.
+void run_cell(benchmark::State& state, const Cell& cell, const std::string& name) {
   CellThread t(cell, static_cast<unsigned>(state.thread_index()), static_cast<unsigned>(state.threads()));
   CellMember member(g_sync, t.threads);
   const auto release_mappings = [&t] { t.reader->release_mappings(); };
@@ -337,6 +380,8 @@ void run_cell(benchmark::State& state, const Cell& cell) {
   std::string counting_note;
   if (t.index == 0) g_sync.attempt([&] { counting_note = switch_counting_off(counting_off); });
   g_sync.wait();
+  const std::optional<LatencyHistogram> latency =  // thread 0's: every thread's requests
+      g_run.latency ? latency_pass(t, release_mappings) : std::nullopt;
   if (const std::string failure = g_sync.failure(); !failure.empty()) return skip_cell(state, failure);
 
   PassTotals totals;
@@ -356,16 +401,19 @@ void run_cell(benchmark::State& state, const Cell& cell) {
   try {
     if (counting_off) counting_off->on();
     set_counters(state, cell, totals, hooks);
+    if (latency) set_latency_counters(state, *latency);
     t.cache.check_still_warm();
   } catch (const std::exception& e) {
     state.SkipWithError(e.what());
   }
   set_label(state, t, counting_note);
+  // Google Benchmark reports a cell's iterations summed over its threads.
+  if (latency && !state.error_occurred()) g_latency.keep(name, *latency, state.iterations() * state.threads());
 }
 
 // User-space bounds for read(2) (the table in reader.cpp says what each times), timed
 // like the readers: a clock around each pass.
-void run_memcpy(benchmark::State& state, const Cell& cell) {
+void run_memcpy(benchmark::State& state, const Cell& cell, const std::string&) {
   const uint64_t io = cell.io, file = cell.file;
   const bool large = cell.method->name == "memcpy_large";
   std::unique_ptr<Buffer> source, dest;
@@ -388,6 +436,15 @@ void run_memcpy(benchmark::State& state, const Cell& cell) {
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * ((file + io - 1) / io)));
 }
 
+// The name Google Benchmark reports for a cell registered with these ArgNames, Args,
+// UseManualTime and Threads (the results' "name").
+std::string reported_name(std::string_view method, const std::vector<std::string>& names,
+                          const std::vector<int64_t>& args, unsigned threads) {
+  std::string name(method);
+  for (size_t i = 0; i < names.size(); ++i) name += "/" + names[i] + ":" + std::to_string(args[i]);
+  return name + "/manual_time/threads:" + std::to_string(threads);
+}
+
 // Registers the cells and returns the methods (and baselines) that have at least one.
 // Every cell is timed by hand (UseManualTime): the multi-threaded ones as a whole cell,
 // and all the others the same way, so that no two cells are clocked differently.
@@ -399,7 +456,9 @@ std::vector<const MethodInfo*> register_cells(const Options& o) {
     std::vector<std::string> names = {"io", "file", "warm"};
     if (m.uses_qd) args.push_back(cell.qd), names.push_back("qd");
     const auto run = m.family == Family::baseline ? run_memcpy : run_cell;
-    benchmark::RegisterBenchmark(std::string(m.name).c_str(), [run, cell](benchmark::State& s) { run(s, cell); })
+    const std::string name = reported_name(m.name, names, args, cell.threads);
+    const auto body = [run, cell, name](benchmark::State& s) { run(s, cell, name); };
+    benchmark::RegisterBenchmark(std::string(m.name).c_str(), body)
         ->Args(args)
         ->ArgNames(names)
         ->UseManualTime()
@@ -414,6 +473,52 @@ bool has_flag(int argc, char** argv, const char* flag) {
   for (int i = 1; i < argc; ++i)
     if (std::strncmp(argv[i], flag, len) == 0) return true;
   return false;
+}
+
+// The value of a Google Benchmark flag given as --flag=VALUE (the last one), or else of the
+// environment variable Google Benchmark takes its default from; empty when neither is set.
+std::string benchmark_flag(int argc, char** argv, const std::string& flag, const char* env) {
+  std::string value;
+  const std::string prefix = flag + "=";
+  for (int i = 1; i < argc; ++i)
+    if (std::strncmp(argv[i], prefix.c_str(), prefix.size()) == 0) value = argv[i] + prefix.size();
+  if (value.empty() && !has_flag(argc, argv, prefix.c_str()))
+    if (const char* from_env = std::getenv(env)) value = from_env;
+  return value;
+}
+
+// Google Benchmark's display reporter, passing everything on, that also tells the latency
+// log which repetitions of each cell were reported (a cell's repetitions come together,
+// after its last one).
+class LatencyReporter final : public benchmark::BenchmarkReporter {
+ public:
+  explicit LatencyReporter(benchmark::BenchmarkReporter& display) : display_(display) {}
+  bool ReportContext(const Context& context) override { return display_.ReportContext(context); }
+  void ReportRuns(const std::vector<Run>& runs) override {
+    std::map<std::string, std::vector<LatencyLog::ReportedRun>> reported;
+    for (const Run& run : runs)
+      if (run.run_type == Run::RT_Iteration && !run.error_occurred)
+        reported[run.benchmark_name()].push_back({run.repetition_index, run.iterations});
+    for (const auto& [cell, repetitions] : reported) {
+      try {
+        g_latency.reported(cell, repetitions);
+      } catch (const Error& e) {
+        std::cerr << "readpath_bench: latency histograms left out: " << e.what() << "\n";
+      }
+    }
+    display_.ReportRuns(runs);
+  }
+  void Finalize() override { display_.Finalize(); }
+
+ private:
+  benchmark::BenchmarkReporter& display_;
+};
+
+// Runs the cells (with a latency pass, through LatencyReporter); returns how many ran.
+size_t run_cells() {
+  if (!g_run.latency) return benchmark::RunSpecifiedBenchmarks();
+  LatencyReporter reporter(*benchmark::CreateDefaultDisplayReporter());
+  return benchmark::RunSpecifiedBenchmarks(&reporter);
 }
 
 // What myfs_timed_counting says, after finding out whether counting can be switched off:
@@ -458,6 +563,7 @@ int main_impl(int argc, char** argv) {
     g_run.mount = mount_of(g_run.parent);
     g_run.placement = o.placement;
     g_run.keep_files = o.keep_files;
+    g_run.latency = o.latency;
   } catch (const UsageError& e) {
     std::cerr << "readpath_bench: " << e.what() << "\n(readpath_bench --help lists the options)\n";
     return 2;
@@ -497,6 +603,13 @@ int main_impl(int argc, char** argv) {
   set_signal_cleanup(restore_counting_after_signal);
   const std::vector<const MethodInfo*> registered = register_cells(o);
   const bool listing = has_flag(argc, argv, "--benchmark_list_tests");
+  // FILE.latency.json belongs to this run's FILE: one left by an earlier run goes now.
+  const std::string out = benchmark_flag(argc, argv, "--benchmark_out", "BENCHMARK_OUT");
+  const std::string sidecar = out.empty() || listing ? "" : out + ".latency.json";
+  if (!sidecar.empty() && unlink(sidecar.c_str()) != 0 && errno != ENOENT) {
+    std::cerr << "readpath_bench: " << sys_error("unlink " + sidecar).what() << "\n";
+    return 1;
+  }
 
   for (const auto& [key, value] : capture_environment(g_run.parent)) benchmark::AddCustomContext(key, value);
   benchmark::AddCustomContext("profile", o.profile);
@@ -510,8 +623,10 @@ int main_impl(int argc, char** argv) {
   // Listing runs nothing, so it needs no remount.
   benchmark::AddCustomContext("myfs_timed_counting", listing ? "n/a" : set_up_counting());
   benchmark::AddCustomContext("methods", methods_json(registered));
+  benchmark::AddCustomContext("latency", g_run.latency ? "on" : "off");
+  benchmark::AddCustomContext("latency_timer_ns", std::to_string(timer_overhead_ns()));
 
-  const size_t ran = benchmark::RunSpecifiedBenchmarks();
+  const size_t ran = run_cells();
   benchmark::Shutdown();
   g_files.finish();
   remove_tracked_paths();
@@ -520,6 +635,8 @@ int main_impl(int argc, char** argv) {
               << o.profile << "\n";
     return 2;
   }
+  // Written whole at the end, so that an interrupted run leaves none.
+  if (g_run.latency && !sidecar.empty()) g_latency.write(sidecar);
   return 0;
 }
 

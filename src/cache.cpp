@@ -124,9 +124,12 @@ void CellCache::make(const std::function<void()>& release_mappings) {
   sync_.wait();
 }
 
+void CellCache::prepare_pass(const std::function<void()>& release_mappings) {
+  if (!warm_) make(release_mappings);
+}
+
 void CellCache::renew(const std::function<void()>& release_mappings) {
-  if (warm_) return;
-  make(release_mappings);
+  prepare_pass(release_mappings);
   sync_.throw_if_failed();
 }
 

@@ -77,8 +77,10 @@ class CellCache {
   // evicts the whole file and confirms it while none reads (readahead of one thread reaches
   // into its neighbour's region).
   void make(const std::function<void()>& release_mappings);
-  // Before each timed pass, outside its clock: cold cells evict again (make); warm cells
-  // have nothing to do. Throws the cell's failure.
+  // Before each pass like the timed ones (the latency pass too), outside its clock: cold
+  // cells evict again (make); warm cells have nothing to do. A failure is kept for all.
+  void prepare_pass(const std::function<void()>& release_mappings);
+  // prepare_pass before each timed pass, then throws the cell's failure.
   void renew(const std::function<void()>& release_mappings);
   // After the timed passes: throws when pages of a warm region left the page cache
   // meanwhile, so that the timings are not all warm.

@@ -25,6 +25,7 @@ void CellSync::enter(unsigned threads) {
     arrived_ = left_ = 0;
     failure_.clear();
     passes_.assign(threads, PassInterval{});
+    latency_.reset();
     notes_.assign(threads, std::string());
   }
 }
@@ -66,6 +67,17 @@ void CellSync::record_pass(unsigned index, PassInterval pass) {
 double CellSync::pass_makespan() {
   std::lock_guard lock(mutex_);
   return makespan_seconds(passes_);
+}
+
+void CellSync::add_latency(const LatencyHistogram& latency) {
+  std::lock_guard lock(mutex_);
+  if (latency_) latency_->merge(latency);
+  else latency_ = latency;
+}
+
+LatencyHistogram CellSync::latency() {
+  std::lock_guard lock(mutex_);
+  return latency_ ? *latency_ : LatencyHistogram();
 }
 
 void CellSync::set_note(unsigned index, std::string note) {

@@ -1,5 +1,6 @@
 // What the threads of one benchmark cell share: meeting points, the first failure any of
-// them hit, each pass's start and end times, and one note per thread for the cell's label.
+// them hit, each pass's start and end times, their latency histograms merged, and one note
+// per thread for the cell's label.
 //
 // A cell with several threads is timed as a whole: all threads start a pass together and
 // the pass takes from the earliest start to the latest end (its makespan), so a thread
@@ -15,8 +16,11 @@
 #include <cstdint>
 #include <exception>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "latency.hpp"
 
 namespace readpath {
 
@@ -55,6 +59,9 @@ class CellSync {
   // A thread's pass interval; read back after the next wait().
   void record_pass(unsigned index, PassInterval pass);
   double pass_makespan();
+  // A thread's latency histogram, merged into the cell's; read back after the next wait().
+  void add_latency(const LatencyHistogram& latency);
+  LatencyHistogram latency();
   void set_note(unsigned index, std::string note);
   std::vector<std::string> notes();
 
@@ -67,6 +74,7 @@ class CellSync {
   uint64_t generation_ = 0;
   std::string failure_;
   std::vector<PassInterval> passes_;
+  std::optional<LatencyHistogram> latency_;  // made by the first add_latency of a run
   std::vector<std::string> notes_;
 };
 

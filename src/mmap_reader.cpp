@@ -2,7 +2,8 @@
 // constructor): its timed region is the memcpy calls and any faults they take. The
 // others measure the mapping and its faults: each pass maps the region afresh, applies
 // the advice (or MAP_POPULATE / MADV_POPULATE_READ), loads one byte per page and unmaps;
-// all of that is inside the timed region.
+// all of that is inside the timed region. The latency pass times each memcpy (mmap_copy),
+// each page's load, or, where the pages are populated, the one call that populates them.
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -88,13 +89,25 @@ class MmapCopyReader final : public Reader {
   MmapCopyReader(const ReaderConfig& config, const Target& target)
       : io_(config.io), t_(target), map_(target, 0), buffer_(config.io) {}
 
-  PassResult pass(bool check) override {
+  PassResult pass(bool check) override { return run(check, NoRequestTiming{}); }
+  PassResult latency_pass(LatencyHistogram& latency) override { return run(false, RequestTiming(latency)); }
+
+  void release_mappings() override {
+    if (map_.length() > 0 && madvise(map_.start(), map_.length(), MADV_DONTNEED) != 0)
+      throw sys_error("madvise(MADV_DONTNEED)");
+  }
+
+ private:
+  template <class Timing>
+  PassResult run(bool check, Timing timing) {
     PassResult r;
     for (uint64_t off = t_.begin; off < t_.end; off += io_) {
       const size_t n = static_cast<size_t>(std::min<uint64_t>(io_, t_.end - off));
+      const uint64_t started = timing.now();
       std::memcpy(buffer_.data(), map_.at(off), n);
       // Keep the copy: the compiler must not drop a memcpy into a buffer nobody reads.
       asm volatile("" : : "r"(buffer_.data()) : "memory");
+      timing.record(started, timing.now());
       if (check) content_check(t_.ino, off, buffer_.data(), n);
       r.bytes += n;
       ++r.requests;
@@ -103,12 +116,6 @@ class MmapCopyReader final : public Reader {
     return r;
   }
 
-  void release_mappings() override {
-    if (map_.length() > 0 && madvise(map_.start(), map_.length(), MADV_DONTNEED) != 0)
-      throw sys_error("madvise(MADV_DONTNEED)");
-  }
-
- private:
   size_t io_;
   Target t_;
   Mapping map_;
@@ -120,18 +127,38 @@ class MmapFaultReader final : public Reader {
   MmapFaultReader(const ReaderConfig& config, const Target& target)
       : mode_(mode_of(config.method->name)), t_(target) {}
 
-  PassResult pass(bool check) override {
+  PassResult pass(bool check) override { return run(check, NoRequestTiming{}); }
+  PassResult latency_pass(LatencyHistogram& latency) override { return run(false, RequestTiming(latency)); }
+
+  std::string setup_note() const override {
+    if (mode_.advice >= 0) return mode_.advice_name;
+    if (mode_.populate) return "MAP_POPULATE";
+    if (mode_.populate_read) return "madvise(MADV_POPULATE_READ)";
+    return {};
+  }
+
+ private:
+  // A request (the latency pass) is a page's load, or the call that populates every page.
+  template <class Timing>
+  PassResult run(bool check, Timing timing) {
     PassResult r;
+    const uint64_t mapping = timing.now();
     Mapping map(t_, mode_.populate ? MAP_POPULATE : 0);
     if (map.length() == 0) return r;
+    if (mode_.populate) timing.record(mapping, timing.now());
     if (mode_.advice >= 0 && madvise(map.start(), map.length(), mode_.advice) != 0)
       throw sys_error(mode_.advice_name);
+    const uint64_t populating = mode_.populate_read ? timing.now() : 0;
     if (mode_.populate_read && madvise(map.start(), map.length(), MADV_POPULATE_READ) != 0)
       throw sys_error("madvise(MADV_POPULATE_READ)");
+    if (mode_.populate_read) timing.record(populating, timing.now());
+    const bool per_page = !mode_.populate && !mode_.populate_read;
     const uint64_t first_page = t_.begin / page_size() * page_size();
     unsigned sum = 0;
     for (uint64_t off = first_page; off < t_.end; off += page_size()) {
+      const uint64_t loading = per_page ? timing.now() : 0;
       sum += *static_cast<const volatile unsigned char*>(map.at(std::max(off, t_.begin)));
+      if (per_page) timing.record(loading, timing.now());
       ++r.requests;
     }
     asm volatile("" : : "r"(sum));
@@ -143,14 +170,6 @@ class MmapFaultReader final : public Reader {
     return r;
   }
 
-  std::string setup_note() const override {
-    if (mode_.advice >= 0) return mode_.advice_name;
-    if (mode_.populate) return "MAP_POPULATE";
-    if (mode_.populate_read) return "madvise(MADV_POPULATE_READ)";
-    return {};
-  }
-
- private:
   const Mode& mode_;
   Target t_;
 };

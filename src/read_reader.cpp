@@ -1,7 +1,8 @@
 // The read(2) family: read, pread (sequential or random order) and preadv2 with flags.
 //
 // Timed region (pass): the system calls only; the buffer, the random order and the
-// file position are prepared in the constructor or before the loop.
+// file position are prepared in the constructor or before the loop. The latency pass times
+// each request: one call (preadv2_nowait: with its fallback pread).
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -39,29 +40,36 @@ class ReadReader final : public Reader {
     }
   }
 
-  PassResult pass(bool check) override {
+  PassResult pass(bool check) override { return run(check, NoRequestTiming{}); }
+  PassResult latency_pass(LatencyHistogram& latency) override { return run(false, RequestTiming(latency)); }
+
+ private:
+  template <class Timing>
+  PassResult run(bool check, Timing timing) {
     PassResult r;
     if (mode_ == Mode::read && lseek(t_.fd, static_cast<off_t>(t_.begin), SEEK_SET) < 0)
       throw sys_error("lseek");
     if (mode_ == Mode::pread_rand) {
       for (uint64_t block : order_) {
         const uint64_t off = t_.begin + block * io_;
-        read_span(off, std::min<uint64_t>(io_, t_.end - off), check, r);
+        read_span(off, std::min<uint64_t>(io_, t_.end - off), check, r, timing);
       }
     } else {
-      read_span(t_.begin, t_.end - t_.begin, check, r);
+      read_span(t_.begin, t_.end - t_.begin, check, r, timing);
     }
     return r;
   }
 
- private:
   // Reads [off, off + len) in requests of at most io_ bytes; a short read is counted and
   // the next request continues where it stopped.
-  void read_span(uint64_t off, uint64_t len, bool check, PassResult& r) {
+  template <class Timing>
+  void read_span(uint64_t off, uint64_t len, bool check, PassResult& r, Timing timing) {
     unsigned char* buf = buffer_.data();
     while (len > 0) {
       const size_t want = static_cast<size_t>(std::min<uint64_t>(io_, len));
+      const uint64_t sent = timing.now();
       const ssize_t n = read_once(buf, want, off, r);
+      timing.record(sent, timing.now());
       if (n == 0) throw Error("read: unexpected end of file at offset " + std::to_string(off));
       if (check) content_check(t_.ino, off, buf, static_cast<size_t>(n));
       r.bytes += static_cast<uint64_t>(n);

@@ -15,35 +15,54 @@ namespace readpath {
 namespace {
 
 // Readable rows: the traits shared by a family of methods, then each method's own.
-MethodInfo syscall_copy(std::string_view name, Family family, std::string_view summary, std::string timed) {
+MethodInfo syscall_copy(std::string_view name, Family family, std::string_view summary, std::string timed,
+                        std::string request) {
   return {.name = name, .family = family, .delivers = Delivers::copy, .keeps_mapping = false,
           .maps_per_pass = false, .uses_qd = family == Family::uring, .uses_io = true,
-          .summary = summary, .timed = std::move(timed)};
+          .summary = summary, .timed = std::move(timed), .request = std::move(request)};
 }
 
 // A read(2)-family method whose timed region is `call` per request, each copying into one
-// reused buffer, and `more`.
+// reused buffer, and `more`; a request is one `call` and `request_more`.
 MethodInfo read_call(std::string_view name, std::string_view summary, std::string_view call,
-                     std::string_view more = "") {
+                     std::string_view more = "", std::string_view request_more = "") {
   return syscall_copy(name, Family::read, summary,
-                      std::string(call) + " calls copying each request into one reused buffer" + std::string(more));
+                      std::string(call) + " calls copying each request into one reused buffer" + std::string(more),
+                      "one " + std::string(call) + " call" + std::string(request_more));
+}
+
+// One io_uring request as the latency pass times it: its SQE is stamped just before the
+// io_uring_submit_and_wait call that `submits` it, its CQE when it is reaped.
+std::string uring_request(std::string_view op, std::string_view submits = "submits it") {
+  return "one " + std::string(op) + ", from just before the io_uring_submit_and_wait call that " +
+         std::string(submits) + " to the reaping of its completion (at queue depth qd, the completions "
+         "reaped together share one stamp)";
 }
 
 // An io_uring method with plain reads into a buffer each; `setup` is what was set up before timing.
 MethodInfo uring_reads(std::string_view name, std::string_view summary, std::string_view setup) {
   return syscall_copy(name, Family::uring, summary,
                       "io_uring submissions, waits and completions of qd reads in flight, each into its own "
-                      "buffer" + std::string(setup));
+                      "buffer" + std::string(setup),
+                      uring_request("IORING_OP_READ"));
 }
 
-MethodInfo page_touch(std::string_view name, std::string_view summary, std::string timed) {
+// One page touched of a fresh mapping; the populating methods say what their request is.
+constexpr std::string_view kPageLoad =
+    "one load from one page, with the page fault it takes when the page is not mapped yet (fault-around "
+    "maps some pages without one); mmap, madvise and munmap are in no request";
+
+MethodInfo page_touch(std::string_view name, std::string_view summary, std::string timed,
+                      std::string_view request = kPageLoad) {
   return {.name = name, .family = Family::mmap, .delivers = Delivers::touch, .keeps_mapping = false,
-          .maps_per_pass = true, .uses_qd = false, .uses_io = false, .summary = summary, .timed = std::move(timed)};
+          .maps_per_pass = true, .uses_qd = false, .uses_io = false, .summary = summary, .timed = std::move(timed),
+          .request = std::string(request)};
 }
 
 MethodInfo baseline_copy(std::string_view name, std::string_view summary, std::string timed) {
   return {.name = name, .family = Family::baseline, .delivers = Delivers::copy, .keeps_mapping = false,
-          .maps_per_pass = false, .uses_qd = false, .uses_io = true, .summary = summary, .timed = std::move(timed)};
+          .maps_per_pass = false, .uses_qd = false, .uses_io = true, .summary = summary, .timed = std::move(timed),
+          .request = "none: baselines have no latency pass"};
 }
 
 std::string_view family_name(Family family) {
@@ -90,6 +109,7 @@ std::string method_json(const MethodInfo& m) {
   flag("maps_per_pass", m.maps_per_pass);
   text("ranks_with", ranks_with_name(ranks_with(m)));
   text("timed", m.timed);
+  text("request", m.request);
   text("summary", m.summary);
   return out + "}";
 }
@@ -126,24 +146,29 @@ const std::vector<MethodInfo>& methods() {
       read_call("pread", "pread(2) sequentially", "pread(2)"),
       syscall_copy("pread_rand", Family::read, "pread(2) of every block once, random order (fixed seed)",
                    "pread(2) calls copying every io-sized block once, in an order shuffled before timing, "
-                   "into one reused buffer"),
+                   "into one reused buffer",
+                   "one pread(2) call"),
       read_call("preadv2_nowait", "preadv2(RWF_NOWAIT); EAGAIN falls back to pread", "preadv2(RWF_NOWAIT)",
-                ", and a blocking pread(2) for each that returns EAGAIN"),
+                ", and a blocking pread(2) for each that returns EAGAIN",
+                ", with the blocking pread(2) after it when it returns EAGAIN"),
       read_call("preadv2_hipri", "preadv2(RWF_HIPRI)", "preadv2(RWF_HIPRI)"),
       uring_reads("uring", "io_uring IORING_OP_READ, qd requests in flight", "; the ring is set up before timing"),
       uring_reads("uring_regfile", "io_uring IORING_OP_READ on a registered file",
                   ", on a file registered before timing"),
       syscall_copy("uring_fixed", Family::uring, "io_uring READ_FIXED: registered buffers and file",
                    "io_uring submissions, waits and completions of qd READ_FIXED requests in flight, into "
-                   "buffers and from a file registered before timing"),
+                   "buffers and from a file registered before timing",
+                   uring_request("IORING_OP_READ_FIXED")),
       syscall_copy("uring_sqpoll", Family::uring,
                    "io_uring, SQPOLL thread (on a CPU near the reader with --placement), registered file",
                    "filling SQEs and waiting for and reaping the completions of qd reads in flight, each into "
-                   "its own buffer, while the SQPOLL kernel thread (started before timing) submits them"),
+                   "its own buffer, while the SQPOLL kernel thread (started before timing) submits them",
+                   uring_request("IORING_OP_READ", "makes its SQE visible to the SQPOLL thread")),
       {.name = "mmap_copy", .family = Family::mmap, .delivers = Delivers::copy, .keeps_mapping = true,
        .maps_per_pass = false, .uses_qd = false, .uses_io = true, .summary = "memcpy out of a long-lived mapping",
        .timed = "memcpy out of a mapping made before timing; its pages are mapped by the untimed pass "
-                "before the timed ones in warm cells, faulted in cold ones"},
+                "before the timed ones in warm cells, faulted in cold ones",
+       .request = "one memcpy of io bytes out of the mapping, with the page faults it takes"},
       page_touch("mmap_touch", "fresh mapping per pass, one load per page",
                  "mmap, one load per page (page faults), munmap"),
       page_touch("mmap_touch_seq", "mmap_touch after MADV_SEQUENTIAL",
@@ -154,10 +179,16 @@ const std::vector<MethodInfo>& methods() {
                  "mmap, madvise(MADV_WILLNEED), one load per page (page faults), munmap"),
       page_touch("mmap_touch_huge", "mmap_touch after MADV_HUGEPAGE",
                  "mmap, madvise(MADV_HUGEPAGE), one load per page (page faults), munmap"),
+      // Populating methods fault the region in with one call; the loads after it find every
+      // page mapped and would time only the clock. Their request is that call.
       page_touch("mmap_populate", "fresh MAP_POPULATE mapping per pass, one load per page",
-                 "mmap(MAP_POPULATE), which faults every page in, one load per page, munmap"),
+                 "mmap(MAP_POPULATE), which faults every page in, one load per page, munmap",
+                 "the mmap(MAP_POPULATE) call that faults the thread's whole region in: one request per pass "
+                 "and thread; the loads after it and munmap are in no request"),
       page_touch("mmap_populate_read", "fresh mapping, MADV_POPULATE_READ, one load per page",
-                 "mmap, madvise(MADV_POPULATE_READ), which faults every page in, one load per page, munmap"),
+                 "mmap, madvise(MADV_POPULATE_READ), which faults every page in, one load per page, munmap",
+                 "the madvise(MADV_POPULATE_READ) call that faults the thread's whole region in: one request "
+                 "per pass and thread; mmap, the loads after it and munmap are in no request"),
   };
   return table;
 }

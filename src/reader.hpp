@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "latency.hpp"
+
 namespace readpath {
 
 enum class Family { read, uring, mmap, baseline };
@@ -35,6 +37,7 @@ struct MethodInfo {
   bool uses_io;        // the request size matters (mmap fault methods always touch one page)
   std::string_view summary;  // one line for --help
   std::string timed;         // exactly what the timed region of one pass contains
+  std::string request;       // what one request of the latency pass is: what each latency times
 };
 
 // Derived from the traits, here and nowhere else.
@@ -49,8 +52,8 @@ const MethodInfo* find_method(std::string_view name);
 const std::vector<MethodInfo>& baselines();
 
 // The traits of `which` as a JSON array, one object per method with the keys name, family,
-// uses_qd, uses_io, delivers, keeps_mapping, maps_per_pass, ranks_with, timed, summary (in
-// this order); one_per_line puts each object on its own line.
+// uses_qd, uses_io, delivers, keeps_mapping, maps_per_pass, ranks_with, timed, request,
+// summary (in this order); one_per_line puts each object on its own line.
 std::string methods_json(const std::vector<const MethodInfo*>& which, bool one_per_line = false);
 
 // text as a JSON string: quoted, with quotes, backslashes and control characters escaped.
@@ -86,6 +89,10 @@ class Reader {
   // content function and throws readpath::Error at the first difference (used untimed,
   // before timing). Throws readpath::Error when a call fails.
   virtual PassResult pass(bool check) = 0;
+  // A pass like the timed ones (no check) that times each of its requests on its own
+  // (MethodInfo::request says what one is) and records them in `latency`. The timed passes
+  // run other code: the per-request clock compiles away there (NoRequestTiming).
+  virtual PassResult latency_pass(LatencyHistogram& latency) = 0;
   // Called before the page cache is evicted: mappings the reader keeps drop their page
   // table entries so that POSIX_FADV_DONTNEED can evict the pages.
   virtual void release_mappings() {}

@@ -3,7 +3,9 @@
 //
 // Timed region (pass): filling SQEs, io_uring_submit_and_wait and reaping CQEs. The ring,
 // buffers and registrations are set up in the constructor, with as many of the optional
-// setup flags (uring_setup.hpp) as the kernel accepts.
+// setup flags (uring_setup.hpp) as the kernel accepts. The latency pass times each request
+// from just before the io_uring_submit_and_wait that submits its SQE to the reaping of its
+// completion.
 #include <liburing.h>
 #include <unistd.h>
 
@@ -69,63 +71,13 @@ class UringReader final : public Reader {
     }
     slots_.resize(qd_);
     cqes_.resize(qd_);
+    unsubmitted_.reserve(qd_);
   }
 
   ~UringReader() override { io_uring_queue_exit(&ring_); }
 
-  PassResult pass(bool check) override {
-    PassResult r;
-    uint64_t next = t_.begin;
-    std::vector<unsigned> free_slots, retry;
-    free_slots.reserve(qd_);
-    retry.reserve(qd_);
-    for (unsigned s = qd_; s-- > 0;) free_slots.push_back(s);
-    unsigned inflight = 0;
-
-    for (;;) {
-      // Fill: first the remainders of short reads, then new requests.
-      while (!retry.empty()) {
-        queue(retry.back());
-        retry.pop_back();
-        ++inflight;
-      }
-      while (!free_slots.empty() && next < t_.end) {
-        const unsigned s = free_slots.back();
-        free_slots.pop_back();
-        slots_[s].off = next;
-        slots_[s].len = static_cast<unsigned>(std::min<uint64_t>(io_, t_.end - next));
-        next += slots_[s].len;
-        queue(s);
-        ++inflight;
-      }
-      if (inflight == 0) break;
-
-      const int ret = io_uring_submit_and_wait(&ring_, 1);
-      if (ret < 0) throw sys_error("io_uring_submit_and_wait", -ret);
-      const unsigned n = io_uring_peek_batch_cqe(&ring_, cqes_.data(), qd_);
-      for (unsigned i = 0; i < n; ++i) {
-        const unsigned s = static_cast<unsigned>(io_uring_cqe_get_data64(cqes_[i]));
-        const int res = cqes_[i]->res;
-        Slot& slot = slots_[s];
-        if (res < 0) throw sys_error(fixed_buffers_ ? "io_uring READ_FIXED" : "io_uring READ", -res);
-        if (res == 0)
-          throw Error("io_uring READ: unexpected end of file at offset " + std::to_string(slot.off));
-        if (check) content_check(t_.ino, slot.off, slot_buffer(s), static_cast<size_t>(res));
-        r.bytes += static_cast<uint64_t>(res);
-        ++r.requests;
-        --inflight;
-        if (static_cast<unsigned>(res) < slot.len) {  // short read: read the rest next round
-          slot.off += static_cast<unsigned>(res);
-          slot.len -= static_cast<unsigned>(res);
-          retry.push_back(s);
-        } else {
-          free_slots.push_back(s);
-        }
-      }
-      io_uring_cq_advance(&ring_, n);
-    }
-    return r;
-  }
+  PassResult pass(bool check) override { return run(check, NoRequestTiming{}); }
+  PassResult latency_pass(LatencyHistogram& latency) override { return run(false, RequestTiming(latency)); }
 
   std::string setup_note() const override {
     std::string note = "io_uring setup " + setup_flag_names(accepted_);
@@ -154,16 +106,87 @@ class UringReader final : public Reader {
   struct Slot {
     uint64_t off = 0;
     unsigned len = 0;
+    uint64_t submitted = 0;  // latency pass: when its SQE went to the kernel
   };
+
+  template <class Timing>
+  PassResult run(bool check, Timing timing) {
+    PassResult r;
+    uint64_t next = t_.begin;
+    std::vector<unsigned> free_slots, retry;
+    free_slots.reserve(qd_);
+    retry.reserve(qd_);
+    for (unsigned s = qd_; s-- > 0;) free_slots.push_back(s);
+    unsigned inflight = 0;
+
+    for (;;) {
+      // Fill: first the remainders of short reads, then new requests.
+      while (!retry.empty()) {
+        queue(retry.back(), timing);
+        retry.pop_back();
+        ++inflight;
+      }
+      while (!free_slots.empty() && next < t_.end) {
+        const unsigned s = free_slots.back();
+        free_slots.pop_back();
+        slots_[s].off = next;
+        slots_[s].len = static_cast<unsigned>(std::min<uint64_t>(io_, t_.end - next));
+        next += slots_[s].len;
+        queue(s, timing);
+        ++inflight;
+      }
+      if (inflight == 0) break;
+
+      stamp_submitted(timing);
+      const int ret = io_uring_submit_and_wait(&ring_, 1);
+      if (ret < 0) throw sys_error("io_uring_submit_and_wait", -ret);
+      const unsigned n = io_uring_peek_batch_cqe(&ring_, cqes_.data(), qd_);
+      const uint64_t reaped = timing.now();
+      for (unsigned i = 0; i < n; ++i) {
+        const unsigned s = static_cast<unsigned>(io_uring_cqe_get_data64(cqes_[i]));
+        const int res = cqes_[i]->res;
+        Slot& slot = slots_[s];
+        if (res < 0) throw sys_error(fixed_buffers_ ? "io_uring READ_FIXED" : "io_uring READ", -res);
+        if (res == 0)
+          throw Error("io_uring READ: unexpected end of file at offset " + std::to_string(slot.off));
+        if (check) content_check(t_.ino, slot.off, slot_buffer(s), static_cast<size_t>(res));
+        timing.record(slot.submitted, reaped);
+        r.bytes += static_cast<uint64_t>(res);
+        ++r.requests;
+        --inflight;
+        if (static_cast<unsigned>(res) < slot.len) {  // short read: read the rest next round
+          slot.off += static_cast<unsigned>(res);
+          slot.len -= static_cast<unsigned>(res);
+          retry.push_back(s);
+        } else {
+          free_slots.push_back(s);
+        }
+      }
+      io_uring_cq_advance(&ring_, n);
+    }
+    return r;
+  }
+
+  // Latency pass: the SQEs queued since the last submission go to the kernel now.
+  template <class Timing>
+  void stamp_submitted(Timing timing) {
+    if constexpr (Timing::on) {
+      const uint64_t now = timing.now();
+      for (unsigned s : unsubmitted_) slots_[s].submitted = now;
+      unsubmitted_.clear();
+    }
+  }
 
   unsigned char* slot_buffer(unsigned s) { return buffer_.data() + static_cast<size_t>(s) * io_; }
 
-  void queue(unsigned s) {
+  template <class Timing>
+  void queue(unsigned s, Timing timing) {
     io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
     if (sqe == nullptr) {
       // With SQPOLL a completion can be visible before the kernel thread has released
       // the SQ slots of its batch: wait for them. Without it, submit what is queued.
       const bool sqpoll = accepted_ & IORING_SETUP_SQPOLL;
+      if (!sqpoll) stamp_submitted(timing);
       const int ret = sqpoll ? io_uring_sqring_wait(&ring_) : io_uring_submit(&ring_);
       if (ret < 0) throw sys_error(sqpoll ? "io_uring_sqring_wait" : "io_uring_submit", -ret);
       sqe = io_uring_get_sqe(&ring_);
@@ -176,6 +199,7 @@ class UringReader final : public Reader {
       io_uring_prep_read(sqe, fd, slot_buffer(s), slots_[s].len, slots_[s].off);
     if (fixed_file_) io_uring_sqe_set_flags(sqe, IOSQE_FIXED_FILE);
     io_uring_sqe_set_data64(sqe, s);
+    if constexpr (Timing::on) unsubmitted_.push_back(s);
   }
 
   size_t io_;
@@ -191,6 +215,7 @@ class UringReader final : public Reader {
   pid_t creator_ = 0;
   std::vector<Slot> slots_;
   std::vector<io_uring_cqe*> cqes_;
+  std::vector<unsigned> unsubmitted_;  // latency pass: slots queued since the last submission
 };
 
 }  // namespace

@@ -17,7 +17,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import engine
+from . import engine, results
 from .errors import RunError, UsageError
 from .progress import Progress
 
@@ -107,6 +107,8 @@ def _script(bench, suite_args, configs, rounds, repetitions):
             f'--benchmark_out_format=json > "{out}.log" 2>&1 '
             f'|| {{ tail -n 5 "{out}.log"; exit 1; }}',
             f'mv "{out}.json.partial" "{out}.json"',
+            f'[ ! -f "{out}.json.partial.latency.json" ] || '
+            f'mv "{out}.json.partial.latency.json" "{out}.json.latency.json"',
         ]
         if not interleave:
             lines.append(f'[ -f "$O/{i}.paths" ] || cat /sys/fs/myfs/*/paths > "$O/{i}.paths"')
@@ -204,8 +206,10 @@ def run_suite(bench, kernel, profile, folder, stem, *, configs=None, rounds=1, r
         final = stem(i, release)
         for r in range(1, rounds + 1):
             suffix = "" if rounds == 1 else f"-r{r}"
-            for ext in ("json", "log"):
-                (scratch / f"{i}-r{r}.{ext}").rename(raw / f"{final}{suffix}.{ext}")
+            for ext in ("json", "log", "json" + results.LATENCY_SIDECAR):
+                made = scratch / f"{i}-r{r}.{ext}"
+                if made.exists() or ext != "json" + results.LATENCY_SIDECAR:
+                    made.rename(raw / f"{final}{suffix}.{ext}")
         (scratch / f"{i}.paths").rename(raw / f"{final}.paths")
     for leftover in scratch.iterdir():
         leftover.unlink()

@@ -45,6 +45,9 @@ ITEMS_PER_SECOND = Metric("items_per_second", "requests per second", "/s", True,
 FIXED_COUNTERS = [Metric("minflt", "minor faults per iteration", "", False, False),
                   Metric("majflt", "major faults per iteration", "", False, False),
                   Metric("ctxsw", "context switches per iteration", "", False, False)]
+# readpath_bench --latency writes FILE.latency.json beside FILE (docs/contracts.md): the
+# per-request histograms, not a result file of its own.
+LATENCY_SIDECAR = ".latency.json"
 HOOK_PREFIX = "myfs_"   # a cell's myfs counters are its samples myfs_<hook>
 
 
@@ -231,7 +234,8 @@ def result_files(path):
         return [path]
     raw = path / "raw"
     files = sorted(raw.glob("*.json")) if raw.is_dir() else sorted(path.glob("*.json"))
-    files = [f for f in files if f.name not in ("environment.json", "plan.json")]
+    files = [f for f in files if f.name not in ("environment.json", "plan.json")
+             and not f.name.endswith(LATENCY_SIDECAR)]
     if not files:
         raise UsageError(f"{path} holds no result JSON (looked in {raw if raw.is_dir() else path}); "
                          "is the run finished? `readpath run --resume` continues it")

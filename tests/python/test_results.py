@@ -74,3 +74,13 @@ def test_labels_are_made_unique():
 ])
 def test_format_value_uses_human_units(value, unit, text):
     assert results.format_value(value, unit) == text
+
+
+def test_a_latency_sidecar_is_not_a_result_file(run_folder):
+    """readpath_bench --latency writes FILE.latency.json beside each result file: the
+    histograms belong to FILE, and loading the folder reads only the results."""
+    files = results.result_files(run_folder)
+    (run_folder / "raw" / (files[0].name + results.LATENCY_SIDECAR)).write_text(
+        json.dumps({"bucket_scheme": {}, "cells": {}}))
+    assert results.result_files(run_folder) == files
+    assert results.load(run_folder).files == files

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """readpath_bench end to end: --help, --list-methods and --list-profiles, bad input (exit 2),
 cell listing, a tiny smoke run whose JSON is checked, threads seen where they ran, cold cells
-on a disk, and Ctrl-C removing the files it made.
+on a disk, the latency pass (its counters, its sidecar file, a cold one starting cold), and
+Ctrl-C removing the files it made.
 
 Usage: bench_cli_test.py READPATH_BENCH SCRATCH_PARENT   (run by CTest)
 """
@@ -18,12 +19,12 @@ import time
 BENCH, PARENT = sys.argv[1], sys.argv[2]
 CONTEXT_KEYS = ["kernel", "fs", "fs_options", "accel", "cpu_model", "thp", "read_ahead_kb",
                 "fault_around_bytes", "governor", "readpath_commit", "profile", "dir", "methods",
-                "myfs_timed_counting"]
+                "myfs_timed_counting", "latency", "latency_timer_ns"]
 NAME = re.compile(r"^[a-z_0-9]+/io:\d+/file:\d+/warm:[01](/qd:\d+)?/manual_time/threads:\d+$")
 TRAITS = ["name", "family", "uses_qd", "uses_io", "delivers", "keeps_mapping", "maps_per_pass",
-          "ranks_with", "timed", "summary"]
+          "ranks_with", "timed", "request", "summary"]
 PROFILE_KEYS = {"name", "summary", "duration", "rounds", "repetitions", "min_time", "methods", "io_sizes",
-                "file_sizes", "qds", "threads", "baseline", "cells", "tcg"}
+                "file_sizes", "qds", "threads", "baseline", "latency", "cells", "tcg"}
 TCG_KEYS = {"min_time", "file_sizes", "cells"}
 # Filesystems without a page cache to evict from: their cold cells skip, saying so.
 CANNOT_EVICT = {"tmpfs", "ramfs", "overlay"}
@@ -96,6 +97,8 @@ def test_profiles(scratch):
     check("rounds and repetitions are positive whole numbers",
           all(isinstance(p["rounds"], int) and isinstance(p["repetitions"], int) and p["rounds"] > 0
               and p["repetitions"] > 0 for p in profiles), [(p["rounds"], p["repetitions"]) for p in profiles])
+    check("latency is a boolean in every profile", all(isinstance(p["latency"], bool) for p in profiles),
+          [p["latency"] for p in profiles])
     check("TCG files are at most 16M", all(max(p["tcg"]["file_sizes"]) <= 16 << 20 for p in profiles),
           [p["tcg"]["file_sizes"] for p in profiles])
     help_text = run("--help").stdout
@@ -199,7 +202,7 @@ def test_threads(scratch):
     cores = len(os.sched_getaffinity(0))
     r = run("--dir", scratch, "--methods", "pread,uring,mmap_copy", "--threads", "2", "--placement",
             "cores", "--file-sizes", "1M", "--io-sizes", "64K", "--qd", "4", "--cache", "warm",
-            "--benchmark_min_time=0.01", f"--benchmark_out={out}", "--benchmark_out_format=json")
+            "--benchmark_min_time=0.01", "--latency", f"--benchmark_out={out}", "--benchmark_out_format=json")
     check("a two-thread run exits 0", r.returncode == 0, r.stderr[-2000:])
     if r.returncode != 0:
         return
@@ -208,6 +211,10 @@ def test_threads(scratch):
     os.unlink(out)
     check("three two-thread cells", len(benches) == 3 and all(b["threads"] == 2 for b in benches),
           [b["name"] for b in benches])
+    # Each thread reads half of the 1M file in 64K requests: 16 requests merged.
+    for b in benches:
+        if not b.get("error_occurred"):
+            check(f"{b['name']} merges both threads' latencies", b.get("lat_count") == 16, b.get("lat_count"))
     table = context_methods(data["context"])
     check("context methods are exactly the cells' methods",
           table is not None and set(table) == {b["name"].split("/")[0] for b in benches}, table and sorted(table))
@@ -242,6 +249,122 @@ def test_threads_cold(scratch):
         check(f"{b['name']} ran cold", not b.get("error_occurred"), message)
         if b["name"].startswith("mmap_touch") and not b.get("error_occurred"):
             check(f"{b['name']} takes major faults", b["majflt"] > 0, b["majflt"])
+
+
+LATENCY_COUNTERS = ["lat_count", "lat_p50_ns", "lat_p90_ns", "lat_p99_ns", "lat_p999_ns", "lat_max_ns",
+                    "lat_mean_ns"]
+
+
+def bucket_edges(scheme):
+    """Every bucket's (lower, upper), recomputed from the sidecar's bucket_scheme as its
+    `edges` sentence says."""
+    width = 1 << scheme["sub_bucket_bits"]
+    edges = []
+    for i in range(scheme["buckets"]):
+        k, s = divmod(i, width)
+        edges.append((i, i + 1) if k == 0 else ((width + s) << (k - 1), (width + s + 1) << (k - 1)))
+    return edges
+
+
+def ran_repetitions(data):
+    return [b for b in data["benchmarks"] if b.get("run_type") == "iteration" and not b.get("error_occurred")]
+
+
+def test_latency(scratch):
+    out = os.path.join(scratch, "latency.json")
+    r = run("--profile", "tiny", "--dir", scratch, "--latency", "--benchmark_repetitions=2",
+            "--benchmark_filter=^(pread|uring|mmap_copy|mmap_touch|mmap_populate)/io:4096/file:[0-9]+/warm:1/",
+            f"--benchmark_out={out}", "--benchmark_out_format=json")
+    check("a run with --latency exits 0", r.returncode == 0, r.stderr[-2000:])
+    if r.returncode != 0:
+        return
+    data = json.load(open(out))
+    ctx = data["context"]
+    check("context says latency on", ctx.get("latency") == "on", ctx.get("latency"))
+    check("context gives the timer's cost in ns", ctx.get("latency_timer_ns", "").isdigit(), ctx.get("latency_timer_ns"))
+    ran = ran_repetitions(data)
+    check("two repetitions of each of the six cells ran", len(ran) == 12, [b["name"] for b in ran])
+    for b in ran:
+        missing = [c for c in LATENCY_COUNTERS if c not in b]
+        check(f"{b['name']} has every latency counter", not missing, missing)
+        if missing:
+            continue
+        pcts = [b[c] for c in ("lat_p50_ns", "lat_p90_ns", "lat_p99_ns", "lat_p999_ns", "lat_max_ns")]
+        check(f"{b['name']}: p50 <= p90 <= p99 <= p99.9 <= max", pcts == sorted(pcts) and pcts[0] > 0, pcts)
+        # 1M in 4K requests or pages; the populating call is one request per pass.
+        expected = 1 if b["name"].startswith("mmap_populate") else 256
+        check(f"{b['name']} timed {expected} requests", b["lat_count"] == expected, b["lat_count"])
+    sidecar_path = out + ".latency.json"
+    check("the sidecar file is written", os.path.exists(sidecar_path))
+    if not os.path.exists(sidecar_path):
+        return
+    sidecar = json.load(open(sidecar_path))
+    check("the sidecar holds bucket_scheme and cells", set(sidecar) == {"bucket_scheme", "cells"}, sorted(sidecar))
+    check("the sidecar's cells are the cells that ran", set(sidecar["cells"]) == {b["name"] for b in ran},
+          sorted(sidecar["cells"]))
+    edges = set(bucket_edges(sidecar["bucket_scheme"]))
+    for b in ran:
+        entries = [e for e in sidecar["cells"].get(b["name"], []) if e.get("repetition") == b["repetition_index"]]
+        check(f"{b['name']} repetition {b['repetition_index']} has one histogram", len(entries) == 1, entries)
+        if len(entries) != 1:
+            continue
+        counts = entries[0]["counts"]
+        check(f"{b['name']}: its counts sum to lat_count", sum(n for _, _, n in counts) == b["lat_count"],
+              (sum(n for _, _, n in counts), b["lat_count"]))
+        check(f"{b['name']}: every bucket is one the scheme makes, in order, none empty",
+              all((lo, hi) in edges and n > 0 for lo, hi, n in counts) and counts == sorted(counts), counts[:5])
+        check(f"{b['name']}: max lies in the last bucket", counts[-1][0] <= b["lat_max_ns"] < counts[-1][1],
+              (counts[-1], b["lat_max_ns"]))
+
+
+def test_no_latency(scratch):
+    out = os.path.join(scratch, "plain.json")
+    stale = out + ".latency.json"
+    with open(stale, "w") as f:
+        f.write("an earlier run's")
+    r = run("--profile", "tiny", "--dir", scratch, "--no-latency", "--benchmark_filter=^pread/io:4096/",
+            f"--benchmark_out={out}", "--benchmark_out_format=json")
+    check("a run with --no-latency exits 0", r.returncode == 0, r.stderr[-2000:])
+    if r.returncode != 0:
+        return
+    data = json.load(open(out))
+    check("context says latency off", data["context"].get("latency") == "off", data["context"].get("latency"))
+    ran = ran_repetitions(data)
+    check("without a latency pass no cell has latency counters",
+          ran and not any(c in b for b in ran for c in LATENCY_COUNTERS), [sorted(b) for b in ran][:1])
+    check("an earlier run's sidecar file is gone", not os.path.exists(stale))
+
+
+def test_latency_cold(scratch, fs):
+    """Known effect: a cold cell's latency pass starts cold, so its requests wait for the disk."""
+    if fs in CANNOT_EVICT:
+        print(f"note: the scratch directory is on {fs}, which cannot evict; no cold latency pass to check")
+        return
+    out = os.path.join(scratch, "cold-latency.json")
+    r = run("--dir", scratch, "--methods", "pread", "--io-sizes", "16K", "--file-sizes", "4M", "--threads", "1",
+            "--latency", "--benchmark_min_time=0.01", "--benchmark_repetitions=3", f"--benchmark_out={out}",
+            "--benchmark_out_format=json")
+    check("a cold and warm latency run exits 0", r.returncode == 0, r.stderr[-2000:])
+    if r.returncode != 0:
+        return
+    means = {0: [], 1: []}
+    for b in ran_repetitions(json.load(open(out))):
+        means[int(re.search(r"/warm:([01])/", b["name"]).group(1))].append(b["lat_mean_ns"])
+    warm, cold = sorted(means[1]), sorted(means[0])
+    check("cold and warm cells ran three times each", len(warm) == 3 and len(cold) == 3, means)
+    if len(warm) == 3 and len(cold) == 3:
+        check("a cold latency pass waits for the disk: its mean is over 3x the warm one",
+              cold[1] > 3 * warm[1], (cold, warm))
+
+
+def scratch_fs(scratch):
+    """The filesystem readpath_bench reports for the scratch directory."""
+    r = run("--dir", scratch, "--methods", "pread", "--io-sizes", "4K", "--file-sizes", "64K", "--cache", "warm",
+            "--threads", "1", "--benchmark_min_time=0.001", "--benchmark_format=json")
+    try:
+        return json.loads(r.stdout)["context"]["fs"].split(" ")[0]
+    except (ValueError, KeyError):
+        return "unknown"
 
 
 def test_interrupt(scratch):
@@ -281,6 +404,9 @@ def main():
         test_smoke(scratch)
         test_threads(scratch)
         test_threads_cold(scratch)
+        test_latency(scratch)
+        test_no_latency(scratch)
+        test_latency_cold(scratch, scratch_fs(scratch))
         test_interrupt(scratch)
     print(f"{len(failures)} failed" if failures else "all passed")
     return 1 if failures else 0

@@ -70,6 +70,26 @@ TEST(CellSync, KeepsTheFirstFailureUntilTheNextRun) {
   EXPECT_EQ(sync.failure(), "");
 }
 
+TEST(CellSync, MergesEveryThreadsLatencyUntilTheNextRun) {
+  CellSync sync;
+  auto thread = [&](uint64_t ns) {
+    CellMember member(sync, 2);
+    LatencyHistogram mine;
+    mine.record(ns);
+    sync.add_latency(mine);
+    sync.wait();
+    return sync.latency();
+  };
+  auto other = std::async(std::launch::async, thread, 200);
+  const LatencyHistogram merged = thread(100);
+  EXPECT_EQ(merged.count(), 2u);
+  EXPECT_EQ(merged.min(), 100u);
+  EXPECT_EQ(merged.max(), 200u);
+  EXPECT_EQ(other.get().count(), 2u);
+  CellMember next(sync, 1);
+  EXPECT_EQ(sync.latency().count(), 0u);
+}
+
 TEST(CellSync, NotesComeBackByThread) {
   CellSync sync;
   CellMember member(sync, 2);

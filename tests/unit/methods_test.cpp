@@ -50,6 +50,7 @@ TEST(MethodTable, TraitsAgreeWithEachOther) {
       EXPECT_FALSE(m->uses_io) << m->name;
     }
     EXPECT_FALSE(m->timed.empty()) << m->name;
+    EXPECT_FALSE(m->request.empty()) << m->name;
     EXPECT_FALSE(m->summary.empty()) << m->name;
   }
 }
@@ -59,7 +60,8 @@ TEST(MethodJson, PutsTheNameFirstAndEveryTrait) {
   EXPECT_EQ(json.rfind("[{\"name\":\"mmap_copy\",\"family\":\"mmap\",", 0), 0u) << json;
   for (const char* key : {"\"uses_qd\":false", "\"uses_io\":true", "\"delivers\":\"copy\"",
                           "\"keeps_mapping\":true", "\"maps_per_pass\":false", "\"ranks_with\":\"mapping\"",
-                          "\"timed\":\"memcpy out of a mapping made before timing", "\"summary\":"})
+                          "\"timed\":\"memcpy out of a mapping made before timing",
+                          "\"request\":\"one memcpy of io bytes", "\"summary\":"})
     EXPECT_NE(json.find(key), std::string::npos) << key << " in " << json;
   EXPECT_EQ(json.back(), ']');
 }
@@ -67,7 +69,7 @@ TEST(MethodJson, PutsTheNameFirstAndEveryTrait) {
 TEST(MethodJson, EscapesQuotesBackslashesAndControlCharacters) {
   const MethodInfo odd{.name = "odd", .family = Family::baseline, .delivers = Delivers::copy,
                        .keeps_mapping = false, .maps_per_pass = false, .uses_qd = false, .uses_io = true,
-                       .summary = "say \"hi\" \\ now", .timed = "tab\there"};
+                       .summary = "say \"hi\" \\ now", .timed = "tab\there", .request = "r"};
   const std::string json = methods_json({&odd});
   EXPECT_NE(json.find(R"("summary":"say \"hi\" \\ now")"), std::string::npos) << json;
   EXPECT_NE(json.find(R"("timed":"tab\u0009here")"), std::string::npos) << json;

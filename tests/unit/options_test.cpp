@@ -175,6 +175,18 @@ TEST(Options, BadInputSaysWhatIsWrong) {
   EXPECT_NE(usage_error({"--file-sizes", "100000G"}).find("available memory"), std::string::npos);
 }
 
+TEST(Options, LatencyPassFollowsTheProfileUnlessGiven) {
+  for (const Profile& p : profiles()) {
+    EXPECT_EQ(parse({"--profile", p.name.c_str()}).latency, p.latency) << p.name;
+    EXPECT_TRUE(parse({"--profile", p.name.c_str(), "--latency"}).latency) << p.name;
+    EXPECT_FALSE(parse({"--profile", p.name.c_str(), "--no-latency"}).latency) << p.name;
+  }
+  EXPECT_TRUE(parse({"--no-latency", "--latency"}).latency);  // the last one given
+  std::vector<std::string> rest;
+  parse({"--latency", "--benchmark_repetitions=2"}, &rest);
+  EXPECT_EQ(rest, std::vector<std::string>{"--benchmark_repetitions=2"});
+}
+
 TEST(Options, ListMethodsNeedsNothingElse) {
   const Options o = parse({"--list-methods", "--dir", "/no/such/dir"});
   EXPECT_TRUE(o.list_methods);
@@ -199,6 +211,7 @@ TEST(ProfilesJson, HasEveryProfileWithItsCellCounts) {
     const std::string line = json.substr(at, end - at);
     EXPECT_NE(line.find("\"cells\":" + std::to_string(native) + ","), std::string::npos) << line;
     EXPECT_NE(line.find("\"tcg\":{"), std::string::npos) << line;
+    EXPECT_NE(line.find(std::string("\"latency\":") + (p.latency ? "true," : "false,")), std::string::npos) << line;
     EXPECT_NE(line.find("\"cells\":" + std::to_string(tcg_cells) + "}}"), std::string::npos) << line;
   }
 }

@@ -120,8 +120,49 @@ TEST_P(EveryMethod, DetectsWrongContent) {
   }
 }
 
+TEST_P(EveryMethod, LatencyPassReadsLikeAnyPass) {
+  const size_t io = find_method(GetParam())->uses_io ? 16 * 1024 : page_size();
+  READER_OR_SKIP(r, io, 4, target(0, kFileSize));
+  LatencyHistogram latency;
+  EXPECT_EQ(r->latency_pass(latency).bytes, kFileSize);
+  EXPECT_EQ(r->pass(true).bytes, kFileSize);  // and leaves the reader as it was
+  EXPECT_GT(latency.count(), 0u);
+}
+
 INSTANTIATE_TEST_SUITE_P(AllMethods, EveryMethod,
                          ::testing::ValuesIn(methods_where([](const MethodInfo&) { return true; })), param_name);
+
+// The populating methods read every page in one call, which is their one request per pass;
+// every other method's requests are the pass's requests.
+bool populates(const MethodInfo& m) { return m.name.starts_with("mmap_populate"); }
+
+class RequestMethod : public ReaderTest {};
+
+TEST_P(RequestMethod, LatencyPassTimesEveryRequest) {
+  const size_t io = find_method(GetParam())->uses_io ? 16 * 1024 : page_size();
+  READER_OR_SKIP(r, io, 4, target(0, kFileSize));
+  LatencyHistogram latency;
+  const PassResult pass = r->latency_pass(latency);
+  EXPECT_EQ(latency.count(), pass.requests);
+  EXPECT_EQ(pass.requests, (kFileSize + io - 1) / io);
+  EXPECT_GE(latency.percentile(99), latency.percentile(50));
+}
+
+INSTANTIATE_TEST_SUITE_P(PerRequest, RequestMethod,
+                         ::testing::ValuesIn(methods_where([](const MethodInfo& m) { return !populates(m); })),
+                         param_name);
+
+class PopulatingMethod : public ReaderTest {};
+
+TEST_P(PopulatingMethod, LatencyPassTimesThePopulatingCallOnce) {
+  READER_OR_SKIP(r, page_size(), 1, target(0, kFileSize));
+  LatencyHistogram latency;
+  const PassResult pass = r->latency_pass(latency);
+  EXPECT_EQ(latency.count(), 1u);
+  EXPECT_EQ(pass.requests, (kFileSize + page_size() - 1) / page_size());  // items still count pages
+}
+
+INSTANTIATE_TEST_SUITE_P(Populating, PopulatingMethod, ::testing::ValuesIn(methods_where(populates)), param_name);
 
 // Methods with a queue depth.
 class QueuedMethod : public ReaderTest {};

@@ -88,7 +88,7 @@ const std::vector<Profile>& profiles() {
        .rounds = 1, .repetitions = 3,
        .methods = {"read", "pread", "uring", "uring_fixed", "mmap_copy", "mmap_touch", "mmap_populate"},
        .io_sizes = {4 * K, 64 * K}, .file_sizes = {1 * M}, .qds = {1, 8}, .threads = {1}, .warm = {1, 0},
-       .min_time = 0.01, .latency = false,
+       .min_time = 0.01, .latency = true,
        .tcg = {.min_time = 0.002, .file_sizes = {1 * M}}},
       {.name = "quick",
        .summary = "the main methods at 4K to 1M on 16M and 256M, and memcpy",

@@ -251,6 +251,45 @@ def thread_scaling(run, target, io_near=65536):
     return out
 
 
+# The percentiles a latency chart marks on each curve, with the counters that hold them.
+LATENCY_MARKS = ((0.5, "lat_p50_ns"), (0.99, "lat_p99_ns"))
+
+
+@dataclass
+class LatencyCurve:
+    """One cell's latency per request as a CDF, all repetitions' requests pooled, with the
+    medians (and intervals) over the repetitions of the percentiles it marks."""
+
+    label: str            # "uring qd:8": the method and what is not on the chart's facet
+    method: str
+    warm: int
+    cdf: list             # [(ns, fraction of requests at or below it)], from 0 up to 1
+    requests: int
+    marks: list           # [(fraction, Point of the percentile's ns over the repetitions)]
+
+
+def latency_curves(run, target):
+    """{(file, io): {(label, warm): LatencyCurve}} of the cells whose histograms the run's
+    latency sidecars hold; {} when there are none."""
+    out = defaultdict(dict)
+    for bench in usable(run, target, "time"):
+        histogram = run.latency(bench)
+        total = sum(count for _, _, count in histogram)
+        if not total:
+            continue
+        cdf, seen = [(histogram[0][0], 0.0)], 0
+        for _, upper, count in histogram:
+            seen += count
+            cdf.append((upper, seen / total))
+        marks = [(fraction, point(fraction, bench.values(key)))
+                 for fraction, key in LATENCY_MARKS if bench.values(key)]
+        label = series_label(bench, drop=("file", "warm", "io")).replace(" threads:1", "")
+        warm = bench.params.get("warm", 1)
+        out[(bench.params.get("file"), bench.params.get("io"))][(label, warm)] = LatencyCurve(
+            label, bench.method, warm, cdf, total, marks)
+    return dict(out)
+
+
 def hook_counts(run, target):
     """{benchmark name: {hook: calls per pass}} for cells with myfs counters: exact under
     any accelerator, so what charts of emulated guests draw."""

@@ -5,7 +5,8 @@ with (`ranks_with`), and never when the two medians' 95% intervals overlap; a fi
 what was timed when the paths differ in it (a copy from a mapping made before timing is not
 a read through mmap); and a significant difference between runs is stated beside the hook
 counts and call paths that did or did not change, so it says what the kernel did
-differently — or that it did the same work and only counted it differently.
+differently — or that it did the same work and only counted it differently. A moved tail of
+the latency per request (p99) is told apart from a moved median (p50) the same way.
 """
 
 import math
@@ -245,6 +246,59 @@ def comparison_findings(runs, tables, paths_by_run):
             more = f"; and {len(marked) - MAX_PER_TABLE} more" if len(marked) > MAX_PER_TABLE \
                 else ""
             lines.append(f"{head}: " + "; ".join(parts) + more + machine + ".")
+    return lines
+
+
+def _latency_change(d, base):
+    """`431 ns → 1.2 µs (+180.0% [+150.0%, +210.0%])`: medians over the repetitions."""
+    return (f"{results.format_value(base, 'ns')} → {results.format_value(d.value, 'ns')} "
+            f"({compare.format_delta(d.delta_pct)} {compare.format_ci(d)})".replace(" )", ")"))
+
+
+def latency_findings(runs, tables, paths_by_run):
+    """One sentence per question where a run's p99 latency per request moved significantly:
+    whether the median (p50) moved with it — "the tail moved, the median did not" — and the
+    hook counts of those cells, which say when the tail is work the kernel did (a readahead,
+    a device wait) in a few requests."""
+    medians = {(t.target, t.question): t for t in tables if t.metric.key == "lat_p50_ns"}
+    lines = []
+    for table in tables:
+        if table.metric.key != "lat_p99_ns":
+            continue
+        p50_table = medians.get((table.target, table.question))
+        for j, other in enumerate(runs[1:]):
+            p50_of = {row.bench.key: (row.base, row.deltas[j])
+                      for row in (p50_table.rows if p50_table else [])}
+            marked = [(row, row.deltas[j]) for row in table.rows
+                      if row.deltas[j] is not None and row.deltas[j].significant]
+            if not marked:
+                continue
+            marked.sort(key=lambda rd: abs(rd[1].delta_pct or 0), reverse=True)
+            emulated = " (emulated timings: TCG)" if table.emulated[j + 1] or table.emulated[0] \
+                else ""
+            groups = {}
+            for row, d in marked[:MAX_PER_TABLE]:
+                change = f"p99 {_latency_change(d, row.base)}"
+                base50, d50 = p50_of.get(row.bench.key, (None, None))
+                if d50 is None:
+                    change += ", no p50 to set beside it"
+                elif d50.significant:
+                    change += (f", p50 {_latency_change(d50, base50)} too: the whole "
+                               "distribution moved")
+                else:
+                    change += (f", p50 {_latency_change(d50, base50)} within noise: the tail "
+                               "moved, the median did not")
+                why = explain(table.metric, row.bench, other.benchmarks.get(row.bench.key),
+                              paths_by_run.get(runs[0].label), paths_by_run.get(other.label),
+                              results.hook_order(runs))
+                groups.setdefault((change, why), []).append(results.short_name(row.bench.name))
+            parts = [f"{', '.join(names)} {change}" + (f"; {why}" if why else "")
+                     for (change, why), names in groups.items()]
+            more = f"; and {len(marked) - MAX_PER_TABLE} more" if len(marked) > MAX_PER_TABLE \
+                else ""
+            lines.append(f"{other.label} vs {runs[0].label}, latency per request on "
+                         f"{table.target}, {table.question_name}{emulated}: "
+                         + "; ".join(parts) + more + ".")
     return lines
 
 

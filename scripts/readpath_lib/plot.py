@@ -488,6 +488,91 @@ def chart_threads(plt, palette, run, target, out, tag):
     return _save(plt, fig, out, f"threads-{tag}")
 
 
+# How a latency chart tells the cache states apart; colour, line style and marker stay the
+# series' own, as in every chart.
+LATENCY_STATES = {1: ("warm cache: faint line", 0.45, 1.2), 0: ("cold cache: full line", 1.0, 1.8)}
+LATENCY_TICKS = [(0.1, "p10"), (0.5, "p50"), (0.9, "p90"), (0.99, "p99"), (0.999, "p99.9")]
+
+
+def chart_latency(plt, palette, run, target, out, tag):
+    """CDFs of the latency per request, one row per file and I/O size, one panel per family,
+    warm and cold together; p50 and p99 marked with their medians' 95% CIs."""
+    curves = analysis.latency_curves(run, target)
+    if not curves:
+        return []
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+    facets = sorted(curves, key=lambda f: (f[0] or 0, f[1] or 0))
+    labels_of = lambda f: {label for label, _ in curves[f]}   # noqa: E731
+    columns = palette.columns({label for f in facets for label in labels_of(f)})
+    fig, axes = _grid(plt, len(facets), len(columns), width=4.0, height=2.8, sharey=True)
+    key = Key(palette)
+    key.notes = [(None, "CDF of every repetition's requests")]
+    states = set()
+    most = max(c.requests for f in facets for c in curves[f].values())
+    for r, facet in enumerate(facets):
+        for c, column in enumerate(columns):
+            ax = axes[r][c]
+            labels = palette.order(label for label in labels_of(facet)
+                                   if palette.in_column(label, column))
+            for label in labels:
+                style = palette.style(label)
+                for warm in (1, 0):
+                    curve = curves[facet].get((label, warm))
+                    if curve is None:
+                        continue
+                    states.add(warm)
+                    _, alpha, width = LATENCY_STATES[warm]
+                    line, = ax.plot([x for x, _ in curve.cdf], [y for _, y in curve.cdf],
+                                    color=style["color"], ls=style["ls"], lw=width, alpha=alpha,
+                                    zorder=2)
+                    line.set_gid(_gid(f"{label} warm:{warm}", r * len(columns) + c))
+                    for fraction, p in curve.marks:
+                        if p.low is not None and p.high is not None:
+                            ax.errorbar([p.value], [fraction], xerr=[[p.value - p.low],
+                                                                     [p.high - p.value]],
+                                        fmt="none", ecolor=style["color"], elinewidth=1.0,
+                                        capsize=2.5, alpha=alpha, zorder=3)
+                        ax.plot([p.value], [fraction], ls="none", marker=style["marker"], ms=5,
+                                color=style["color"], mec=style["color"], mew=1.2,
+                                mfc="white" if p.noisy else style["color"], alpha=max(alpha, 0.7),
+                                zorder=4)
+                    key.saw([p for _, p in curve.marks])
+                key.add(label)
+            if not labels:
+                ax.text(0.5, 0.5, "no cells", transform=ax.transAxes, ha="center",
+                        va="center", color="0.5")
+            ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(FuncFormatter(
+                lambda v, _: results.format_value(v, "ns")))
+            if r == len(facets) - 1:
+                ax.set_xlabel("latency per request (log scale)")
+            if r == 0:
+                ax.set_title(FAMILY_TITLES.get(column, column), fontweight="bold")
+            if c == 0:
+                file, io = facet
+                ax.set_ylabel(f"file {results.format_size(file)}, io {results.format_size(io)}"
+                              "\nrequests at or below")
+    ax = axes[0][0]
+    ax.set_yscale("logit", nonpositive="clip")
+    top = 1 - 0.5 / most
+    ax.set_ylim(0.05, top)
+    ax.yaxis.set_major_locator(FixedLocator([t for t, _ in LATENCY_TICKS if t < top]))
+    ax.yaxis.set_minor_locator(NullLocator())
+    ax.yaxis.set_major_formatter(FuncFormatter(
+        lambda v, _: dict(LATENCY_TICKS).get(round(v, 3), "")))
+    for warm in sorted(states, reverse=True):
+        text, alpha, width = LATENCY_STATES[warm]
+        key.notes.append((Line2D([], [], color="0.3", lw=width, alpha=alpha), text))
+    key.notes.append((None, "marks: p50 and p99, medians of the repetitions"))
+    key.draw(fig)
+    timer = run.context("latency_timer_ns", None, target=target)
+    overhead = f"; each holds about {timer} ns of clock reading" if timer else ""
+    fig.suptitle(f"Latency per request, warm and cold, one panel per family "
+                 f"({_where(run, target)}{overhead})")
+    return _save(plt, fig, out, f"latency-{tag}")
+
+
 def _count(value):
     return f"{value:.0f}" if value == int(value) else f"{value:.3g}"
 
@@ -623,7 +708,8 @@ def draw(runs, out):
         for target in run.targets():
             tag = _tag(run, target, many)
             charts = [chart_hooks] if run.emulated(target) else \
-                [chart_throughput, chart_ratio, chart_fault_cost, chart_threads, chart_hooks]
+                [chart_throughput, chart_ratio, chart_fault_cost, chart_threads, chart_latency,
+                 chart_hooks]
             for chart in charts:
                 paths = chart(plt, palette, run, target, out, tag)
                 if paths:

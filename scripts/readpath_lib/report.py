@@ -69,6 +69,45 @@ def throughput_tables(run):
     return out
 
 
+LATENCY_COLUMNS = [("lat_p50_ns", "p50"), ("lat_p90_ns", "p90"), ("lat_p99_ns", "p99"),
+                   ("lat_p999_ns", "p99.9"), ("lat_max_ns", "max")]
+
+
+def _latency_label(bench):
+    """`uring io:4K qd:8`: a cell of a latency table, whose file and cache state the table
+    names."""
+    return analysis.series_label(bench, drop=("file", "warm")).replace(" threads:1", "")
+
+
+def latency_tables(run):
+    """Per target, file size and cache state: each cell's latency percentiles per request,
+    medians over the repetitions; [] when no cell ran a latency pass."""
+    out = []
+    for target in run.targets():
+        cells = [b for b in analysis.usable(run, target, "lat_p50_ns")]
+        if not cells:
+            continue
+        facets = {}
+        for bench in sorted(cells, key=lambda b: results.sort_key(b.key)):
+            facets.setdefault((bench.params.get("file"), bench.params.get("warm", 1)),
+                              []).append(bench)
+        timer = run.context("latency_timer_ns", None, target=target)
+        overhead = f", timer overhead {timer} ns, not subtracted" if timer else ""
+        reps = sorted({len(b.values("lat_p50_ns")) for b in cells})
+        out += [f"### Latency per request, {findings.where(run, target)}", "",
+                f"One request as the method table says; medians over {reps[0]}"
+                + (f"–{reps[-1]}" if len(reps) > 1 else "")
+                + f" repetitions of one latency pass each{overhead}.", ""]
+        for facet in analysis.ordered_facets(facets):
+            rows = [[_latency_label(b), *[results.format_value(b.median(key), "ns")
+                                          for key, _ in LATENCY_COLUMNS]]
+                    for b in facets[facet]]
+            out += [f"{findings.facet_name(facet)}:", "",
+                    markdown_table(["path", *[title for _, title in LATENCY_COLUMNS]], rows,
+                                   "l" + "r" * len(LATENCY_COLUMNS)), ""]
+    return out
+
+
 def method_table(runs):
     """What each method times, in the engine's own words (its method table)."""
     present = sorted({b.method for r in runs for b in r.benchmarks.values()})
@@ -163,6 +202,7 @@ def build(runs, out, title=None, charts=True, min_effect=0.0):
     text += ["## Findings", ""]
     recorded = call_paths(runs)
     found = (findings.comparison_findings(runs, tables, recorded) if tables else []) \
+        + (findings.latency_findings(runs, tables, recorded) if tables else []) \
         + findings.path_findings(recorded) + findings.run_findings(runs)
     if emulated:
         found.append("Fastest paths and crossovers are not ranked from emulated (TCG) timings.")
@@ -171,12 +211,17 @@ def build(runs, out, title=None, charts=True, min_effect=0.0):
     text += ["## Environment", "", environment_table(runs), ""]
     for run in runs:
         text += throughput_tables(run)
+    latency = [line for run in runs for line in latency_tables(run)]
+    if latency:
+        text += ["## Latency per request", "", *latency]
     text += hook_tables(runs)
     if tables:
         text += ["## Comparison with " + runs[0].label, ""]
         for table in tables:
             differs = any(d is not None and d.significant for row in table.rows for d in row.deltas)
-            if table.metric.key == "bytes_per_second" or (not table.metric.timing and differs):
+            shown = table.metric.key == "bytes_per_second" or (
+                differs and (not table.metric.timing or table.metric.key.startswith("lat_")))
+            if shown:
                 text += [compare.render(table, runs), ""]
         text += [compare.legend(tables, tables[0].alpha), ""]
     if charts:

@@ -7,6 +7,9 @@ compare, plot and report never parse JSON themselves. The target is the filesyst
 under test (tmpfs, myfs, ...), so that native timings and VM hook counts from the same run
 are never matched against each other. Names drop Google Benchmark's timing suffix
 (`/real_time`, `/manual_time`): how a cell was clocked is not part of what it measures.
+A cell's latency percentiles (`lat_*`, from readpath_bench --latency) are samples like any
+counter; its per-request histograms, in the FILE.latency.json beside each result file, are
+read only when asked for (Run.latency).
 
 What each method is (does it copy the bytes, does it keep its mapping, what is timed, what
 it ranks with) comes from the engine's own table, recorded in each result's context under
@@ -45,6 +48,17 @@ ITEMS_PER_SECOND = Metric("items_per_second", "requests per second", "/s", True,
 FIXED_COUNTERS = [Metric("minflt", "minor faults per iteration", "", False, False),
                   Metric("majflt", "major faults per iteration", "", False, False),
                   Metric("ctxsw", "context switches per iteration", "", False, False)]
+# A latency pass (readpath_bench --latency) times each request on its own: per repetition its
+# percentiles are counters like the others, each holding about one `latency_timer_ns` of the
+# context (not subtracted). Timings, so marked emulated under TCG.
+LATENCY_PERCENTILES = [Metric("lat_p50_ns", "latency p50 per request", "ns", False, True),
+                       Metric("lat_p90_ns", "latency p90 per request", "ns", False, True),
+                       Metric("lat_p99_ns", "latency p99 per request", "ns", False, True),
+                       Metric("lat_p999_ns", "latency p99.9 per request", "ns", False, True),
+                       Metric("lat_max_ns", "latency max per request", "ns", False, True),
+                       Metric("lat_mean_ns", "latency mean per request", "ns", False, True)]
+LATENCY_COUNT = Metric("lat_count", "requests per latency pass", "", False, False)
+LATENCY_METRICS = [*LATENCY_PERCENTILES, LATENCY_COUNT]
 # readpath_bench --latency writes FILE.latency.json beside FILE (docs/contracts.md): the
 # per-request histograms, not a result file of its own.
 LATENCY_SIDECAR = ".latency.json"
@@ -107,6 +121,8 @@ class Run:
     benchmarks: dict                     # (target, name) -> Benchmark
     files: list
     methods: dict = field(default_factory=dict)   # method name -> its traits (engine's table)
+    file_targets: dict = field(default_factory=dict)   # result file -> its target
+    _histograms: dict = field(default=None, repr=False)  # (target, name) -> merged, on demand
 
     def context(self, key, default="", target=None):
         """A context value: the target's own when given (myfs runs in a guest has the guest's
@@ -133,9 +149,41 @@ class Run:
     def metrics(self):
         """The metrics this run has values for, timings first, then counters."""
         present = {k for b in self.benchmarks.values() for k in b.samples}
-        order = [TIME, BYTES_PER_SECOND, ITEMS_PER_SECOND, *FIXED_COUNTERS,
+        order = [TIME, BYTES_PER_SECOND, ITEMS_PER_SECOND, *LATENCY_METRICS, *FIXED_COUNTERS,
                  *[hook_metric(h) for h in hook_order([self])]]
         return [m for m in order if m.key in present]
+
+    def latency(self, bench):
+        """The per-request latency histogram of a cell (a Benchmark or its key), merged over
+        its repetitions: [(lower_ns, upper_ns, count)] in order, half-open buckets; [] when
+        no latency sidecar holds the cell. The sidecars are read on the first call."""
+        if self._histograms is None:
+            self._histograms = {}
+            for file in self.files:
+                target = self.file_targets.get(file)
+                sidecar = Path(str(file) + LATENCY_SIDECAR)
+                if target is not None and sidecar.is_file():
+                    _merge_sidecar(self._histograms, sidecar, target)
+        key = bench.key if isinstance(bench, Benchmark) else bench
+        merged = self._histograms.get(key, {})
+        return [(low, high, count) for (low, high), count in sorted(merged.items())]
+
+
+def _merge_sidecar(histograms, path, target):
+    """Adds a sidecar's counts (every repetition) to histograms[(target, name)]."""
+    try:
+        cells = json.loads(path.read_text())["cells"]
+        for name, repetitions in cells.items():
+            merged = histograms.setdefault((target, canonical_name(name)), {})
+            for repetition in repetitions:
+                for low, high, count in repetition["counts"]:
+                    merged[(low, high)] = merged.get((low, high), 0) + count
+    except OSError as err:
+        raise UsageError(f"cannot read {path}: {err.strerror}")
+    except (ValueError, TypeError, KeyError, AttributeError):
+        raise UsageError(f"{path} is not the latency file readpath_bench writes (cells of "
+                         "[lower, upper, count] per repetition); was the run interrupted? "
+                         "remove it to use the result without its histograms")
 
 
 def canonical_name(name):
@@ -253,11 +301,12 @@ def load(path, label=None):
     else:
         path = Path(path)
         files = result_files(path)
-    benchmarks, contexts, methods = {}, {}, {}
+    benchmarks, contexts, methods, file_targets = {}, {}, {}, {}
     for file in files:
         data = _read_json(file)
         context = data.get("context") if isinstance(data.get("context"), dict) else {}
         target = fs_type(context)
+        file_targets[file] = target
         contexts.setdefault(target, context)
         methods.update(_method_traits(context, file))
         for entry in data["benchmarks"]:
@@ -265,7 +314,7 @@ def load(path, label=None):
         _add_aggregate_means(benchmarks, data["benchmarks"], target)
     if not benchmarks:
         raise UsageError(f"{path} has no benchmarks in it; rerun `readpath run`")
-    run = Run(path, label or "", contexts, benchmarks, files, methods)
+    run = Run(path, label or "", contexts, benchmarks, files, methods, file_targets)
     run.label = label or default_label(run)
     return run
 

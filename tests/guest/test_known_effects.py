@@ -2,7 +2,8 @@
 the same myfs options twice (A/A), fault-around off and a modelled device latency, all
 interleaved in one guest, and the comparison must see exactly what was changed on purpose:
 nothing for A/A; slower warm mmap faults (and not read(2)/pread(2)) without fault-around;
-slower cold reads (and not warm ones) with a device latency.
+slower cold reads (and not warm ones) with a device latency, and per request a longer
+tail of cold 4K reads with the same median.
 
 Changes count only beyond 5% (--min-effect 5): under TCG a repetition varies by 5-20%, so
 an A/A comparison at the plain 5% family-wise level would flag a cell in about one run of
@@ -42,6 +43,28 @@ def effects(kernel, tmp_path_factory):
             for stem, label in zip(stems, LABELS)]
     tables = compare.compare(runs, ["time"], min_effect=MIN_EFFECT)
     return runs, tables, (out / "report.md").read_text()
+
+
+def test_device_latency_moves_the_tail_of_cold_4k_reads_and_not_their_median(effects):
+    """The tiny profile times each request too (readpath_bench --latency). A device latency
+    reaches only the requests that start a readahead (11 of a 1M file's 256 4K reads): p99
+    of a cold 4K read must rise, its median must not; a change only compare can see."""
+    runs, _, _ = effects
+    tables = compare.compare(runs, ["lat_p50_ns", "lat_p99_ns"], min_effect=MIN_EFFECT)
+    column = LABELS.index("read_latency_ns=1000000") - 1
+    found = {}
+    for table in tables:
+        for row in table.rows:
+            b = row.bench
+            if b.method in ("read", "pread") and b.params.get("io") == 4096 and \
+                    b.params.get("warm") == 0:
+                found[(b.method, table.metric.key)] = row.deltas[column]
+    assert found, "no latency of cold 4K reads in the runs"
+    for (method, metric), d in found.items():
+        if metric == "lat_p99_ns":
+            assert d.significant and d.regression, (method, metric, d)
+        else:
+            assert not d.significant, (method, metric, d)
 
 
 def changes(tables, label):

@@ -157,3 +157,53 @@ def test_cells_match_however_they_were_clocked(tmp_path, suffix):
     proc = readpath("compare", BASE, other, "--metric", "time")
     assert proc.returncode == 0, proc.stderr
     assert "pread/io:4096/file:16777216/warm:1 " in proc.stdout
+
+
+LATENCY = FIXTURES / "real-tiny-ext4-latency.json"
+COLD_READ = "read/io:4096/file:1048576/warm:0"
+
+
+def tail_moved(tmp_path, readahead=None):
+    """The latency fixture with the cold read's p99 made 3× longer and nothing else changed
+    (a few requests now wait longer, the typical one does not); with `readahead` = (base,
+    other), both runs also carry that myfs readahead count in the cell. Returns (base, other)."""
+    paths = []
+    for name, factor, count in (("base.json", 1, 0), ("tail.json", 3, 1)):
+        data = json.loads(LATENCY.read_text())
+        for bench in data["benchmarks"]:
+            if bench["name"].startswith(COLD_READ + "/") and bench.get("run_type") == "iteration":
+                bench["lat_p99_ns"] *= factor
+                if readahead:
+                    bench["myfs_readahead"] = readahead[count]
+        path = tmp_path / name
+        path.write_text(json.dumps(data))
+        paths.append(path)
+    return paths
+
+
+def test_p50_and_p99_per_request_are_compared_like_time(tmp_path):
+    base, tail = tail_moved(tmp_path)
+    proc = readpath("compare", base, tail)
+    assert proc.returncode == 0, proc.stderr
+    p99 = proc.stdout.split("### latency p99 per request (ns) on ext4, file 1M, cold")[1]
+    assert "*worse" in row(p99.split("###")[0], COLD_READ)
+    p50 = proc.stdout.split("### latency p50 per request (ns) on ext4, file 1M, cold")[1]
+    assert "*" not in row(p50.split("###")[0], COLD_READ)
+    assert "latency p90" not in proc.stdout, "p90, p99.9, max, mean only with --metric"
+
+
+def test_fail_above_stays_on_time_when_only_the_tail_moved(tmp_path):
+    base, tail = tail_moved(tmp_path)
+    proc = readpath("compare", base, tail, "--fail-above", "10")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_a_moved_tail_with_a_still_median_is_said_beside_the_hook_counts(tmp_path):
+    base, tail = tail_moved(tmp_path, readahead=(11, 19))
+    proc = readpath("report", base, tail, "--no-charts", "--out", tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    findings = (tmp_path / "out" / "report.md").read_text().split("## Findings")[1] \
+        .split("\n## ")[0]
+    line = next(l for l in findings.splitlines() if "latency per request on ext4" in l)
+    assert f"{COLD_READ} p99" in line and "the tail moved, the median did not" in line
+    assert "readahead 11 → 19" in line and "the work changed" in line

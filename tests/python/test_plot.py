@@ -177,3 +177,15 @@ def test_each_filesystem_is_titled_with_the_kernel_it_ran_on(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "kernel 6.1.0-56-amd64" in (tmp_path / "charts" / "hooks-myfs.svg").read_text()
     assert "kernel 6.1.0-56-amd64" not in (tmp_path / "charts" / "throughput-tmpfs.svg").read_text()
+
+
+def test_latency_cdfs_draw_warm_and_cold_of_each_path_only_where_measured(tmp_path):
+    names = charts_in(plot(tmp_path, "real-tiny-ext4-latency.json"))
+    assert "latency-ext4.png" in names and "latency-ext4.svg" in names
+    svg = (tmp_path / "latency-ext4.svg").read_text()
+    assert "Latency per request" in svg and "latency per request (log scale)" in svg
+    for label in ("read warm:1", "read warm:0", "uring qd:8 warm:1", "uring qd:8 warm:0"):
+        assert strokes(svg, label), f"{label} not drawn"
+    assert colour_of(svg, "read warm:1") == colour_of(svg, "read warm:0")
+    assert "cold cache: full line" in svg and "p99" in svg
+    assert not any(n.startswith("latency-") for n in charts_in(plot(tmp_path / "b", "base.json")))

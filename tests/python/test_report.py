@@ -108,3 +108,21 @@ def test_report_defaults_to_the_run_folder(run_folder):
     proc = readpath("report", run_folder, "--no-charts")
     assert proc.returncode == 0, proc.stderr
     assert (run_folder / "report.md").is_file()
+
+
+def test_latency_per_request_gets_its_section_with_the_timer_overhead(tmp_path):
+    text = report_text(FIXTURES / "real-tiny-ext4-latency.json", "--no-charts", out=tmp_path)
+    section = text.split("\n## Latency per request\n")[1].split("\n## ")[0]
+    assert "### Latency per request, ext4 on 6.18.44-fc-v657" in section
+    assert section.count("timer overhead 20 ns, not subtracted") == 1
+    cold = section.split("file 1M, cold:")[1]
+    header = next(l for l in cold.splitlines() if l.startswith("| path"))
+    assert [c.strip() for c in header.split("|")[1:-1]] == ["path", "p50", "p90", "p99",
+                                                            "p99.9", "max"]
+    row = next(l for l in cold.splitlines() if l.startswith("| read io:4K "))
+    assert row.count("µs") >= 2, "a cold read's tail waits for the disk"
+
+
+def test_no_latency_section_without_a_latency_pass(tmp_path):
+    text = report_text(FIXTURES / "base.json", "--no-charts", out=tmp_path)
+    assert "Latency per request" not in text

@@ -84,3 +84,43 @@ def test_a_latency_sidecar_is_not_a_result_file(run_folder):
         json.dumps({"bucket_scheme": {}, "cells": {}}))
     assert results.result_files(run_folder) == files
     assert results.load(run_folder).files == files
+
+
+LATENCY = FIXTURES / "real-tiny-ext4-latency.json"
+COLD_READ = ("ext4", "read/io:4096/file:1048576/warm:0/threads:1")
+
+
+def test_latency_percentiles_are_timings_in_ns_per_repetition():
+    run = results.load(LATENCY)
+    metrics = {m.key: m for m in run.metrics()}
+    for key in ("lat_p50_ns", "lat_p90_ns", "lat_p99_ns", "lat_p999_ns", "lat_max_ns",
+                "lat_mean_ns"):
+        assert metrics[key].unit == "ns" and metrics[key].timing
+        assert not metrics[key].higher_is_better
+    assert len(run.benchmarks[COLD_READ].values("lat_p99_ns")) == 6
+
+
+def test_the_sidecar_histograms_are_merged_over_the_repetitions():
+    run = results.load(LATENCY)
+    bench = run.benchmarks[COLD_READ]
+    histogram = run.latency(bench)
+    assert sum(count for _, _, count in histogram) == sum(bench.values("lat_count"))
+    assert all(low < high for low, high, _ in histogram)
+    assert [low for low, _, _ in histogram] == sorted({low for low, _, _ in histogram})
+    assert histogram[-1][1] > max(bench.values("lat_max_ns"))
+    assert run.latency(COLD_READ) == histogram
+
+
+def test_a_run_without_a_latency_pass_has_no_histograms_and_no_latency_metrics():
+    run = results.load(FIXTURES / "base.json")
+    assert not any(m.key.startswith("lat_") for m in run.metrics())
+    assert all(run.latency(b) == [] for b in run.benchmarks.values())
+
+
+def test_a_damaged_sidecar_is_one_usage_error(tmp_path):
+    path = tmp_path / LATENCY.name
+    path.write_text(LATENCY.read_text())
+    (tmp_path / (LATENCY.name + results.LATENCY_SIDECAR)).write_text('{"cells": {"x": [1]}}')
+    run = results.load(path)   # the histograms are read when asked for
+    with pytest.raises(UsageError, match="not the latency file"):
+        run.latency(COLD_READ)

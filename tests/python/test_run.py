@@ -39,11 +39,15 @@ def test_tiny_run_writes_raw_json_environment_charts_and_report(tmp_path):
     plan = json.loads((out / "plan.json").read_text())
     assert plan["status"] == "complete"
     raw = sorted(p.name for p in (out / "raw").glob("*.json"))
-    assert raw == sorted(f"{c['id']}-r1.json" for c in plan["chunks"])
+    chunks = sorted(f"{c['id']}-r1.json" for c in plan["chunks"])
+    # the tiny profile runs a latency pass: each result keeps its histograms beside it
+    assert raw == sorted(chunks + [f"{name}.latency.json" for name in chunks])
     env = json.loads((out / "environment.json").read_text())
     assert env["kernel"] == os.uname().release
     report = (out / "report.md").read_text()
     assert report.startswith("# readpath report") and "## Findings" in report
+    assert "## Latency per request" in report and "timer overhead" in report
+    assert (out / "charts" / "latency-tmpfs.png").is_file()
     assert (out / "charts" / "throughput-tmpfs.png").is_file()
     assert (out / "charts" / "throughput-tmpfs.svg").is_file()
 

@@ -21,7 +21,7 @@ their differences are marked "exact", not tested.
 """
 
 from .. import cli, results
-from ..compare import compare, format_ci, format_delta, legend, regressions, render
+from ..compare import compare, format_ci, format_delta, legend, metric_names, regressions, render
 from ..errors import UsageError
 
 HELP = "compare runs: per-metric tables with median ratio, 95%% CI, Mann–Whitney U, Holm"
@@ -30,8 +30,8 @@ HELP = "compare runs: per-metric tables with median ratio, 95%% CI, Mann–Whitn
 def add_arguments(parser):
     cli.add_runs_argument(parser, "the first is the baseline")
     parser.add_argument("--metric", action="append", metavar="M",
-                        help="only this metric (repeatable): time, throughput, minflt, majflt, "
-                             "ctxsw, items_per_second or myfs_<hook>; default: all present")
+                        help=f"only this metric (repeatable): {metric_names()}; default: "
+                             "all present but the latency percentiles beyond p50 and p99")
     parser.add_argument("--alpha", type=float, default=0.05,
                         help="significance level after Holm correction within each question "
                              "(file size and cache state; default 0.05)")

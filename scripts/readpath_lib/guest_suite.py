@@ -47,9 +47,12 @@ def add_suite_arguments(parser, default_profile, timeout):
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", dest="profile", action="store_const", const="quick",
                       help="the quick profile")
-    size.add_argument("--profile", dest="profile", default=default_profile, metavar="NAME",
+    size.add_argument("--profile", dest="profile", metavar="NAME",
                       help=f"a profile by name (default {default_profile}); "
                            + engine.profiles_help(build.bench_binary(), guest=True))
+    # Set on the parser: two actions share the destination, and the first one's default
+    # (--quick's None) would win over a default given to --profile.
+    parser.set_defaults(profile=default_profile)
     parser.add_argument("--timeout", type=float, default=timeout, metavar="S",
                         help=f"give up on a guest after S seconds (default {timeout:g})")
     parser.add_argument("--no-build", action="store_true",

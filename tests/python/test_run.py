@@ -202,3 +202,14 @@ def test_a_refused_module_says_why_and_what_to_do():
     message = run_module._refused("could not insert module myfs.ko: Key was rejected by service")
     assert message.startswith("the kernel refused to load myfs (could not insert module")
     assert "sign myfs.ko" in message and "--dir DIR" in message
+
+
+def test_guest_commands_default_to_the_quick_profile_and_take_another():
+    import argparse
+    from readpath_lib.commands import compare_kernels, compare_options
+    for module, positional in ((compare_kernels, ["6.1", "6.12"]), (compare_options, ["x"])):
+        parser = argparse.ArgumentParser()
+        module.add_arguments(parser)
+        assert parser.parse_args(positional).profile == "quick"
+        assert parser.parse_args([*positional, "--quick"]).profile == "quick"
+        assert parser.parse_args([*positional, "--profile", "tiny"]).profile == "tiny"

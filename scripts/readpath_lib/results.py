@@ -290,6 +290,14 @@ def result_files(path):
     return files
 
 
+def round_files(raw, stem):
+    """The result JSON of every round of one configuration, `<stem>-r<N>.json` in `raw`, in
+    round order (a latency sidecar beside each is not one)."""
+    files = [f for f in Path(raw).glob(f"{stem}-r*.json") if re.fullmatch(
+        re.escape(stem) + r"-r(\d+)\.json", f.name)]
+    return sorted(files, key=lambda f: int(f.name[len(stem) + 2:-5]))
+
+
 def load(path, label=None):
     """Load a result file, a run folder, or a list of result files read as one run (the
     rounds of one configuration); raises UsageError with one clear line if bad."""

@@ -39,7 +39,7 @@ def effects(kernel, tmp_path_factory):
                            "--out", str(out)], capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-3000:]
     stems = ["default", "default_2", "fault_around=off", "read_latency_ns=1000000"]
-    runs = [results.load(sorted((out / "raw").glob(f"myfs-{stem}-r*.json")), label=label)
+    runs = [results.load(results.round_files(out / "raw", f"myfs-{stem}"), label=label)
             for stem, label in zip(stems, LABELS)]
     tables = compare.compare(runs, ["time"], min_effect=MIN_EFFECT)
     return runs, tables, (out / "report.md").read_text()

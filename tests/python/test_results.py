@@ -124,3 +124,12 @@ def test_a_damaged_sidecar_is_one_usage_error(tmp_path):
     run = results.load(path)   # the histograms are read when asked for
     with pytest.raises(UsageError, match="not the latency file"):
         run.latency(COLD_READ)
+
+
+def test_round_files_are_the_rounds_in_order_without_their_sidecars(tmp_path):
+    for n in (1, 2, 10):
+        (tmp_path / f"myfs-default-r{n}.json").write_text("{}")
+        (tmp_path / f"myfs-default-r{n}.json{results.LATENCY_SIDECAR}").write_text("{}")
+    (tmp_path / "myfs-default_2-r1.json").write_text("{}")
+    assert [f.name for f in results.round_files(tmp_path, "myfs-default")] == \
+        ["myfs-default-r1.json", "myfs-default-r2.json", "myfs-default-r10.json"]

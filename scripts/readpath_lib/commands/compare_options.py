@@ -105,7 +105,7 @@ def run(args):
         timeout=args.timeout)
     print(f"readpath compare-options: {release} under {accel}: "
           f"{time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
-    runs = [results.load(sorted((folder / "raw").glob(f"{stem}-r*.json"))
+    runs = [results.load(results.round_files(folder / "raw", stem)
                          if rounds > 1 else folder / "raw" / f"{stem}.json", label=c.label)
             for stem, c in zip(stems, configs)]
     path = report.build(runs, folder, title=f"readpath compare-options on {release}: "

@@ -141,18 +141,21 @@ def write_json(path, data):
     tmp.rename(path)
 
 
+def _read(path):
+    """A small kernel or system file's text, stripped; None when it cannot be read."""
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return None
+
+
 def environment(bench):
     """What the host looked like; readpath_bench's JSON context has the per-run details."""
-    def read(path):
-        try:
-            return Path(path).read_text().strip()
-        except OSError:
-            return None
     commit = subprocess.run(["git", "-C", str(paths.REPO), "rev-parse", "--short=12", "HEAD"],
                             capture_output=True, text=True).stdout.strip()
     dirty = subprocess.run(["git", "-C", str(paths.REPO), "status", "--porcelain", "--", "src",
                             "bench", "kmod"], capture_output=True, text=True).stdout.strip()
-    meminfo = read("/proc/meminfo") or ""
+    meminfo = _read("/proc/meminfo") or ""
     total = re.search(r"MemTotal:\s+(\d+)", meminfo)
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -160,13 +163,13 @@ def environment(bench):
         "kernel": host_kernel(),
         "cpu_count": os.cpu_count(),
         "mem_total_kib": int(total.group(1)) if total else None,
-        "os": (re.search(r'PRETTY_NAME="([^"]+)"', read("/etc/os-release") or "") or [None, None])[1],
+        "os": (re.search(r'PRETTY_NAME="([^"]+)"', _read("/etc/os-release") or "") or [None, None])[1],
         "python": platform.python_version(),
         "readpath_commit": commit + ("-dirty" if dirty else ""),
         "readpath_bench": str(bench),
         "can_load_modules": kernel_loads_modules(),
         "root": os.geteuid() == 0,
-        "thp": read("/sys/kernel/mm/transparent_hugepage/enabled"),
+        "thp": _read("/sys/kernel/mm/transparent_hugepage/enabled"),
         "command": shlex.join(["readpath", *sys.argv[1:]]),
     }
 
@@ -205,10 +208,7 @@ def _has_cap_sys_module():
 
 def _read_first(path, key=None):
     """The first line of a file (or the value of its line starting with `key`), or ""."""
-    try:
-        lines = Path(path).read_text().splitlines()
-    except OSError:
-        return ""
+    lines = (_read(path) or "").splitlines()
     if key is None:
         return lines[0].strip() if lines else ""
     return next((line[len(key):].strip() for line in lines if line.startswith(key)), "")
@@ -265,16 +265,11 @@ def _umount(mount, tries=50):
 
 def _refused(message):
     """Why the kernel would not load an unsigned module, as far as it says."""
-    def read(path):
-        try:
-            return Path(path).read_text().strip()
-        except OSError:
-            return ""
     why = []
-    lockdown = read("/sys/kernel/security/lockdown")
+    lockdown = _read("/sys/kernel/security/lockdown")
     if lockdown and "[none]" not in lockdown:
         why.append(f"the kernel is locked down ({lockdown})")
-    if read("/sys/module/module/parameters/sig_enforce") == "Y":
+    if _read("/sys/module/module/parameters/sig_enforce") == "Y":
         why.append("it loads only signed modules (module.sig_enforce, or Secure Boot)")
     reason = " and ".join(why) or "see dmesg"
     return (f"the kernel refused to load myfs ({message}): {reason}; sign myfs.ko with a key "

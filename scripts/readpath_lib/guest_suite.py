@@ -209,10 +209,8 @@ def run_suite(bench, kernel, profile, folder, stem, *, configs=None, rounds=1, r
         final = stem(i, release)
         for r in range(1, rounds + 1):
             suffix = "" if rounds == 1 else f"-r{r}"
-            for ext in ("json", "log", "json" + results.LATENCY_SIDECAR):
-                made = scratch / f"{i}-r{r}.{ext}"
-                if made.exists() or ext != "json" + results.LATENCY_SIDECAR:
-                    made.rename(raw / f"{final}{suffix}.{ext}")
+            results.move_result(scratch / f"{i}-r{r}.json", raw / f"{final}{suffix}.json")
+            (scratch / f"{i}-r{r}.log").rename(raw / f"{final}{suffix}.log")
         (scratch / f"{i}.paths").rename(raw / f"{final}.paths")
     for leftover in scratch.iterdir():
         leftover.unlink()

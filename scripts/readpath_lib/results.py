@@ -290,6 +290,14 @@ def result_files(path):
     return files
 
 
+def move_result(src, dst):
+    """Rename a result file, and its latency sidecar along with it when it has one."""
+    sidecar = Path(str(src) + LATENCY_SIDECAR)
+    if sidecar.exists():
+        sidecar.rename(str(dst) + LATENCY_SIDECAR)
+    Path(src).rename(dst)
+
+
 def round_files(raw, stem):
     """The result JSON of every round of one configuration, `<stem>-r<N>.json` in `raw`, in
     round order (a latency sidecar beside each is not one)."""

@@ -102,10 +102,7 @@ def run_chunk(bench, chunk, rnd, profile, settings, raw, progress, dir_args):
         raise RunError(f"readpath_bench failed on chunk {chunk['id']}, round {rnd} (exit {status}): "
                        f"{tail[0]}; "
                        f"full output in {log}; `readpath run --resume` retries from this chunk")
-    sidecar = Path(str(partial) + results.LATENCY_SIDECAR)   # with --latency only
-    if sidecar.exists():
-        sidecar.rename(str(final) + results.LATENCY_SIDECAR)
-    partial.rename(final)
+    results.move_result(partial, final)
 
 
 # ---------------------------------------------------------------- the results folder

@@ -15,6 +15,7 @@
 #include <mutex>
 
 #include "content.hpp"
+#include "environment.hpp"
 #include "error.hpp"
 #include "reader.hpp"
 
@@ -143,6 +144,8 @@ PreparedFile prepare_file(const std::string& path, uint64_t size, bool synthetic
   }
   return file;
 }
+
+std::string image_file_name(uint64_t size) { return "readpath-" + format_size(size) + ".dat"; }
 
 void remove_file(const PreparedFile& file) {
   unlink(file.path.c_str());

@@ -34,6 +34,11 @@ struct PreparedFile {
 // removal; throws readpath::Error (and removes the partial file) on failure.
 PreparedFile prepare_file(const std::string& path, uint64_t size, bool synthetic);
 
+// The name of the file readpath_bench reads for a file size on a myfs block mount (and
+// that tools/mkfs.myfs --engine-sizes writes): "readpath-<size>.dat" with the engine's size
+// spelling, format_size (4096 → "readpath-4K.dat", 1 MiB → "readpath-1M.dat").
+std::string image_file_name(uint64_t size);
+
 // Removes a prepared file and stops tracking it.
 void remove_file(const PreparedFile& file);
 

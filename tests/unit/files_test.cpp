@@ -79,5 +79,14 @@ TEST_F(FilesTest, TrackedPathsAreRemovedTogether) {
   EXPECT_NE(access(dir_.c_str(), F_OK), 0);
 }
 
+TEST(ImageFileName, SpellsSizesAsTheEngineDoes) {
+  EXPECT_EQ(image_file_name(4096), "readpath-4K.dat");
+  EXPECT_EQ(image_file_name(1u << 20), "readpath-1M.dat");
+  EXPECT_EQ(image_file_name(16u << 20), "readpath-16M.dat");
+  EXPECT_EQ(image_file_name(1ull << 30), "readpath-1G.dat");
+  EXPECT_EQ(image_file_name(1536ull << 20), "readpath-1536M.dat");
+  EXPECT_EQ(image_file_name(1000), "readpath-1000.dat");
+}
+
 }  // namespace
 }  // namespace readpath

@@ -8,6 +8,11 @@ host's files are never written. /tmp, /var/tmp, /mnt, /dev/shm and /run are tmpf
 the command writes under $READPATH_OUT land in --out; nothing else comes back. The guest
 environment also carries READPATH_ACCEL (kvm or tcg) and READPATH_GUEST=1.
 
+--drive FILE attaches a host file as a virtio-blk disk (raw, QEMU cache=none: the guest's
+reads go to the file beneath the host page cache; the guest's writes reach the file). A
+file whose filesystem refuses O_DIRECT is refused rather than attached cached. The
+command finds the disks' device nodes, in --drive order, in $READPATH_DRIVES.
+
 The command's output reaches the host through an emulated serial port (about 50 KB/s
 under TCG): write bulky results under $READPATH_OUT instead.
 Timings inside a TCG guest are not comparable with the host's; hook counts are exact.
@@ -22,6 +27,7 @@ examples:
   readpath vm --kernel 6.1 --myfs /mnt/myfs -o synthetic -- sh -c 'ls -l /mnt/myfs'
   readpath vm --kernel 6.1 --topology sockets=2,cores=2,nodes=2 -- lscpu
   readpath vm --kernel 6.12 --append 'transparent_hugepage=always' -- cat /proc/cmdline
+  readpath vm --kernel 6.12 --drive disk.img -- sh -c 'cat /sys/block/${READPATH_DRIVES#/dev/}/size'
   readpath vm --kernel /path/bzImage --kdir /path/build --out res -- sh -c 'dmesg > $READPATH_OUT/log'
 
 Python: readpath_lib.vm.run_in_vm(kernel, argv, ...) -> VmResult; see its docstring.
@@ -55,6 +61,10 @@ def add_arguments(parser):
     parser.add_argument("-o", dest="myfs_opts", metavar="OPTS", help="myfs mount options")
     parser.add_argument("--out", metavar="HOSTDIR",
                         help="host directory receiving what the guest writes under $READPATH_OUT")
+    parser.add_argument("--drive", action="append", default=[], metavar="FILE",
+                        help="attach a host file as a virtio-blk disk, host page cache bypassed "
+                             "(cache=none; its filesystem must accept O_DIRECT); repeatable; the "
+                             "command finds the device nodes in $READPATH_DRIVES")
     parser.add_argument("--timeout", type=float, default=600, metavar="S",
                         help="stop the guest and fail after S seconds, boot included (default 600)")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
@@ -82,7 +92,7 @@ def run(args):
     result = run_in_vm(kernel, command, cpus=args.cpus, mem=args.mem, accel=args.accel,
                        myfs=args.myfs, myfs_opts=args.myfs_opts, out=args.out,
                        timeout=args.timeout, topology=args.topology, env=env,
-                       append=" ".join(args.append) or None, echo=True)
+                       append=" ".join(args.append) or None, drives=args.drive, echo=True)
     print(f"readpath vm: {result.kernel_release} under {result.accel}: boot {result.boot_seconds:.1f} s, "
           f"command {result.command_seconds:.1f} s, exit status {result.returncode}",
           file=sys.stderr)

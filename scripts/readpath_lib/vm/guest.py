@@ -2,6 +2,7 @@
 overlay, run one command in it, and bring back its output, exit status, files and any
 kernel trouble."""
 
+import errno
 import os
 import re
 import secrets
@@ -98,7 +99,7 @@ class _ConsoleReader(_Reader):
         self.tail = window[-64:]
 
 
-def _guest_script(*, nonce, shares, out_share, myfs, myfs_opts, command, env, cwd):
+def _guest_script(*, nonce, shares, out_share, myfs, myfs_opts, command, env, cwd, drives=0):
     """The per-run script the guest's PID 1 runs after switching to the host root."""
     q = shlex.quote
     lines = [
@@ -127,6 +128,20 @@ def _guest_script(*, nonce, shares, out_share, myfs, myfs_opts, command, env, cw
         lines.append(f"$B mount -t 9p -o {NINEP} rp_out /run/readpath/out "
                      "|| { note 'fail share out'; finish; }")
     lines.append("$B stty -F /dev/ttyS1 raw -echo")
+    lines.append("RP_DRIVES=")
+    if drives:
+        # virtio_blk names disks in probe order; find each drive by the serial QEMU gave it.
+        lines += [
+            "modprobe virtio_blk 2>>$CTL/drives.err || { note 'fail drives'; finish; }",
+            f"i=0; while [ $i -lt {drives} ]; do n=0; found=; "
+            "while [ -z \"$found\" ]; do "
+            "for s in /sys/block/vd*/serial; do [ \"$($B cat $s 2>/dev/null)\" = rp_d$i ] && "
+            "found=${s%/serial} && found=${found##*/}; done; "
+            "[ -n \"$found\" ] && [ -b /dev/$found ] && break; found=; n=$((n+1)); "
+            "[ $n -ge 50 ] && { echo \"drive $i (serial rp_d$i) did not appear\" >> $CTL/drives.err; "
+            "note 'fail drives'; finish; }; $B sleep 0.1; done; "
+            "RP_DRIVES=\"$RP_DRIVES${RP_DRIVES:+ }/dev/$found\"; i=$((i+1)); done",
+        ]
     if myfs:
         mnt = q(myfs)
         opts = f"-o {q(myfs_opts)} " if myfs_opts else ""
@@ -135,7 +150,7 @@ def _guest_script(*, nonce, shares, out_share, myfs, myfs_opts, command, env, cw
             f"$B mkdir -p {mnt} 2>>$CTL/myfs.err && $B mount -t myfs {opts}myfs {mnt} 2>>$CTL/myfs.err "
             "|| { note 'fail myfs-mount'; $B rmmod myfs; finish; }",
         ]
-    assignments = " ".join(f"{q(k)}={q(v)}" for k, v in env.items())
+    assignments = " ".join(f"{q(k)}={q(v)}" for k, v in env.items()) + ' READPATH_DRIVES="$RP_DRIVES"'
     argv = " ".join(q(a) for a in command)
     lines += [
         f"say start-{nonce}",
@@ -221,8 +236,8 @@ def _command_status(kernel, log, ctl: Path, qemu_err: Path, qemu_exit) -> int:
                        f"(full log: {path}). Kernel log from there:\n{trouble[1]}")
     failures = [line[5:] for line in status if line.startswith("fail ")]
     if failures:
-        detail = (ctl / "myfs.err").read_text(errors="replace").strip() \
-            if (ctl / "myfs.err").is_file() else ""
+        detail = "; ".join((ctl / name).read_text(errors="replace").strip()
+                           for name in ("myfs.err", "drives.err") if (ctl / name).is_file())
         raise RunError(f"guest on {kernel.release}: {', '.join(failures)} failed"
                        + (f": {detail}" if detail else "") + "\nKernel log tail:\n" + _tail(dmesg))
     codes = [line.split()[1] for line in status if line.startswith("command ")]
@@ -238,9 +253,50 @@ def _command_status(kernel, log, ctl: Path, qemu_err: Path, qemu_exit) -> int:
                    "Kernel log tail:\n" + _tail(log))
 
 
+def check_drive(path) -> Path:
+    """A host file (or block device) to attach as a virtio-blk disk, checked: it exists,
+    is readable and writable, its size is a whole number of 512-byte sectors, and its
+    filesystem accepts O_DIRECT. QEMU opens it with cache=none (O_DIRECT), so the guest's
+    reads reach the disk under the host's page cache, never a copy in it; where O_DIRECT is
+    refused, cache=none cannot work and a cached fallback would measure the host's page
+    cache, so this fails instead of falling back."""
+    path = Path(path).resolve()
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_DIRECT)
+    except FileNotFoundError:
+        raise UsageError(f"drive {path}: no such file (create it first, e.g. "
+                         f"truncate -s 64M {path})") from None
+    except IsADirectoryError:
+        raise UsageError(f"drive {path} is a directory; give a file or a block device") from None
+    except OSError as err:
+        if err.errno == errno.EINVAL:
+            raise UsageError(f"drive {path}: its filesystem refuses O_DIRECT, which QEMU's "
+                             "cache=none needs to bypass the host page cache; put the file on "
+                             "one that supports it (ext4, xfs, btrfs)") from None
+        raise UsageError(f"drive {path}: {err.strerror}") from None
+    try:
+        size = os.lseek(fd, 0, os.SEEK_END)
+    finally:
+        os.close(fd)
+    if size == 0 or size % 512:
+        raise UsageError(f"drive {path}: its size ({size} bytes) must be a positive multiple of 512")
+    return path
+
+
+def drive_args(drives):
+    """QEMU arguments attaching each checked host file as a virtio-blk disk with serial
+    rp_d<i>: raw, host page cache bypassed (cache=none), I/O in QEMU's thread pool."""
+    argv = []
+    for i, path in enumerate(drives):
+        name = str(path).replace(",", ",,")  # QEMU's option syntax escapes commas by doubling
+        argv += ["-drive", f"file={name},if=none,format=raw,cache=none,aio=threads,id=rp_d{i}",
+                 "-device", f"virtio-blk-pci,drive=rp_d{i},serial=rp_d{i}"]
+    return argv
+
+
 def run_in_vm(kernel, command, *, cpus=None, mem="2G", accel="auto", myfs=None,
               myfs_opts=None, out=None, timeout=600, topology=None, env=None, append=None,
-              echo=True) -> VmResult:
+              drives=None, echo=True) -> VmResult:
     """Boot `kernel` in QEMU, run `command` (an argv list) in it, and return a VmResult.
 
     kernel: a spec for resolve_kernel() (`6.1`, `6.12`, `6.12.117+deb12-amd64`, an image
@@ -259,6 +315,12 @@ def run_in_vm(kernel, command, *, cpus=None, mem="2G", accel="auto", myfs=None,
     append: extra kernel command-line arguments, a string such as `nokaslr
         transparent_hugepage=never`. They follow readpath's own (KERNEL_ARGS), so where a
         parameter takes one value, the appended one wins (e.g. loglevel=7).
+    drives: host files (or block devices) attached as virtio-blk disks, in order
+        (check_drive: each must exist, be a multiple of 512 bytes, and sit on a filesystem
+        that accepts O_DIRECT). QEMU opens them with cache=none, so the guest's reads reach
+        the file beneath the host page cache; the guest writes them for real. The command
+        finds their device nodes, in the order given, in $READPATH_DRIVES (space-separated,
+        e.g. `/dev/vda /dev/vdb`; empty without drives).
     echo: stream the command's output to our stdout as it arrives, and say on stderr
         what is being built and booted.
 
@@ -273,7 +335,8 @@ def run_in_vm(kernel, command, *, cpus=None, mem="2G", accel="auto", myfs=None,
     When the command exits, processes it left behind are killed, then myfs is unmounted.
 
     Raises RunError (message and kernel log) on a panic, Oops, BUG or WARNING in the
-    guest kernel, on a failed myfs load/mount/unmount/unload, or on timeout. A non-zero
+    guest kernel, on a failed myfs load/mount/unmount/unload, a drive that did not appear,
+    or on timeout. A non-zero
     exit of the command itself is returned in .returncode, not raised.
     """
     if isinstance(command, str) or not command or not all(isinstance(a, str) for a in command):
@@ -286,6 +349,7 @@ def run_in_vm(kernel, command, *, cpus=None, mem="2G", accel="auto", myfs=None,
     ncpus, smp_args = qemu.parse_topology(topology, cpus, mem_mib)
     if myfs and not os.path.isabs(myfs):
         raise UsageError(f"--myfs wants an absolute mount point such as /mnt/myfs, not {myfs!r}")
+    drive_paths = [check_drive(d) for d in (drives or [])]
     if timeout is None or timeout <= 0:
         raise UsageError("the timeout must be a positive number of seconds")
     if append is not None and (not isinstance(append, str) or "\n" in append):
@@ -318,7 +382,8 @@ def run_in_vm(kernel, command, *, cpus=None, mem="2G", accel="auto", myfs=None,
         ctl.mkdir()
         (ctl / "guest.sh").write_text(_guest_script(
             nonce=nonce, shares=shares, out_share=out_dir is not None, myfs=myfs,
-            myfs_opts=myfs_opts, command=list(command), env=guest_env, cwd=os.getcwd()))
+            myfs_opts=myfs_opts, command=list(command), env=guest_env, cwd=os.getcwd(),
+            drives=len(drive_paths)))
         if myfs_ko:
             shutil.copy(myfs_ko, ctl / "myfs.ko")
         fsdevs = [("rp_root", "/", True), ("rp_ctl", str(ctl), False)]
@@ -332,6 +397,7 @@ def run_in_vm(kernel, command, *, cpus=None, mem="2G", accel="auto", myfs=None,
             argv += ["-fsdev", f"local,id={tag},path={path},security_model=none,multidevs=remap"
                                + (",readonly=on" if readonly else ""),
                      "-device", f"virtio-9p-pci,fsdev={tag},mount_tag={tag}"]
+        argv += drive_args(drive_paths)
         for name in ("console", "output"):
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             sock.bind(str(tmp / f"{name}.sock"))

@@ -33,6 +33,7 @@
 #include <optional>
 #include <set>
 
+#include "blockdev.hpp"
 #include "cache.hpp"
 #include "cell_sync.hpp"
 #include "environment.hpp"
@@ -58,6 +59,7 @@ struct Run {
   bool keep_files = false;
   Placement placement = Placement::none;
   std::string stats_path;  // myfs counters: empty off myfs and on a counters=off mount
+  std::optional<BlockDevice> device;  // the block device under --dir, whose reads cells count
   std::string counter_names;  // myfs's counters in its stats file's order, comma-separated
   // Timed passes run with myfs counting off (a remount per cell); false off myfs, on a
   // counters=off mount (nothing to switch) and when the remount is refused.
@@ -211,25 +213,39 @@ void untimed_together(CellThread& t, Pass&& pass) {
   g_sync.wait();
 }
 
+// What one untimed pass of all threads added to myfs's hook counters and to the block
+// device's read counters (each empty where there is nothing to count).
+struct Counted {
+  Counters hooks;
+  std::optional<BlockReads> device;
+};
+
 // An untimed pass of every thread in the cell's cache state. With check, every byte is
 // checked against the content function (the witness pass: it runs once per call of the
-// cell, so every repetition, cold or warm, is checked). With count, on myfs, thread 0 reads
-// the hook counters before and after it while the other threads wait, so they count
-// exactly this pass: it returns (on thread 0) the hook calls of all threads' passes.
-Counters untimed_pass(CellThread& t, bool check, bool count) {
-  Counters hooks, before;
+// cell, so every repetition, cold or warm, is checked). With count, thread 0 reads myfs's
+// hook counters and the block device's stat file before and after it while the other
+// threads wait, so they count exactly this pass: it returns (on thread 0) what all
+// threads' passes added.
+Counted untimed_pass(CellThread& t, bool check, bool count) {
+  Counted counted;
+  Counters before;
+  BlockReads device_before;
   const bool counts_hooks = count && t.index == 0 && !g_run.stats_path.empty();
+  const bool counts_device = count && t.index == 0 && g_run.device;
   if (counts_hooks) g_sync.attempt([&] { before = read_stats(g_run.stats_path); });
+  if (counts_device) g_sync.attempt([&] { device_before = read_block_stat(g_run.device->stat_path); });
   untimed_together(t, [&] { return t.reader->pass(check); });
-  if (counts_hooks) g_sync.attempt([&] { hooks = counter_delta(before, read_stats(g_run.stats_path)); });
-  return hooks;
+  if (counts_device)
+    g_sync.attempt([&] { counted.device = read_block_stat(g_run.device->stat_path) - device_before; });
+  if (counts_hooks) g_sync.attempt([&] { counted.hooks = counter_delta(before, read_stats(g_run.stats_path)); });
+  return counted;
 }
 
 // The witness pass, and the hook calls of a pass like the timed ones. A reader that keeps
 // its mapping maps its pages in the first pass of a warm cell and the timed passes after it
 // take no fault, so there the checked pass goes first, uncounted, and the pass after it is
 // counted; everywhere else the checked pass is already like the timed ones and is counted.
-Counters witness_and_count(CellThread& t, const Cell& cell) {
+Counted witness_and_count(CellThread& t, const Cell& cell) {
   if (!(cell.warm && cell.method->keeps_mapping)) return untimed_pass(t, true, true);
   untimed_pass(t, true, false);
   return untimed_pass(t, false, true);
@@ -300,7 +316,7 @@ double timed_pass(CellThread& t, PassTotals& totals) {
   return g_sync.pass_makespan();
 }
 
-void set_counters(benchmark::State& state, const Cell& cell, const PassTotals& totals, const Counters& hooks) {
+void set_counters(benchmark::State& state, const Cell& cell, const PassTotals& totals, const Counted& counted) {
   using benchmark::Counter;
   // Sums over threads: bytes_per_second is all bytes over the makespan.
   state.SetBytesProcessed(static_cast<int64_t>(totals.bytes));
@@ -317,8 +333,18 @@ void set_counters(benchmark::State& state, const Cell& cell, const PassTotals& t
   // Thread 0 alone holds the hook calls of all threads' witness passes (the others add
   // nothing to the sum), so kAvgThreads gives the calls of one thread's pass, whatever the
   // number of timed iterations (kAvgIterations would divide by those).
-  for (const auto& [name, calls] : hooks)
+  for (const auto& [name, calls] : counted.hooks)
     state.counters["myfs_" + name] = Counter(static_cast<double>(calls), Counter::kAvgThreads);
+  // The device's reads during the same pass, alike; the average request size is a ratio of
+  // two of them, so it is not divided (thread 0 alone sets it: the sum leaves it as it is).
+  if (const auto& dev = counted.device) {
+    const double kib = static_cast<double>(dev->sectors) / 2;
+    state.counters["dev_reads"] = Counter(static_cast<double>(dev->ios), Counter::kAvgThreads);
+    state.counters["dev_read_merges"] = Counter(static_cast<double>(dev->merges), Counter::kAvgThreads);
+    state.counters["dev_read_kib"] = Counter(kib, Counter::kAvgThreads);
+    state.counters["dev_read_avg_kib"] = dev->ios ? kib / static_cast<double>(dev->ios) : 0.0;
+    state.counters["dev_read_ms"] = Counter(static_cast<double>(dev->ms), Counter::kAvgThreads);
+  }
 }
 
 // Per request, all threads merged; set by thread 0 alone, so Google Benchmark's sum over
@@ -375,7 +401,7 @@ void run_cell(benchmark::State& state, const Cell& cell, const std::string& name
 
   g_sync.attempt([&] { set_up(t, cell); });
   t.cache.make(release_mappings);
-  const Counters hooks = witness_and_count(t, cell);
+  const Counted counted = witness_and_count(t, cell);
   std::optional<CountingOff> counting_off;  // thread 0's; on again on every way out
   std::string counting_note;
   if (t.index == 0) g_sync.attempt([&] { counting_note = switch_counting_off(counting_off); });
@@ -400,7 +426,7 @@ void run_cell(benchmark::State& state, const Cell& cell, const std::string& name
 
   try {
     if (counting_off) counting_off->on();
-    set_counters(state, cell, totals, hooks);
+    set_counters(state, cell, totals, counted);
     if (latency) set_latency_counters(state, *latency);
     t.cache.check_still_warm();
   } catch (const std::exception& e) {
@@ -572,6 +598,7 @@ int main_impl(int argc, char** argv) {
     return 2;
   }
   g_run.synthetic = g_run.mount.is_myfs() && g_run.mount.has_option("synthetic");
+  g_run.device = block_device_of(g_run.mount.major, g_run.mount.minor);
   if (g_run.mount.is_myfs() && !g_run.mount.has_option("counters=off")) {
     g_run.stats_path = myfs_stats_path(g_run.mount);
     try {

@@ -6,8 +6,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
+#include "blockdev.hpp"
 #include "error.hpp"
 #include "mounts.hpp"
 
@@ -79,6 +81,7 @@ Context capture_environment(const std::string& dir) {
   utsname u{};
   ctx.emplace_back("kernel", uname(&u) == 0 ? u.release : "unknown");
   std::string fs = "unknown", options = "unknown", read_ahead = "n/a", fs_note;
+  std::optional<BlockDevice> device;
   try {
     const MountInfo m = mount_of(dir);
     fs = m.fstype;
@@ -87,6 +90,9 @@ Context capture_environment(const std::string& dir) {
     const std::string bdi = "/sys/class/bdi/" + std::to_string(m.major) + ":" + std::to_string(m.minor) + "/read_ahead_kb";
     std::ifstream probe(bdi);
     if (probe) read_ahead = first_line(bdi);
+    // On a block device the queue's value: a partition has no bdi of its own.
+    device = block_device_of(m.major, m.minor);
+    if (device) read_ahead = device->read_ahead_kb;
   } catch (const Error&) {
   }
   ctx.emplace_back("fs", fs + " (" + options + ")");
@@ -96,6 +102,11 @@ Context capture_environment(const std::string& dir) {
   ctx.emplace_back("cpu_model", cpu_model());
   ctx.emplace_back("thp", bracketed(first_line("/sys/kernel/mm/transparent_hugepage/enabled")));
   ctx.emplace_back("read_ahead_kb", read_ahead);
+  if (device) {
+    ctx.emplace_back("block_device", device->name);
+    ctx.emplace_back("block_scheduler", device->scheduler);
+    ctx.emplace_back("block_model", device->model);
+  }
   ctx.emplace_back("fault_around_bytes", first_line("/sys/kernel/debug/fault_around_bytes"));
   std::string governor = first_line("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor");
   ctx.emplace_back("governor", governor == "unknown" ? "none (no cpufreq)" : governor);

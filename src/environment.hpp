@@ -16,6 +16,8 @@ using Context = std::vector<std::pair<std::string, std::string>>;
 // governor, damon (proactive reclaim), readpath_commit for the directory under test. Unreadable values are
 // "unknown" (or "n/a" where the notion does not apply, e.g. read_ahead_kb on tmpfs). fs_note
 // only where the filesystem is known from statfs alone (MountInfo::note says what is not).
+// On a block device also block_device, block_scheduler and block_model (blockdev.hpp), and
+// read_ahead_kb is that device's queue's.
 Context capture_environment(const std::string& dir);
 
 // READPATH_ACCEL, or "host" when unset.

@@ -175,7 +175,7 @@ def explain(metric, base_bench, other_bench, base_paths, other_paths, order):
         parts.append(("and " if same else "myfs saw ") + ", ".join(
             f"{h} {_count(before.get(h, 0))} → {_count(after.get(h, 0))}" for h in changed))
     moved = [h for h in fired if base_paths is not None and other_paths is not None
-             and tuple(base_paths.get(h) or ()) != tuple(other_paths.get(h) or ())]
+             and not callpaths.same_paths(base_paths, other_paths, h)]
     if moved:
         parts.append("the call path into " + ", ".join(f"`{h}`" for h in moved) + " differs")
     verdict = "the work changed" if any(h in changed for h in related) else same_calls
@@ -303,20 +303,38 @@ def latency_findings(runs, tables, paths_by_run):
 
 
 def path_findings(paths_by_run):
-    """One sentence per hook whose call path differs between runs."""
+    """One sentence per hook not reached by the same stacks on every run: the entry points
+    only some runs took (with their calls), and for an entry point they share, the functions
+    each run's stacks pass through that the others' do not."""
     if len(paths_by_run) < 2:
         return []
     lines = []
     for hook in callpaths.differing_hooks(paths_by_run):
+        per_run = {label: callpaths.entries(paths.get(hook)) for label, paths in
+                   paths_by_run.items()}
         variants = []
-        for label, paths in paths_by_run.items():
-            frames = paths.get(hook)
-            others = [set(p.get(hook) or ()) for r, p in paths_by_run.items() if r != label]
-            only = [f for f in frames or () if not all(f in o for o in others)]
-            if frames is None:
+        for label, by_entry in per_run.items():
+            if not by_entry:
                 variants.append(f"{label} never reached it")
-            else:
-                variants.append(f"{label} via "
-                                f"{', '.join(only) or 'the same functions in another order'}")
+                continue
+            for entry, (calls, stacks) in by_entry.items():
+                if entry == callpaths.UNRECORDED:
+                    continue
+                counted = "" if calls is None else f", {calls} calls"
+                others = [o for r, o in per_run.items() if r != label]
+                if not all(entry in o for o in others):
+                    variants.append(f"only {label} reaches it from {entry}{counted}")
+                    continue
+                frames = {f for s in stacks for f in s.frames}
+                elsewhere = [{f for s in o[entry][1] for f in s.frames} for o in others]
+                only = [f for f in dict.fromkeys(f for s in stacks for f in s.frames)
+                        if not all(f in e for e in elsewhere)]
+                if only:
+                    variants.append(f"{label} from {entry} via {', '.join(only)}")
+                elif any(frames != e for e in elsewhere) or any(
+                        callpaths.frame_set(stacks) != callpaths.frame_set(o[entry][1])
+                        for o in others):
+                    variants.append(f"{label} from {entry} by the same functions in "
+                                    "another order or combination")
         lines.append(f"The call path into myfs `{hook}` differs: " + "; ".join(variants) + ".")
     return lines

@@ -56,6 +56,7 @@ struct Run {
   std::string dir;         // made on first use when fresh
   MountInfo mount;
   bool synthetic = false;  // myfs -o synthetic: myfs makes the content
+  bool image = false;      // myfs block mode: the image's files are read, never made or removed
   bool keep_files = false;
   Placement placement = Placement::none;
   std::string stats_path;  // myfs counters: empty off myfs and on a counters=off mount
@@ -72,6 +73,19 @@ Run g_run;
 // The latency passes' histograms, for the sidecar file.
 LatencyLog g_latency;
 
+// What to say when a myfs block mount at dir lacks the files of some sizes: the command that
+// writes an image with them (all of `sizes`, so that one image serves the whole run).
+std::string missing_images(const std::string& dir, const std::vector<uint64_t>& sizes,
+                           const std::vector<uint64_t>& missing = {}) {
+  std::string names, list;
+  for (uint64_t size : missing.empty() ? sizes : missing) names.append(names.empty() ? "" : ", ").append(image_file_name(size));
+  for (uint64_t size : sizes) list.append(list.empty() ? "" : ",").append(format_size(size));
+  const std::string device = g_run.mount.source;
+  return dir + " is a myfs block mount of " + device + " without " + names +
+         " (readpath_bench reads the image's files there and never makes them): write an image with "
+         "tools/mkfs.myfs " + device + " --engine-sizes " + list + " (build/tools/mkfs.myfs) and mount it again";
+}
+
 // The one prepared file: cells run in file-size order, so one file at a time is enough
 // and keeps memory use to the largest file.
 class FileStore {
@@ -81,6 +95,11 @@ class FileStore {
     if (current_ && current_->size == size) return *current_;
     if (failed_size_ == size) throw Error(failed_reason_);
     if (current_) release(*current_), current_.reset();
+    if (g_run.image) {
+      current_ = find_image_file(g_run.parent, size);  // main made sure it is there
+      if (!current_) throw Error(missing_images(g_run.parent, {size}));
+      return *current_;
+    }
     try {
       if (g_run.dir.empty()) g_run.dir = g_run.fresh_dir ? make_fresh_dir(g_run.parent) : g_run.parent;
       const std::string path = g_run.dir + "/readpath-" + std::to_string(getpid()) + "-" + format_size(size) + ".dat";
@@ -102,6 +121,7 @@ class FileStore {
 
  private:
   static void release(const PreparedFile& file) {
+    if (g_run.image) return;  // the image's, not ours
     if (!g_run.keep_files) return remove_file(file);
     untrack_path(file.path);
     std::fprintf(stderr, "readpath_bench: kept %s (inode %llu, %llu bytes)\n", file.path.c_str(),
@@ -598,6 +618,22 @@ int main_impl(int argc, char** argv) {
     return 2;
   }
   g_run.synthetic = g_run.mount.is_myfs() && g_run.mount.has_option("synthetic");
+  g_run.image = g_run.mount.is_myfs_block();
+  // Listing runs nothing, so it needs no files.
+  if (g_run.image && !has_flag(argc, argv, "--benchmark_list_tests")) {
+    std::vector<uint64_t> missing;
+    try {
+      for (uint64_t size : o.file_sizes)
+        if (!find_image_file(g_run.parent, size)) missing.push_back(size);
+    } catch (const Error& e) {
+      std::cerr << "readpath_bench: " << e.what() << " (tools/mkfs.myfs --engine-sizes writes the files it reads)\n";
+      return 2;
+    }
+    if (!missing.empty()) {
+      std::cerr << "readpath_bench: " << missing_images(g_run.parent, o.file_sizes, missing) << "\n";
+      return 2;
+    }
+  }
   g_run.device = block_device_of(g_run.mount.major, g_run.mount.minor);
   if (g_run.mount.is_myfs() && !g_run.mount.has_option("counters=off")) {
     g_run.stats_path = myfs_stats_path(g_run.mount);

@@ -147,6 +147,19 @@ PreparedFile prepare_file(const std::string& path, uint64_t size, bool synthetic
 
 std::string image_file_name(uint64_t size) { return "readpath-" + format_size(size) + ".dat"; }
 
+std::optional<PreparedFile> find_image_file(const std::string& dir, uint64_t size) {
+  const std::string path = dir + "/" + image_file_name(size);
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return std::nullopt;
+    throw sys_error("stat " + path);
+  }
+  if (!S_ISREG(st.st_mode)) throw Error(path + " is not a regular file");
+  if (static_cast<uint64_t>(st.st_size) != size)
+    throw Error(path + " has " + std::to_string(st.st_size) + " bytes, not " + std::to_string(size));
+  return PreparedFile{path, st.st_ino, size};
+}
+
 void remove_file(const PreparedFile& file) {
   unlink(file.path.c_str());
   untrack_path(file.path);

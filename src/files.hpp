@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace readpath {
@@ -38,6 +39,11 @@ PreparedFile prepare_file(const std::string& path, uint64_t size, bool synthetic
 // that tools/mkfs.myfs --engine-sizes writes): "readpath-<size>.dat" with the engine's size
 // spelling, format_size (4096 → "readpath-4K.dat", 1 MiB → "readpath-1M.dat").
 std::string image_file_name(uint64_t size);
+
+// The file image_file_name(size) in dir, as a myfs block image holds it (never created,
+// written, tracked or removed): nullopt when there is none; throws readpath::Error when it
+// is there but not a regular file of exactly size bytes.
+std::optional<PreparedFile> find_image_file(const std::string& dir, uint64_t size);
 
 // Removes a prepared file and stops tracking it.
 void remove_file(const PreparedFile& file);

@@ -28,6 +28,9 @@ struct MountInfo {
   std::string note;
 
   bool is_myfs() const { return fstype == "myfs"; }
+  // myfs in block mode (its source names a block device): its files are an image's, made
+  // by tools/mkfs.myfs, and read-only.
+  bool is_myfs_block() const { return is_myfs() && source.rfind("/dev/", 0) == 0; }
   bool has_option(std::string_view option) const;  // in either option list
   std::string options() const;                     // both lists, joined with ','
 };

@@ -79,6 +79,34 @@ TEST_F(FilesTest, TrackedPathsAreRemovedTogether) {
   EXPECT_NE(access(dir_.c_str(), F_OK), 0);
 }
 
+TEST_F(FilesTest, FindsAnImageFileOfExactlyItsSizeAndLeavesItAlone) {
+  EXPECT_FALSE(find_image_file(dir_, 8192));  // none there
+  const std::string path = dir_ + "/" + image_file_name(8192);
+  std::ofstream(path) << std::string(8192, 'x');
+  const auto found = find_image_file(dir_, 8192);
+  ASSERT_TRUE(found);
+  struct stat st {};
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(found->path, path);
+  EXPECT_EQ(found->ino, st.st_ino);
+  EXPECT_EQ(found->size, 8192u);
+  remove_tracked_paths();  // it was never tracked: still there
+  EXPECT_EQ(access(path.c_str(), F_OK), 0);
+  unlink(path.c_str());
+}
+
+TEST_F(FilesTest, RefusesAnImageFileOfAnotherSize) {
+  const std::string path = dir_ + "/" + image_file_name(4096);
+  std::ofstream(path) << std::string(4000, 'x');
+  try {
+    find_image_file(dir_, 4096);
+    ADD_FAILURE() << "a 4000-byte readpath-4K.dat was taken";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("has 4000 bytes, not 4096"), std::string::npos) << e.what();
+  }
+  unlink(path.c_str());
+}
+
 TEST(ImageFileName, SpellsSizesAsTheEngineDoes) {
   EXPECT_EQ(image_file_name(4096), "readpath-4K.dat");
   EXPECT_EQ(image_file_name(1u << 20), "readpath-1M.dat");

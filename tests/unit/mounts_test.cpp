@@ -43,6 +43,18 @@ TEST(Mountinfo, ParsesFieldsOptionalTagsAndEscapes) {
   EXPECT_EQ(mounts[1].options(), "rw,relatime,size=24684096k");
 }
 
+TEST(Mountinfo, MyfsIsInBlockModeExactlyWhenItsSourceIsADevice) {
+  std::istringstream in(std::string(kMountinfo) +
+                        "62 27 252:0 / /mnt/blk rw,relatime - myfs /dev/nullb0 rw\n"
+                        "63 27 0:56 / /mnt/none rw,relatime - myfs none rw\n");
+  const auto mounts = parse_mountinfo(in);
+  ASSERT_EQ(mounts.size(), 5u);
+  EXPECT_TRUE(mounts[3].is_myfs_block());
+  EXPECT_FALSE(mounts[4].is_myfs_block());
+  EXPECT_FALSE(mounts[2].is_myfs_block());
+  EXPECT_FALSE(mounts[0].is_myfs_block());  // ext4 on /dev/vda: a device, but not myfs
+}
+
 std::string statfs_name(const std::string& path) {
   struct statfs fs {};
   if (statfs(path.c_str(), &fs) != 0) throw sys_error("statfs " + path);

@@ -86,7 +86,8 @@ const std::vector<Profile>& profiles() {
        .summary = "the main methods at 4K and 64K on a 1M file: smoke tests, guests",
        .duration = "under a minute",
        .rounds = 1, .repetitions = 3,
-       .methods = {"read", "pread", "uring", "uring_fixed", "mmap_copy", "mmap_touch", "mmap_populate"},
+       .methods = {"read", "pread", "uring", "uring_fixed", "mmap_copy", "mmap_touch", "mmap_populate",
+                   "pread_direct", "uring_direct"},
        .io_sizes = {4 * K, 64 * K}, .file_sizes = {1 * M}, .qds = {1, 8}, .threads = {1}, .warm = {1, 0},
        .min_time = 0.01, .latency = true,
        .tcg = {.min_time = 0.002, .file_sizes = {1 * M}}},
@@ -95,7 +96,7 @@ const std::vector<Profile>& profiles() {
        .duration = "about 3 minutes",
        .rounds = 4, .repetitions = 3,
        .methods = {"read", "pread", "pread_rand", "uring", "uring_fixed", "mmap_copy", "mmap_touch",
-                   "mmap_populate"},
+                   "mmap_populate", "pread_direct", "uring_direct"},
        .io_sizes = {4 * K, 64 * K, 1 * M}, .file_sizes = {16 * M, 256 * M}, .qds = {1, 32}, .threads = {1},
        .warm = {1, 0},
        .min_time = 0.03, .baseline = true, .latency = false,
@@ -105,7 +106,8 @@ const std::vector<Profile>& profiles() {
        .duration = "about 10 minutes",
        .rounds = 2, .repetitions = 5,
        .methods = {"read", "pread", "pread_rand", "preadv2_nowait", "uring", "uring_fixed", "uring_sqpoll",
-                   "mmap_copy", "mmap_touch", "mmap_populate", "mmap_populate_read"},
+                   "mmap_copy", "mmap_touch", "mmap_populate", "mmap_populate_read", "pread_direct",
+                   "uring_direct"},
        .io_sizes = {4 * K, 16 * K, 64 * K, 256 * K, 1 * M, 4 * M}, .file_sizes = {1 * M, 16 * M, 256 * M},
        .qds = {1, 32}, .threads = {1, 2}, .warm = {1, 0},
        .min_time = 0.04, .threaded_methods = {"pread", "uring"}, .baseline = true, .latency = false,
@@ -138,6 +140,27 @@ struct Given {
   std::string methods, io, files, qd, threads, cache, placement;
   std::optional<bool> latency;  // --latency, --no-latency (the last one given)
 };
+
+// O_DIRECT methods have cold cells only, at io sizes that are multiples of kDirectAlign;
+// cells() leaves the others out. Asked for by name, a method that would then have no cell
+// at all is a usage error; one of the profile's loses those cells with a note.
+void direct_cells(Options& o, const Given& given) {
+  std::string odd;
+  for (uint64_t io : o.io_sizes)
+    if (io % kDirectAlign != 0) odd.append(odd.empty() ? "" : ",").append(format_size(io));
+  const bool cold = std::find(o.warm.begin(), o.warm.end(), 0) != o.warm.end();
+  for (const MethodInfo* m : o.methods) {
+    if (!m->direct) continue;
+    const std::string name(m->name);
+    if (!given.methods.empty() && !cold)
+      throw UsageError("--methods " + name + ": O_DIRECT methods have only cold cells; --cache warm gives it none");
+    if (!given.methods.empty() && !given.io.empty() && !odd.empty())
+      throw UsageError("--io-sizes " + odd + ": " + name + " reads with O_DIRECT, which needs multiples of " +
+                       std::to_string(kDirectAlign));
+    if (!odd.empty()) o.notes.push_back("io size " + odd + ": no " + name + " cells (O_DIRECT needs multiples of " +
+                                        std::to_string(kDirectAlign) + ")");
+  }
+}
 
 // Fills o's lists from `given`, and from o.profile as it runs under TCG or not for the rest.
 void resolve(Options& o, const Given& given, bool tcg) {
@@ -173,6 +196,8 @@ void resolve(Options& o, const Given& given, bool tcg) {
       throw UsageError(std::string("--placement: ") + e.what());
     }
   }
+
+  direct_cells(o, given);
 
   // Warm cells need the whole file in memory, and tmpfs files live there: keep to half
   // of what is available.
@@ -298,8 +323,10 @@ std::vector<Cell> cells(const Options& o) {
     for (const MethodInfo* m : o.methods) {
       for (uint64_t io : m->uses_io ? o.io_sizes : std::vector<uint64_t>{page_size()}) {
         if (io > file) continue;
+        if (m->direct && io % kDirectAlign != 0) continue;  // O_DIRECT takes whole blocks
         for (unsigned qd : m->uses_qd ? o.qds : std::vector<unsigned>{0})
           for (int warm : o.warm)
+            if (!(m->direct && warm))  // O_DIRECT bypasses the page cache: cold only
             for (unsigned threads : o.threads)
               if (applies_threads(o, *m, threads) && file / threads >= io)
                 out.push_back({m, io, file, warm == 1, qd, threads});
@@ -346,7 +373,9 @@ std::string usage() {
          "readpath options:\n"
          "  --dir DIR          directory under test (default: a fresh directory under\n"
          "                     /dev/shm, removed on exit); on a myfs -o synthetic mount\n"
-         "                     files are only sized, myfs makes their content\n"
+         "                     files are only sized, myfs makes their content; on a myfs\n"
+         "                     block mount the image's readpath-<size>.dat are read\n"
+         "                     (tools/mkfs.myfs --engine-sizes writes them)\n"
          "  --profile NAME     which cells exist: one of the profiles below (default:\n"
          "                     default)\n"
          "  --methods A,B      methods to run (default: the profile's; list below)\n"
@@ -365,8 +394,9 @@ std::string usage() {
          "  --no-latency       no latency pass, whatever the profile says\n"
          "  --list-methods     print every method's traits as a JSON array (name, family,\n"
          "                     uses_qd, uses_io, delivers, keeps_mapping, maps_per_pass,\n"
-         "                     ranks_with, timed, request, summary) and exit; each result's\n"
-         "                     context carries the same for its methods under \"methods\"\n"
+         "                     direct, ranks_with, timed, request, summary) and exit; each\n"
+         "                     result's context carries the same for its methods under\n"
+         "                     \"methods\"\n"
          "  --list-profiles    print the profiles as JSON ({\"profiles\": [...]}: name, summary,\n"
          "                     duration, rounds, repetitions, min_time, methods, io_sizes,\n"
          "                     file_sizes, qds, threads, baseline, latency, cells, tcg) and\n"
@@ -390,7 +420,10 @@ std::string usage() {
          "POSIX_FADV_DONTNEED and checked with mincore; cells skip where that cannot work,\n"
          "e.g. tmpfs), then runs one untimed witness pass in it whose every byte is checked\n"
          "against the known content, then the timed passes. Cold cells evict again before\n"
-         "each timed pass, outside the measured time. Every cell is timed by hand\n"
+         "each timed pass, outside the measured time. O_DIRECT methods (pread_direct,\n"
+         "uring_direct) have cold cells only, at io sizes that are multiples of 4096, and\n"
+         "evict nothing: the page cache is not in their way; they skip where the filesystem\n"
+         "refuses O_DIRECT and on tmpfs. Every cell is timed by hand\n"
          "(manual_time): with several threads, all start each pass together and the pass\n"
          "takes from the first start to the last end; bytes_per_second is all threads'\n"
          "bytes over that.\n"
@@ -399,7 +432,10 @@ std::string usage() {
          "items_per_second counts requests. On myfs, myfs_<hook> from\n"
          "/sys/fs/myfs/<dev>/stats: the hook calls of the witness pass, counted with\n"
          "counting on; the timed passes run with counting off (a remount with\n"
-         "counters=off; context key myfs_timed_counting says whether it was). The label\n"
+         "counters=off; context key myfs_timed_counting says whether it was). On a block\n"
+         "device, dev_reads, dev_read_merges, dev_read_kib, dev_read_avg_kib, dev_read_ms\n"
+         "from its /sys/block/.../stat over that same pass (context block_device,\n"
+         "block_scheduler, block_model, read_ahead_kb say which device). The label\n"
          "says where each thread was seen running (t0 cpus 0 ran 0; ...) and what the\n"
          "reader set up.\n"
          "\n"

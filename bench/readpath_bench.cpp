@@ -139,8 +139,8 @@ CellSync g_sync;
 
 class Fd {
  public:
-  explicit Fd(const std::string& path) : fd_(open(path.c_str(), O_RDONLY | O_CLOEXEC)) {
-    if (fd_ < 0) throw sys_error("open " + path);
+  explicit Fd(const std::string& path, int flags = 0) : fd_(open(path.c_str(), O_RDONLY | O_CLOEXEC | flags)) {
+    if (fd_ < 0) throw sys_error(std::string("open") + (flags & O_DIRECT ? "(O_DIRECT) " : " ") + path);
   }
   ~Fd() { close(fd_); }
   Fd(const Fd&) = delete;
@@ -169,7 +169,9 @@ struct Usage {
 // in the cache state, and where it was seen running.
 struct CellThread {
   CellThread(const Cell& cell, unsigned index_, unsigned threads_)
-      : index(index_), threads(threads_), cache(g_sync, index_, threads_, cell.warm, g_run.mount.fstype) {}
+      : index(index_),
+        threads(threads_),
+        cache(g_sync, index_, threads_, cell.warm, g_run.mount.fstype, cell.method->direct) {}
   unsigned index, threads;
   bool pinned = false;
   std::optional<ScopedAffinity> affinity;
@@ -196,13 +198,28 @@ void skip_cell(benchmark::State& state, const std::string& why) {
   }
 }
 
+// The file as the cell's method reads it: O_DIRECT methods skip (with the reason) where the
+// filesystem refuses O_DIRECT, and on tmpfs, which since 6.6 accepts it but serves it from
+// the page cache that holds its files: there is no device to bypass it for.
+std::unique_ptr<Fd> open_for(const Cell& cell, const std::string& path) {
+  if (!cell.method->direct) return std::make_unique<Fd>(path);
+  if (g_run.mount.fstype == "tmpfs")
+    throw Error("O_DIRECT: tmpfs keeps its files in the page cache; there is no device to read them from");
+  try {
+    return std::make_unique<Fd>(path, O_DIRECT);
+  } catch (const Error& e) {
+    if (e.err() != EINVAL) throw;
+    throw Error(std::string(e.what()) + ": " + g_run.mount.fstype + " refuses O_DIRECT");
+  }
+}
+
 void set_up(CellThread& t, const Cell& cell) {
   const ThreadPlace place = plan_placement(g_run.placement, t.threads).at(t.index);
   t.affinity.emplace(place);
   t.pinned = !place.cpus.empty();
   t.allowed = allowed_cpus();  // what the kernel granted, not what was asked
   t.file = g_files.acquire(cell.file);
-  t.fd = std::make_unique<Fd>(t.file->path);
+  t.fd = open_for(cell, t.file->path);
   // Each thread reads its own region, aligned to the request size and the page size.
   const uint64_t align = std::max<uint64_t>(cell.io, page_size());
   const uint64_t share = (t.file->size + t.threads - 1) / t.threads;

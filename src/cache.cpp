@@ -98,18 +98,21 @@ void check_evictable(int fd, uint64_t begin, uint64_t end, ResidencyProbe& probe
   if (end > begin && probe.fraction() == 1.0) throw Error("cold: POSIX_FADV_DONTNEED cannot evict on " + fstype);
 }
 
-CellCache::CellCache(CellSync& sync, unsigned index, unsigned threads, bool warm, std::string fstype)
-    : sync_(sync), index_(index), threads_(threads), warm_(warm), fstype_(std::move(fstype)) {}
+CellCache::CellCache(CellSync& sync, unsigned index, unsigned threads, bool warm, std::string fstype, bool direct)
+    : sync_(sync), index_(index), threads_(threads), warm_(warm && !direct), direct_(direct),
+      fstype_(std::move(fstype)) {}
 
 void CellCache::watch(const Target& region) {
   region_ = region;
+  if (direct_) return;
   region_residency_ = std::make_unique<ResidencyProbe>(region.fd, region.begin, region.end);
   if (index_ == 0) file_residency_ = std::make_unique<ResidencyProbe>(region.fd, 0, region.size);
   if (!warm_ && threads_ == 1) check_evictable(region.fd, region.begin, region.end, *region_residency_, fstype_);
 }
 
 void CellCache::make(const std::function<void()>& release_mappings) {
-  if (warm_) {
+  if (direct_) {
+  } else if (warm_) {
     sync_.attempt([&] {
       if (region_residency_->fraction() < 1.0) make_warm(region_.fd, region_.begin, region_.end);
     });
@@ -125,7 +128,7 @@ void CellCache::make(const std::function<void()>& release_mappings) {
 }
 
 void CellCache::prepare_pass(const std::function<void()>& release_mappings) {
-  if (!warm_) make(release_mappings);
+  if (!warm_ && !direct_) make(release_mappings);
 }
 
 void CellCache::renew(const std::function<void()>& release_mappings) {

@@ -64,9 +64,12 @@ uint64_t missing_pages(double resident, uint64_t begin, uint64_t end);
 // checks the whole file. Every step meets the other threads at `sync`'s meeting points and
 // keeps a failure there for all (CellSync::attempt), so that every thread reaches every
 // meeting point whatever failed, its own setup included.
+//
+// With direct (an O_DIRECT method, cold by definition) the page cache is not in the readers'
+// way: no state is made, nothing is evicted or checked, and every step only meets as above.
 class CellCache {
  public:
-  CellCache(CellSync& sync, unsigned index, unsigned threads, bool warm, std::string fstype);
+  CellCache(CellSync& sync, unsigned index, unsigned threads, bool warm, std::string fstype, bool direct = false);
   // The thread's region of the open file, for the residency checks. Cold with one thread,
   // it evicts the region at once (check_evictable) and throws where that cannot work; with
   // several, a neighbour's readahead can refill the region meanwhile and make() decides.
@@ -90,6 +93,7 @@ class CellCache {
   CellSync& sync_;
   unsigned index_, threads_;
   bool warm_;
+  bool direct_;
   std::string fstype_;
   Target region_;
   std::unique_ptr<ResidencyProbe> region_residency_;

@@ -1,6 +1,7 @@
 // The method table, the reader factory and I/O buffers.
 #include "reader.hpp"
 
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -20,6 +21,14 @@ MethodInfo syscall_copy(std::string_view name, Family family, std::string_view s
   return {.name = name, .family = family, .delivers = Delivers::copy, .keeps_mapping = false,
           .maps_per_pass = false, .uses_qd = family == Family::uring, .uses_io = true,
           .summary = summary, .timed = std::move(timed), .request = std::move(request)};
+}
+
+// A method reading with O_DIRECT: every request goes to the device, none to the page cache.
+MethodInfo direct_reads(std::string_view name, Family family, std::string_view summary, std::string timed,
+                        std::string request) {
+  MethodInfo m = syscall_copy(name, family, summary, std::move(timed), std::move(request));
+  m.direct = true;
+  return m;
 }
 
 // A read(2)-family method whose timed region is `call` per request, each copying into one
@@ -107,6 +116,7 @@ std::string method_json(const MethodInfo& m) {
   text("delivers", m.delivers == Delivers::copy ? "copy" : "touch");
   flag("keeps_mapping", m.keeps_mapping);
   flag("maps_per_pass", m.maps_per_pass);
+  flag("direct", m.direct);
   text("ranks_with", ranks_with_name(ranks_with(m)));
   text("timed", m.timed);
   text("request", m.request);
@@ -152,6 +162,10 @@ const std::vector<MethodInfo>& methods() {
                 ", and a blocking pread(2) for each that returns EAGAIN",
                 ", with the blocking pread(2) after it when it returns EAGAIN"),
       read_call("preadv2_hipri", "preadv2(RWF_HIPRI)", "preadv2(RWF_HIPRI)"),
+      direct_reads("pread_direct", Family::read, "pread(2) with O_DIRECT: from the device, page cache bypassed",
+                   "pread(2) calls on a file opened O_DIRECT, each request read by the device into one reused "
+                   "4096-aligned buffer (no page cache)",
+                   "one pread(2) call on the O_DIRECT file: the device's read of it, waited for"),
       uring_reads("uring", "io_uring IORING_OP_READ, qd requests in flight", "; the ring is set up before timing"),
       uring_reads("uring_regfile", "io_uring IORING_OP_READ on a registered file",
                   ", on a file registered before timing"),
@@ -159,6 +173,11 @@ const std::vector<MethodInfo>& methods() {
                    "io_uring submissions, waits and completions of qd READ_FIXED requests in flight, into "
                    "buffers and from a file registered before timing",
                    uring_request("IORING_OP_READ_FIXED")),
+      direct_reads("uring_direct", Family::uring, "io_uring IORING_OP_READ with O_DIRECT, qd requests in flight",
+                   "io_uring submissions, waits and completions of qd reads in flight on a file opened O_DIRECT, "
+                   "each read by the device into its own 4096-aligned buffer (no page cache); the ring is set up "
+                   "before timing",
+                   uring_request("IORING_OP_READ") + "; O_DIRECT: the device's read of it"),
       syscall_copy("uring_sqpoll", Family::uring,
                    "io_uring, SQPOLL thread (on a CPU near the reader with --placement), registered file",
                    "filling SQEs and waiting for and reaping the completions of qd reads in flight, each into "
@@ -222,6 +241,16 @@ std::unique_ptr<Reader> make_reader(const ReaderConfig& config, const Target& ta
   if (config.io == 0) throw Error("make_reader: io size must be positive");
   if (target.begin > target.end || target.end > target.size)
     throw Error("make_reader: region lies outside the file");
+  if (config.method->direct) {
+    const std::string name(config.method->name);
+    if (config.io % kDirectAlign != 0 || target.begin % kDirectAlign != 0)
+      throw Error(name + ": O_DIRECT needs io sizes and offsets that are multiples of " +
+                  std::to_string(kDirectAlign) + " (io " + std::to_string(config.io) + ", region start " +
+                  std::to_string(target.begin) + ")");
+    const int flags = fcntl(target.fd, F_GETFL);
+    if (flags < 0) throw sys_error("fcntl(F_GETFL)");
+    if (!(flags & O_DIRECT)) throw Error(name + ": the file is not open with O_DIRECT");
+  }
   switch (config.method->family) {
     case Family::read: return make_read_reader(config, target);
     case Family::uring: return make_uring_reader(config, target);

@@ -35,10 +35,17 @@ struct MethodInfo {
   bool maps_per_pass;  // mmap and munmap are inside the timed pass
   bool uses_qd;        // io_uring queue depth applies
   bool uses_io;        // the request size matters (mmap fault methods always touch one page)
+  // O_DIRECT: the file is opened with it (Target::fd), buffers, offsets and request sizes
+  // are multiples of kDirectAlign, and the page cache is not in the way, so its cells are
+  // cold only and nothing is evicted before their passes.
+  bool direct = false;
   std::string_view summary;  // one line for --help
   std::string timed;         // exactly what the timed region of one pass contains
   std::string request;       // what one request of the latency pass is: what each latency times
 };
+
+// The alignment O_DIRECT methods keep for buffers, offsets and request sizes.
+constexpr size_t kDirectAlign = 4096;
 
 // Derived from the traits, here and nowhere else.
 RanksWith ranks_with(const MethodInfo& method);
@@ -52,8 +59,8 @@ const MethodInfo* find_method(std::string_view name);
 const std::vector<MethodInfo>& baselines();
 
 // The traits of `which` as a JSON array, one object per method with the keys name, family,
-// uses_qd, uses_io, delivers, keeps_mapping, maps_per_pass, ranks_with, timed, request,
-// summary (in this order); one_per_line puts each object on its own line.
+// uses_qd, uses_io, delivers, keeps_mapping, maps_per_pass, direct, ranks_with, timed,
+// request, summary (in this order); one_per_line puts each object on its own line.
 std::string methods_json(const std::vector<const MethodInfo*>& which, bool one_per_line = false);
 
 // text as a JSON string: quoted, with quotes, backslashes and control characters escaped.
@@ -61,7 +68,7 @@ std::string json_string(std::string_view text);
 
 // The file under test and the part of it one reader covers: [begin, end), end <= size.
 struct Target {
-  int fd = -1;        // opened O_RDONLY by the caller, who also closes it
+  int fd = -1;        // opened O_RDONLY (O_RDONLY | O_DIRECT for a direct method) by the caller, who closes it
   uint64_t ino = 0;   // st_ino: the content function's seed
   uint64_t size = 0;  // file size in bytes
   uint64_t begin = 0;

@@ -11,13 +11,15 @@ and warms up; then the measured runs are interleaved and counterbalanced — rou
 A B C, round 2 C B A, … — so that drift of the host falls on every configuration alike.
 """
 
+import json
 import re
 import shlex
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import engine, results
+from . import backing as backings
+from . import engine, paths, results
 from .errors import RunError, UsageError
 from .progress import Progress
 
@@ -25,6 +27,8 @@ VM_MOUNT = "/mnt/myfs"
 DEFAULT_KERNEL = "6.1"   # the guest kernel when none is named: Debian 12's own series
 # Every guest mount: generated content, and the call path of each hook's first call.
 BASE_OPTIONS = "synthetic,trace=once"
+# A block-mode mount reads the image's files: synthetic is refused there.
+BLOCK_OPTIONS = "trace=once"
 # Exit status of the guest script when myfs refuses a configuration's options.
 _BAD_OPTIONS = 3
 
@@ -33,10 +37,12 @@ _BAD_OPTIONS = 3
 class Config:
     label: str            # how tables name it
     options: str = ""     # extra myfs mount options; "" is myfs's defaults
+    backing: backings.Backing = field(default=backings.MEMORY)   # what myfs runs on
 
     @property
     def mount_options(self):
-        return ",".join(o for o in (BASE_OPTIONS, self.options) if o)
+        base = BLOCK_OPTIONS if self.backing.block else BASE_OPTIONS
+        return ",".join(o for o in (base, self.options) if o)
 
 
 def add_suite_arguments(parser, default_profile, timeout):
@@ -57,6 +63,20 @@ def add_suite_arguments(parser, default_profile, timeout):
                         help=f"give up on a guest after S seconds (default {timeout:g})")
     parser.add_argument("--no-build", action="store_true",
                         help="use the readpath_bench already built instead of building first")
+    backings.add_arguments(parser)
+
+
+def mkfs_binary():
+    return paths.build_dir() / "tools" / "mkfs.myfs"
+
+
+def engine_sizes(bench, profile):
+    """{"tcg": [...], "other": [...]}: the file sizes of `profile` in a guest under TCG and
+    under KVM (readpath_bench --list-profiles), which mkfs.myfs --engine-sizes lays out."""
+    profiles = engine.list_profiles(bench)
+    if profile not in profiles:
+        raise UsageError(f"no profile {profile!r}; readpath_bench has {', '.join(profiles)}")
+    return {"tcg": profiles[profile]["tcg"]["file_sizes"], "other": profiles[profile]["file_sizes"]}
 
 
 def schedule(configs, rounds):
@@ -66,7 +86,23 @@ def schedule(configs, rounds):
             for i in (order if r % 2 else reversed(order))]
 
 
-def _script(bench, suite_args, configs, rounds, repetitions):
+def _setup_function(i, config, sizes, drive):
+    """Shell function setup_<i>: a fresh mount of configuration i (its device made and
+    formatted anew on a block backing)."""
+    q = shlex.quote
+    body = [f"  n=0; until ! mountpoint -q {VM_MOUNT} || umount {VM_MOUNT} 2>/dev/null; do n=$((n+1)); "
+            f'[ $n -ge 100 ] && {{ umount {VM_MOUNT}; exit 1; }}; sleep 0.1; done']
+    if config.backing.block:
+        body += ["  " + line for line in backings.guest_setup(config.backing, sizes=sizes,
+                                                               mkfs=mkfs_binary(), drive=drive)]
+    source = backings.mount_source(config.backing)
+    opts = q(config.mount_options)
+    body.append(f'  mount -t myfs -o {opts} {source} {VM_MOUNT} 2>"$O/mount.err" || '
+                f'{{ echo {opts} > "$O/bad-options"; cat "$O/mount.err"; exit {_BAD_OPTIONS}; }}')
+    return [f"setup_{i}() {{", *body, "}"]
+
+
+def _script(bench, suite_args, configs, rounds, repetitions, sizes=None, drives=None):
     q = shlex.quote
     # Several configurations are compared cell by cell: their repetitions are interleaved
     # in random order, so that drift within a run falls on every cell alike. One alone (a
@@ -76,28 +112,22 @@ def _script(bench, suite_args, configs, rounds, repetitions):
                 f"--benchmark_repetitions={repetitions} --benchmark_color=false")
     if interleave and repetitions > 1:
         run_args += " --benchmark_enable_random_interleaving=true"
-    lines = [
-        "set -e",
-        'O="$READPATH_OUT"',
-        # A finished run's io_uring rings are torn down asynchronously and hold their
-        # files for a moment: an unmount right after may find the mount busy.
-        "remount() {",
-        f"  n=0; until umount {VM_MOUNT} 2>/dev/null; do n=$((n+1)); "
-        f'[ $n -ge 100 ] && {{ umount {VM_MOUNT}; exit 1; }}; sleep 0.1; done',
-        f'  mount -t myfs -o "$1" myfs {VM_MOUNT} 2>"$O/mount.err" || '
-        f'{{ echo "$1" > "$O/bad-options"; cat "$O/mount.err"; exit {_BAD_OPTIONS}; }}',
-        "}",
-    ]
+    drives = drives or {}
+    lines = ["set -e", 'O="$READPATH_OUT"', *backings.guest_prelude()]
+    # A finished run's io_uring rings are torn down asynchronously and hold their files
+    # for a moment: an unmount right after may find the mount busy (setup_<i> waits).
+    for i, c in enumerate(configs):
+        lines += _setup_function(i, c, sizes, drives.get(i))
+    # Every configuration must mount before anything is measured.
+    lines += [f"setup_{i}" for i in range(len(configs))]
     lines.append(f'{q(str(bench))} --dir {VM_MOUNT} {shlex.join(suite_args)} '
                  '--benchmark_list_tests > "$O/cells.partial" && mv "$O/cells.partial" "$O/cells"')
-    # Every configuration must mount before anything is measured.
-    lines += [f"remount {q(c.mount_options)}" for c in configs]
     if interleave:
         # Per configuration, one run in registration order (no interleaving) records the
         # call path that first reaches each hook, so that paths compare like with like; it
         # is also the warm-up (TCG's translation cache, the binaries' pages) and is not kept.
         for i, c in enumerate(configs):
-            lines += [f"remount {q(c.mount_options)}",
+            lines += [f"setup_{i}",
                       f"{q(str(bench))} --dir {VM_MOUNT} {shlex.join(suite_args)} "
                       "--benchmark_repetitions=1 --benchmark_color=false > /dev/null 2>&1 "
                       f'|| {{ echo "the path run of {i} failed"; exit 1; }}',
@@ -105,7 +135,7 @@ def _script(bench, suite_args, configs, rounds, repetitions):
     for r, i in schedule(configs, rounds):
         out = f"$O/{i}-r{r}"
         lines += [
-            f"remount {q(configs[i].mount_options)}",
+            f"setup_{i}",
             f'{q(str(bench))} {run_args} --benchmark_out="{out}.json.partial" '
             f'--benchmark_out_format=json > "{out}.log" 2>&1 '
             f'|| {{ tail -n 5 "{out}.log"; exit 1; }}',
@@ -161,14 +191,47 @@ class _Watcher(threading.Thread):
         self.join()
 
 
+def _block_plan(bench, profile, configs, folder):
+    """For configurations on a block backing: the file sizes mkfs.myfs lays out, the host
+    files virtio ones attach ({config index: 1-based drive}, [paths]) and the temporary
+    ones to remove after. Checks before a boot what can be checked on the host."""
+    if not any(c.backing.block for c in configs):
+        return None, {}, [], []
+    mkfs = mkfs_binary()
+    if not mkfs.is_file():
+        raise RunError(f"{mkfs} is not built; build it (cmake --build {paths.build_dir()}) "
+                       "or drop --no-build")
+    sizes = engine_sizes(bench, profile)
+    drives, files, temporary = {}, [], []
+    for i, c in enumerate(configs):
+        if c.backing.kind == "device":
+            raise UsageError(f"backing {c.backing.spec} names a host device; a guest cannot "
+                             "reach it: use virtio:file=PATH (a host file) in a guest")
+        backings.check_fits(c.backing, min(sizes.values(), key=backings.image_bytes))
+        if c.backing.kind == "virtio":
+            default = folder / "virtio-drive.img"
+            path = backings.prepare_virtio_file(c.backing, max(sizes.values(), key=backings.image_bytes),
+                                                default)
+            if path not in files:
+                files.append(path)
+                if not c.backing.param("file"):
+                    temporary.append(path)
+            drives[i] = files.index(path) + 1
+    return sizes, drives, files, temporary
+
+
 def run_suite(bench, kernel, profile, folder, stem, *, configs=None, rounds=1, repetitions=1,
               bench_args=(), timeout=1800):
     """Boot `kernel` (a spec or vm.Kernel) once and run readpath_bench's `profile` (its TCG
-    variant under TCG) on myfs under each configuration (default: one with myfs's defaults), `repetitions` per
-    run, in `rounds` interleaved rounds. Leaves in folder/raw/, per configuration,
+    variant under TCG) on myfs under each configuration (default: one with myfs's defaults,
+    in memory), `repetitions` per run, in `rounds` interleaved rounds. A configuration on a
+    block backing gets its device made, set and formatted with mkfs.myfs anew before each
+    of its runs (backing.guest_setup). Leaves in folder/raw/, per configuration,
     `<stem>.json` (or `<stem>-r<N>.json` per round when rounds > 1), `.log` likewise and one
     `<stem>.paths` (call path per hook), where stem(index, release) names configuration
-    `index`. Returns (release, accel). A configuration myfs refuses raises UsageError."""
+    `index`, and in folder/backing.json each stem's backing as asked and each device as the
+    guest found it. Returns (release, accel). A configuration myfs refuses, or a setting
+    the device refuses (a scheduler it does not offer), raises UsageError."""
     from . import vm
     configs = configs or [Config("defaults")]
     suite_args = ["--profile", profile, *bench_args]
@@ -178,6 +241,7 @@ def run_suite(bench, kernel, profile, folder, stem, *, configs=None, rounds=1, r
     if scratch.is_dir():   # what an interrupted attempt left
         for leftover in scratch.iterdir():
             leftover.unlink()
+    sizes, drives, files, temporary = _block_plan(bench, profile, configs, folder)
     # The cells a TCG guest will run; the guest lists its own first (the accelerator decides
     # them), and the watcher takes that list when it arrives.
     cells = engine.list_cells(bench, suite_args, accel="tcg")
@@ -188,13 +252,19 @@ def run_suite(bench, kernel, profile, folder, stem, *, configs=None, rounds=1, r
     watcher.start()
     try:
         result = vm.run_in_vm(kernel, ["sh", "-c", _script(bench, suite_args, configs, rounds,
-                                                           repetitions)],
+                                                           repetitions, sizes, drives)],
                               myfs=VM_MOUNT, myfs_opts=BASE_OPTIONS, out=scratch,
-                              timeout=timeout, echo=False)
+                              timeout=timeout, drives=files, echo=False)
     finally:
         watcher.stop()
         progress.finish()
+        for path in temporary:
+            path.unlink(missing_ok=True)
     name = getattr(kernel, "release", kernel)
+    if (scratch / "bad-backing").is_file():
+        raise UsageError(f"on {name}: {_read(scratch / 'bad-backing').strip()}")
+    if (scratch / "setup-failed").is_file():
+        raise RunError(f"on {name}: {_read(scratch / 'setup-failed').strip()}; logs in {scratch}")
     if (scratch / "bad-options").is_file():
         refused = (scratch / "bad-options").read_text().strip()
         why = engine.last_line(_read(scratch / "mount.err"))
@@ -205,13 +275,20 @@ def run_suite(bench, kernel, profile, folder, stem, *, configs=None, rounds=1, r
     release = _read(scratch / "release").strip()
     if not release:
         raise RunError(f"the {name} guest finished but left no results in {scratch}")
-    for i in range(len(configs)):
+    devices = _read(scratch / "devices").splitlines()
+    record = _read(folder / "backing.json")
+    record = json.loads(record) if record else {}
+    for i, c in enumerate(configs):
         final = stem(i, release)
         for r in range(1, rounds + 1):
             suffix = "" if rounds == 1 else f"-r{r}"
             results.move_result(scratch / f"{i}-r{r}.json", raw / f"{final}{suffix}.json")
             (scratch / f"{i}-r{r}.log").rename(raw / f"{final}{suffix}.log")
         (scratch / f"{i}.paths").rename(raw / f"{final}.paths")
+        record[final] = {**c.backing.record(), "mount_options": c.mount_options,
+                         "devices": sorted({d.split(" ", 1)[1] for d in devices
+                                            if d.split(" ", 1)[0] == c.backing.spec})}
+    (folder / "backing.json").write_text(json.dumps(record, indent=1) + "\n")
     for leftover in scratch.iterdir():
         leftover.unlink()
     scratch.rmdir()

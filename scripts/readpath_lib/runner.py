@@ -277,10 +277,14 @@ def _refused(message):
 class HostMyfs:
     """myfs built for the running kernel, loaded and mounted for the run, removed after,
     on success, error and Ctrl-C alike. A myfs that an earlier run left loaded or mounted
-    at readpath's mount point is removed first; one mounted elsewhere is someone else's."""
+    at readpath's mount point is removed first; one mounted elsewhere is someone else's.
+    With a device: backing (backing.py; the caller has the user's --format-device), the
+    device gets its scheduler and read_ahead_kb, is formatted with mkfs.myfs for the file
+    `sizes` and myfs mounts it in block mode."""
 
-    def __init__(self, log=lambda msg: print(msg, file=sys.stderr)):
+    def __init__(self, log=lambda msg: print(msg, file=sys.stderr), backing=None, sizes=()):
         self.log = log
+        self.backing, self.sizes = backing, list(sizes)
         self.loaded = self.mounted = False
 
     def __enter__(self):
@@ -295,8 +299,11 @@ class HostMyfs:
         self.loaded = True
         try:
             HOST_MOUNT.mkdir(parents=True, exist_ok=True)
-            status, message = _run(["mount", "-t", MODULE, "-o", guest_suite.BASE_OPTIONS,
-                                    "none", str(HOST_MOUNT)])
+            source, options = "none", guest_suite.BASE_OPTIONS
+            if self.backing is not None and self.backing.kind == "device":
+                source, options = self._format_device(), guest_suite.BLOCK_OPTIONS
+            status, message = _run(["mount", "-t", MODULE, "-o", options,
+                                    source, str(HOST_MOUNT)])
             if status != 0:
                 raise RunError(f"could not mount myfs at {HOST_MOUNT}: {message}")
         except BaseException:
@@ -319,6 +326,29 @@ class HostMyfs:
             self.loaded = status != 0
         if left:
             self.log(f"readpath run: myfs is still {' and '.join(left)}")
+
+    def _format_device(self):
+        """Set the device's queue as asked, format it with mkfs.myfs; its path."""
+        device = Path(self.backing.path)
+        if not device.is_block_device():
+            raise UsageError(f"--backing {self.backing.spec}: {device} is not a block device")
+        queue = Path("/sys/class/block") / device.resolve().name / "queue"
+        if not queue.is_dir():   # a partition: its disk's queue
+            queue = Path("/sys/class/block") / device.resolve().name / ".." / "queue"
+        if self.backing.scheduler:
+            offered = (_read(queue / "scheduler") or "").replace("[", "").replace("]", "").split()
+            if self.backing.scheduler not in offered:
+                raise UsageError(f"{device} does not offer the {self.backing.scheduler} scheduler; "
+                                 f"it offers: {' '.join(offered) or 'none'}")
+            (queue / "scheduler").write_text(self.backing.scheduler)
+        if self.backing.read_ahead_kb is not None:
+            (queue / "read_ahead_kb").write_text(str(self.backing.read_ahead_kb))
+        mkfs = guest_suite.mkfs_binary()
+        status, message = _run([str(mkfs), str(device), "--engine-sizes",
+                                ",".join(str(s) for s in self.sizes)])
+        if status != 0:
+            raise RunError(f"mkfs.myfs {device} failed: {message}")
+        return str(device)
 
     def _clear_stale(self):
         mounts = myfs_mounts()

@@ -9,12 +9,14 @@ rerunning with the same --out skips kernels already done.
 
 Examples:
   readpath compare-kernels 6.1 6.12 --quick
+  readpath compare-kernels 6.1 6.12 --quick --backing null_blk --scheduler mq-deadline
   readpath compare-kernels 6.1.0-56-amd64 6.12.117+deb12-amd64 --out /tmp/k
 """
 
 import sys
 import time
 
+from .. import backing as backings
 from .. import build, guest_suite, packages, paths, report, results
 from ..errors import UsageError
 
@@ -41,6 +43,7 @@ def run(args):
         raise UsageError("a kernel is named twice; give each once")
     if args.timeout <= 0:
         raise UsageError("--timeout takes a positive number of seconds")
+    chosen = backings.from_args(args)
     packages.ensure(packages.VM + packages.PYTHON, "compare-kernels")
     kernels = [vm.resolve_kernel(spec) for spec in args.kernels]   # unknown ones fail here
     bench = build.bench(no_build=args.no_build)
@@ -53,7 +56,8 @@ def run(args):
         (folder / "raw").mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise UsageError(f"cannot create {folder}: {err.strerror}")
-    print(f"readpath compare-kernels: {' vs '.join(releases)}, {args.profile} profile on myfs; "
+    print(f"readpath compare-kernels: {' vs '.join(releases)}, {args.profile} profile on myfs "
+          f"({chosen.spec}); "
           f"results in {folder}", file=sys.stderr, flush=True)
     started = time.monotonic()
     for n, kernel in enumerate(kernels, 1):
@@ -67,6 +71,7 @@ def run(args):
         t0 = time.monotonic()
         release, accel = guest_suite.run_suite(
             bench, kernel, args.profile, folder, lambda i, release: f"myfs-{release}",
+            configs=[guest_suite.Config("defaults", backing=chosen)],
             repetitions=REPETITIONS, timeout=args.timeout)
         print(f"[{n}/{len(kernels)}] {release} under {accel}: {time.monotonic() - t0:.0f} s",
               file=sys.stderr, flush=True)

@@ -18,11 +18,13 @@ Examples:
   readpath compare-options fault_around=off
   readpath compare-options read=iter read=read --kernel 6.12 --methods read,pread
   readpath compare-options default default --quick          # A/A: expect no change
+  readpath compare-options read_latency_ns=0 --backing null_blk:completion_nsec=100000
 """
 
 import sys
 import time
 
+from .. import backing as backings
 from .. import build, cli, engine, guest_suite, packages, paths, report, results
 from ..errors import UsageError
 
@@ -52,8 +54,9 @@ def add_arguments(parser):
                         help="report folder (default: results/<date>-options-<K>-<host>)")
 
 
-def configs_from(options):
-    """[guest_suite.Config] with unique labels; one set is compared with `default`."""
+def configs_from(options, backing=backings.MEMORY):
+    """[guest_suite.Config] with unique labels, all on `backing`; one set is compared with
+    `default`."""
     if len(options) == 1:
         options = ["default", *options]
     configs, seen = [], {}
@@ -64,11 +67,12 @@ def configs_from(options):
                              "without spaces, e.g. fault_around=off, or `default`")
         extra = "" if text == "default" else text
         if "synthetic" in extra.split(","):
-            raise UsageError("`synthetic` is always on (readpath's files are generated); "
+            raise UsageError("`synthetic` is always on in memory and refused on a block "
+                             "backing (readpath's files are generated or mkfs.myfs's); "
                              "leave it out of OPTIONS")
         seen[text] = seen.get(text, 0) + 1
         label = text if seen[text] == 1 else f"{text}#{seen[text]}"
-        configs.append(guest_suite.Config(label, extra))
+        configs.append(guest_suite.Config(label, extra, backing))
     return configs
 
 
@@ -76,7 +80,7 @@ def run(args):
     from .. import vm
     if args.timeout <= 0:
         raise UsageError("--timeout takes a positive number of seconds")
-    configs = configs_from(args.options)
+    configs = configs_from(args.options, backings.from_args(args))
     packages.ensure(packages.VM + packages.PYTHON, "compare-options")
     kernel = vm.resolve_kernel(args.kernel)   # an unknown kernel fails here
     bench = build.bench(no_build=args.no_build)

@@ -30,6 +30,7 @@ import json
 import sys
 import time
 
+from .. import backing as backings
 from .. import build, cli, engine, guest_suite, packages, paths, report, results, runner
 from ..errors import RunError, UsageError
 from ..progress import Progress
@@ -65,6 +66,10 @@ def add_arguments(parser):
                         help="rounds over every chunk (default: the profile's)")
     parser.add_argument("--no-build", action="store_true",
                         help="use the readpath_bench already built instead of building first")
+    backings.add_arguments(parser)
+    parser.add_argument("--format-device", action="store_true",
+                        help="with --backing device:/dev/X on a host that loads modules: yes, "
+                             "format that device with mkfs.myfs (it destroys what it holds)")
 
 
 def _start(args, bench):
@@ -80,15 +85,18 @@ def _start(args, bench):
     settings = {"rounds": args.rounds or profiles[profile]["rounds"],
                 "repetitions": args.repetitions or profiles[profile]["repetitions"]}
     host_myfs = args.dir is None and runner.host_loads_myfs()
+    backing = _backing(args, host_myfs)
     if not (args.no_vm or host_myfs):
         from .. import vm   # an unknown or uninstallable kernel fails now, not after an hour
         packages.ensure(packages.VM, "the myfs guest run")
         vm.resolve_kernel(args.kernel or guest_suite.DEFAULT_KERNEL)
     plan = {
         "profile": profile, "settings": settings,
-        "native": {"dir": args.dir, "host_myfs": host_myfs},
+        "native": {"dir": args.dir, "host_myfs": host_myfs,
+                   "backing": backing.record() if host_myfs else None},
         "vm": None if (args.no_vm or host_myfs) else
-              {"kernel": args.kernel or guest_suite.DEFAULT_KERNEL, "done": None},
+              {"kernel": args.kernel or guest_suite.DEFAULT_KERNEL, "done": None,
+               "backing": backing.record()},
         "chunks": [], "status": "running",
     }
     try:
@@ -100,6 +108,31 @@ def _start(args, bench):
     runner.write_json(folder / "plan.json", plan)
     runner.write_json(folder / "environment.json", runner.environment(bench))
     return folder, plan
+
+
+def _backing(args, host_myfs):
+    """The run's backing: in the guest (any but device:), or on a host that loads modules
+    (memory, or device:/dev/X with --format-device, since mkfs.myfs destroys it)."""
+    backing = backings.from_args(args)
+    if args.format_device and backing.kind != "device":
+        raise UsageError("--format-device confirms formatting --backing device:/dev/X; "
+                         "there is no device to format here")
+    if host_myfs:
+        if backing.kind not in ("memory", "device"):
+            raise UsageError(f"this host loads modules, so readpath run times myfs here, on "
+                             f"memory or device:/dev/X; --backing {backing.spec} runs in a guest "
+                             f"(readpath compare-kernels or compare-options --backing {backing.spec})")
+        if backing.kind == "device" and not args.format_device:
+            raise UsageError(f"--backing {backing.spec}: mkfs.myfs would destroy what "
+                             f"{backing.path} holds; add --format-device to confirm")
+        return backing
+    if backing.kind == "device":
+        raise UsageError(f"--backing {backing.spec} needs myfs on this host, which cannot load "
+                         "modules (or --dir/--no-vm was given); in a guest use virtio:file=PATH")
+    if backing.block and args.no_vm:
+        raise UsageError(f"--backing {backing.spec} is what the myfs guest run reads from, and "
+                         "--no-vm skips that run")
+    return backing
 
 
 def _resume(args):
@@ -142,7 +175,8 @@ def run(args):
     try:
         if pending:
             if plan["native"]["host_myfs"]:
-                with runner.HostMyfs() as mount:
+                with runner.HostMyfs(backing=_plan_backing(plan["native"]),
+                                     sizes=guest_suite.engine_sizes(bench, profile)["other"]) as mount:
                     for rnd, chunk in pending:
                         runner.run_chunk(bench, chunk, rnd, profile, settings, raw, progress,
                                          runner.dir_args(plan, mount))
@@ -188,12 +222,15 @@ def _guest(bench, folder, plan):
     the error that stopped it, if any (the native results still deserve their report)."""
     packages.ensure(packages.VM, "the myfs guest run")
     kernel, profile = plan["vm"]["kernel"], plan["profile"]
-    print(f"readpath run: myfs hook counts in a {kernel} guest (the {profile} profile's TCG "
-          f"variant, once)", file=sys.stderr, flush=True)
+    chosen = _plan_backing(plan["vm"])
+    where = "" if not chosen.block else f" on {chosen.spec}"
+    print(f"readpath run: myfs hook counts in a {kernel} guest{where} (the {profile} profile's "
+          f"TCG variant, once)", file=sys.stderr, flush=True)
     started = time.monotonic()
     try:
         release, accel = guest_suite.run_suite(
-            bench, kernel, profile, folder, lambda i, release: f"myfs-{release}")
+            bench, kernel, profile, folder, lambda i, release: f"myfs-{release}",
+            configs=[guest_suite.Config("defaults", backing=chosen)])
     except RunError as err:
         return err
     plan["vm"].update(done=release, accel=accel)
@@ -201,3 +238,9 @@ def _guest(bench, folder, plan):
     print(f"readpath run: guest {release} under {accel} done in "
           f"{time.monotonic() - started:.0f} s", file=sys.stderr)
     return None
+
+
+def _plan_backing(section):
+    """The Backing a plan section recorded (memory when it predates backings)."""
+    record = (section or {}).get("backing") or {}
+    return backings.parse(record.get("backing"), record.get("scheduler"), record.get("read_ahead_kb"))

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """readpath_bench end to end: --help, --list-methods and --list-profiles, bad input (exit 2),
 cell listing, a tiny smoke run whose JSON is checked, threads seen where they ran, cold cells
-on a disk, the latency pass (its counters, its sidecar file, a cold one starting cold), and
-Ctrl-C removing the files it made.
+on a disk, the latency pass (its counters, its sidecar file, a cold one starting cold), the
+O_DIRECT methods and the block device's counters, and Ctrl-C removing the files it made.
 
 Usage: bench_cli_test.py READPATH_BENCH SCRATCH_PARENT   (run by CTest)
 """
@@ -21,8 +21,9 @@ CONTEXT_KEYS = ["kernel", "fs", "fs_options", "accel", "cpu_model", "thp", "read
                 "fault_around_bytes", "governor", "readpath_commit", "profile", "dir", "methods",
                 "myfs_timed_counting", "latency", "latency_timer_ns"]
 NAME = re.compile(r"^[a-z_0-9]+/io:\d+/file:\d+/warm:[01](/qd:\d+)?/manual_time/threads:\d+$")
-TRAITS = ["name", "family", "uses_qd", "uses_io", "delivers", "keeps_mapping", "maps_per_pass",
+TRAITS = ["name", "family", "uses_qd", "uses_io", "delivers", "keeps_mapping", "maps_per_pass", "direct",
           "ranks_with", "timed", "request", "summary"]
+DEV_COUNTERS = {"dev_reads", "dev_read_merges", "dev_read_kib", "dev_read_avg_kib", "dev_read_ms"}
 PROFILE_KEYS = {"name", "summary", "duration", "rounds", "repetitions", "min_time", "methods", "io_sizes",
                 "file_sizes", "qds", "threads", "baseline", "latency", "cells", "tcg"}
 TCG_KEYS = {"min_time", "file_sizes", "cells"}
@@ -367,6 +368,40 @@ def scratch_fs(scratch):
         return "unknown"
 
 
+def test_direct(scratch):
+    """O_DIRECT cells: skipped with the reason on tmpfs; on a block device each request is one
+    device read of io bytes (dev_reads per pass = the file's blocks), while a warm buffered
+    cell reads nothing from the device."""
+    r = run("--dir", "/dev/shm", "--methods", "pread_direct", "--io-sizes", "4K", "--file-sizes", "64K",
+            "--benchmark_min_time=0.001", "--benchmark_format=json")
+    benches = json.loads(r.stdout)["benchmarks"] if r.returncode == 0 else []
+    check("pread_direct on tmpfs is one cold cell, skipped because tmpfs has no device",
+          [b["name"] for b in benches] == ["pread_direct/io:4096/file:65536/warm:0/manual_time/threads:1"]
+          and "tmpfs" in benches[0].get("error_message", ""), (r.returncode, benches, r.stderr[-500:]))
+    r = run("--dir", scratch, "--methods", "pread_direct,uring_direct,pread", "--io-sizes", "16K",
+            "--file-sizes", "1M", "--qd", "1", "--benchmark_min_time=0.001", "--benchmark_format=json")
+    check("a direct run on the scratch directory exits 0", r.returncode == 0, r.stderr[-2000:])
+    if r.returncode != 0:
+        return
+    data = json.loads(r.stdout)
+    if "block_device" not in data["context"]:
+        check("no dev_ counters off a block device",
+              not any(DEV_COUNTERS & set(b) for b in data["benchmarks"]), data["benchmarks"][:1])
+        print("note: the scratch directory is on no block device; no device counters to check")
+        return
+    check("the context names the device",
+          all(data["context"].get(k) for k in ("block_device", "block_scheduler", "block_model")), data["context"])
+    cells = {b["name"].split("/manual_time")[0]: b for b in data["benchmarks"]}
+    for name in ("pread_direct/io:16384/file:1048576/warm:0", "uring_direct/io:16384/file:1048576/warm:0/qd:1"):
+        b = cells.get(name, {})
+        check(f"{name} ran with every device counter", not b.get("error_occurred") and DEV_COUNTERS <= set(b), b)
+        # 64 requests of 16K, one at a time; other I/O on a shared disk may add a little.
+        check(f"{name}: one device read per request, of 16K",
+              64 <= b.get("dev_reads", 0) <= 70 and 15 <= b.get("dev_read_avg_kib", 0) <= 17, b)
+    warm = cells.get("pread/io:16384/file:1048576/warm:1", {})
+    check("a warm buffered cell reads next to nothing from the device", warm.get("dev_reads", 99) <= 2, warm)
+
+
 def test_interrupt(scratch):
     proc = subprocess.Popen([BENCH, "--profile", "quick", "--dir", scratch, "--methods", "pread",
                              "--file-sizes", "64M", "--benchmark_min_time=5"],
@@ -407,6 +442,7 @@ def main():
         test_latency(scratch)
         test_no_latency(scratch)
         test_latency_cold(scratch, scratch_fs(scratch))
+        test_direct(scratch)
         test_interrupt(scratch)
     print(f"{len(failures)} failed" if failures else "all passed")
     return 1 if failures else 0

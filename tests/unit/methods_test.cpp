@@ -55,11 +55,26 @@ TEST(MethodTable, TraitsAgreeWithEachOther) {
   }
 }
 
+TEST(MethodTable, OnlyTheODirectMethodsAreDirect) {
+  std::vector<std::string_view> direct;
+  for (const MethodInfo* m : everything())
+    if (m->direct) direct.push_back(m->name);
+  EXPECT_EQ(direct, (std::vector<std::string_view>{"pread_direct", "uring_direct"}));
+  for (const auto name : direct) {
+    const MethodInfo& m = *find_method(name);
+    EXPECT_EQ(m.delivers, Delivers::copy) << name;
+    EXPECT_EQ(ranks_with(m), RanksWith::syscall) << name;
+  }
+  EXPECT_EQ(find_method("pread_direct")->family, Family::read);
+  EXPECT_EQ(find_method("uring_direct")->family, Family::uring);
+}
+
 TEST(MethodJson, PutsTheNameFirstAndEveryTrait) {
   const std::string json = methods_json({find_method("mmap_copy")});
   EXPECT_EQ(json.rfind("[{\"name\":\"mmap_copy\",\"family\":\"mmap\",", 0), 0u) << json;
   for (const char* key : {"\"uses_qd\":false", "\"uses_io\":true", "\"delivers\":\"copy\"",
-                          "\"keeps_mapping\":true", "\"maps_per_pass\":false", "\"ranks_with\":\"mapping\"",
+                          "\"keeps_mapping\":true", "\"maps_per_pass\":false,\"direct\":false,\"ranks_with\"",
+                          "\"ranks_with\":\"mapping\"",
                           "\"timed\":\"memcpy out of a mapping made before timing",
                           "\"request\":\"one memcpy of io bytes", "\"summary\":"})
     EXPECT_NE(json.find(key), std::string::npos) << key << " in " << json;

@@ -135,8 +135,36 @@ TEST(Profiles, OnTheHostRunTheirOwnSizes) {
 
 TEST(Cells, TinyHasOneCellPerMethodSizeDepthAndCacheState) {
   // read, pread, mmap_copy: 2 io sizes x 2 cache states; uring, uring_fixed: also x 2 queue
-  // depths; mmap_touch, mmap_populate: one page per request, x 2 cache states.
-  EXPECT_EQ(cell_count("tiny", "host"), 3u * 4 + 2 * 8 + 2 * 2);
+  // depths; mmap_touch, mmap_populate: one page per request, x 2 cache states;
+  // pread_direct and uring_direct: cold only.
+  EXPECT_EQ(cell_count("tiny", "host"), 3u * 4 + 2 * 8 + 2 * 2 + 2 + 4);
+}
+
+TEST(Cells, ODirectMethodsAreColdAndInWholeBlocks) {
+  const auto all = cells(parse({"--methods", "read,pread_direct,uring_direct", "--io-sizes", "4K,64K",
+                                "--file-sizes", "1M", "--qd", "1"}));
+  size_t direct = 0;
+  for (const Cell& c : all) {
+    if (!c.method->direct) continue;
+    ++direct;
+    EXPECT_FALSE(c.warm) << c.method->name;
+    EXPECT_EQ(c.io % kDirectAlign, 0u) << c.method->name;
+  }
+  EXPECT_EQ(direct, 4u);             // 2 methods x 2 io sizes, cold
+  EXPECT_EQ(all.size() - direct, 4u);  // read: warm and cold
+  // The profile's direct methods lose the io sizes off the grain, with a note.
+  const Options odd = parse({"--profile", "quick", "--io-sizes", "6K,64K", "--file-sizes", "1M"});
+  for (const Cell& c : cells(odd)) EXPECT_FALSE(c.method->direct && c.io == 6144) << c.method->name;
+  EXPECT_TRUE(std::any_of(odd.notes.begin(), odd.notes.end(),
+                          [](const std::string& n) { return n.find("no pread_direct cells") != std::string::npos; }));
+}
+
+TEST(Options, ODirectMethodsNamedWithNothingToRunAreUsageErrors) {
+  EXPECT_NE(usage_error({"--methods", "pread_direct", "--io-sizes", "4K,6K"}).find("--io-sizes 6K"),
+            std::string::npos);
+  EXPECT_NE(usage_error({"--methods", "uring_direct", "--cache", "warm"}).find("only cold cells"),
+            std::string::npos);
+  EXPECT_NO_THROW(parse({"--methods", "read", "--io-sizes", "6K"}));
 }
 
 TEST(Cells, OnlyThreadedMethodsGetSeveralThreads) {

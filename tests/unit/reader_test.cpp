@@ -6,6 +6,7 @@
 
 #include <memory>
 
+#include "cache.hpp"
 #include "content.hpp"
 #include "error.hpp"
 #include "reader.hpp"
@@ -34,11 +35,14 @@ class ReaderTest : public ::testing::TestWithParam<std::string> {
   void SetUp() override {
     dir_ = test::scratch_dir();
     file_ = prepare_file(dir_ + "/f", kFileSize, false);
-    fd_ = open(file_.path.c_str(), O_RDONLY | O_CLOEXEC);
+    // As readpath_bench opens it for the method: O_DIRECT methods need it.
+    const bool direct = find_method(GetParam())->direct;
+    fd_ = open(file_.path.c_str(), O_RDONLY | O_CLOEXEC | (direct ? O_DIRECT : 0));
+    if (fd_ < 0 && direct && errno == EINVAL) return;  // a filesystem refusing O_DIRECT: reader() skips
     ASSERT_GE(fd_, 0);
   }
   void TearDown() override {
-    close(fd_);
+    if (fd_ >= 0) close(fd_);
     remove_file(file_);
     rmdir(dir_.c_str());
     untrack_path(dir_);
@@ -52,6 +56,7 @@ class ReaderTest : public ::testing::TestWithParam<std::string> {
     config.method = find_method(GetParam());
     config.io = io;
     config.qd = qd;
+    if (fd_ < 0) return nullptr;
     try {
       auto r = make_reader(config, t);
       r->pass(false);  // a probe: does this kernel accept the method's calls at all?
@@ -71,7 +76,7 @@ class ReaderTest : public ::testing::TestWithParam<std::string> {
 
 #define READER_OR_SKIP(var, ...)                                                   \
   auto var = reader(__VA_ARGS__);                                                  \
-  if (!var) GTEST_SKIP() << GetParam() << ": this kernel refuses the method's call"
+  if (!var) GTEST_SKIP() << GetParam() << ": this kernel (or the build tree's filesystem) refuses the method's call"
 
 // Every method.
 class EveryMethod : public ReaderTest {};
@@ -92,7 +97,7 @@ TEST_P(EveryMethod, ReadsOnlyItsRegion) {
 }
 
 TEST_P(EveryMethod, SmallRequestsCoverEveryByte) {
-  READER_OR_SKIP(r, 512, 1, target(0, 64 * 1024 + 77));
+  READER_OR_SKIP(r, find_method(GetParam())->direct ? kDirectAlign : 512, 1, target(0, 64 * 1024 + 77));
   EXPECT_EQ(r->pass(true).bytes, 64u * 1024 + 77);
 }
 
@@ -190,7 +195,7 @@ TEST_P(UringMethod, SaysWhichSetupFlagsTheKernelTook) {
   if (GetParam() == "uring_sqpoll") {
     EXPECT_NE(note.find("SQPOLL"), std::string::npos) << note;
   }
-  if (GetParam() != "uring") {
+  if (GetParam() != "uring" && GetParam() != "uring_direct") {  // both read by fd
     EXPECT_NE(note.find("registered file"), std::string::npos) << note;
   }
 }
@@ -210,6 +215,48 @@ TEST_P(UringMethod, ReportsTheSqpollThreadOnlyWhenItHasOne) {
 INSTANTIATE_TEST_SUITE_P(IoUringMethods, UringMethod,
                          ::testing::ValuesIn(methods_where([](const MethodInfo& m) { return m.family == Family::uring; })),
                          param_name);
+
+// O_DIRECT methods: whole blocks from the device, on a file opened for it.
+class DirectMethod : public ReaderTest {
+ protected:
+  std::string refusal(size_t io, const Target& t) {
+    ReaderConfig config;
+    config.method = find_method(GetParam());
+    config.io = io;
+    try {
+      make_reader(config, t);
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "";
+  }
+};
+
+TEST_P(DirectMethod, RefusesRequestsAndOffsetsOffTheBlockGrain) {
+  if (fd_ < 0) GTEST_SKIP() << "the build tree's filesystem refuses O_DIRECT";
+  EXPECT_NE(refusal(512, target(0, kFileSize)).find("multiples of 4096"), std::string::npos);
+  EXPECT_NE(refusal(6144, target(0, kFileSize)).find("multiples of 4096"), std::string::npos);
+  EXPECT_NE(refusal(4096, target(100, kFileSize)).find("region start 100"), std::string::npos);
+  EXPECT_EQ(refusal(8192, target(4096, kFileSize)), "");
+}
+
+TEST_P(DirectMethod, RefusesAFileOpenedWithoutODirect) {
+  const int buffered = open(file_.path.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(buffered, 0);
+  EXPECT_NE(refusal(4096, {buffered, file_.ino, file_.size, 0, file_.size}).find("not open with O_DIRECT"),
+            std::string::npos);
+  close(buffered);
+}
+
+TEST_P(DirectMethod, ReadsPastTheCacheWithoutFillingIt) {
+  READER_OR_SKIP(r, 64 * 1024, 4, target(0, kFileSize));
+  ASSERT_EQ(posix_fadvise(fd_, 0, 0, POSIX_FADV_DONTNEED), 0);
+  EXPECT_EQ(r->pass(true).bytes, kFileSize);
+  EXPECT_EQ(resident_fraction(fd_, 0, kFileSize), 0.0);  // buffered reads would have filled it
+}
+
+INSTANTIATE_TEST_SUITE_P(ODirectMethods, DirectMethod,
+                         ::testing::ValuesIn(methods_where([](const MethodInfo& m) { return m.direct; })), param_name);
 
 // The baselines are described beside the methods but are not readers.
 TEST(Readers, RefuseTheBaselines) {

@@ -287,8 +287,8 @@ def guest_setup(backing, *, sizes, mkfs, drive=None):
         if module:
             lines.append(f"modprobe {module} 2>/dev/null || true")
         lines += [
-            # a bio-based device (brd, null_blk queue_mode=0) shows `none` without a choice
-            f'if ! grep -q "\\[" $Q/scheduler; then [ {sched} = none ] || '
+            # a bio-based device (brd) has no scheduler file (6.12) or `none` without a choice
+            f'if ! grep -qs "\\[" $Q/scheduler; then [ {sched} = none ] || '
             f'bad "$DEV is bio-based and has no I/O scheduler to set ({sched}); leave --scheduler out"; '
             f'else grep -q "\\[{sched}\\]" $Q/scheduler || {{ '
             f'tr -d "[]" < $Q/scheduler | tr " " "\\n" | grep -qx {sched} || '
@@ -303,7 +303,7 @@ def guest_setup(backing, *, sizes, mkfs, drive=None):
         _sizes_line(sizes),
         f'{q(str(mkfs))} /dev/$DEV --engine-sizes $S > "$O/mkfs.log" 2>&1 || '
         f'failed "mkfs.myfs /dev/$DEV --engine-sizes $S failed: $(tail -n 1 "$O/mkfs.log")"',
-        f'echo "{backing.spec} /dev/$DEV scheduler $(cat $Q/scheduler) read_ahead_kb '
+        f'echo "{backing.spec} /dev/$DEV scheduler $(cat $Q/scheduler 2>/dev/null || echo n/a) read_ahead_kb '
         f'$(cat $Q/read_ahead_kb)" >> "$O/devices"',
     ]
     return lines

@@ -268,7 +268,7 @@ Counted untimed_pass(CellThread& t, bool check, bool count) {
   Counters before;
   BlockReads device_before;
   const bool counts_hooks = count && t.index == 0 && !g_run.stats_path.empty();
-  const bool counts_device = count && t.index == 0 && g_run.device;
+  const bool counts_device = count && t.index == 0 && g_run.device && g_run.device->counts_io;
   if (counts_hooks) g_sync.attempt([&] { before = read_stats(g_run.stats_path); });
   if (counts_device) g_sync.attempt([&] { device_before = read_block_stat(g_run.device->stat_path); });
   untimed_together(t, [&] { return t.reader->pass(check); });

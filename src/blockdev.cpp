@@ -75,6 +75,7 @@ std::optional<BlockDevice> block_device_of(unsigned major, unsigned minor, const
   dev.read_ahead_kb = first_line(disk_dir + "/queue/read_ahead_kb");
   if (dev.read_ahead_kb.empty()) dev.read_ahead_kb = "unknown";
   dev.stat_path = dir + "/stat";
+  dev.counts_io = first_line(disk_dir + "/queue/iostats") != "0";
   return dev;
 }
 

@@ -18,6 +18,9 @@ struct BlockDevice {
   std::string model;          // device/model, else the driver's name where known, else "unknown"
   std::string read_ahead_kb;  // the disk's queue/read_ahead_kb ("unknown" when unreadable)
   std::string stat_path;      // the device's own stat file (a partition's, for a partition)
+  // queue/iostats is not 0: the stat file counts this device's I/O (bio-based drivers such
+  // as brd account none, and their stat file stays at zero whatever is read).
+  bool counts_io = true;
 };
 
 // The block device with number major:minor under the sysfs mounted at sysfs_root, or

@@ -69,6 +69,9 @@ TEST_F(FakeSysfs, ABioBasedDeviceHasNoScheduler) {
   EXPECT_EQ(dev->disk, "ram0");
   EXPECT_EQ(dev->scheduler, "n/a");
   EXPECT_EQ(dev->model, "brd");
+  EXPECT_TRUE(dev->counts_io);
+  write("devices/virtual/block/ram0/queue/iostats", "0\n");  // brd accounts no I/O
+  EXPECT_FALSE(block_device_of(1, 0, root_)->counts_io);
 }
 
 TEST_F(FakeSysfs, ABlkMqQueueWithoutAChoiceRunsWithNone) {

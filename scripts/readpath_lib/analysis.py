@@ -182,16 +182,38 @@ def _state(challenger, reference):
     return 1 if challenger.value > reference.value else -1
 
 
+def direct(series):
+    """True for a path that reads with O_DIRECT (the engine's `direct` trait): it bypasses
+    the page cache, so beside a buffered read it is a different kind of path even where the
+    engine ranks the two together."""
+    return bool(series.traits.get("direct"))
+
+
+def direct_reference(series):
+    """The O_DIRECT path that O_DIRECT io_uring is set against, as read(2) is for buffered
+    io_uring: the O_DIRECT path of read(2)'s family without a queue depth; None if absent."""
+    ref = series.get("read")
+    family = ref.traits.get("family") if ref is not None else None
+    for label, s in sorted(series.items()):
+        if direct(s) and family and s.traits.get("family") == family \
+                and not s.traits.get("uses_qd"):
+            return label
+    return None
+
+
 def crossovers(series, reference="read"):
     """[(label, io)] where a path of the reference's rank group but another family (io_uring
     vs read(2)) first becomes faster than the reference beyond noise as io grows, having
-    not been so at the previous io; [(label, None)] when it is faster at every io."""
+    not been so at the previous io; [(label, None)] when it is faster at every io. Only
+    paths that go through the page cache as the reference does (or bypass it as it does)
+    are set against it."""
     ref = series.get(reference)
     if ref is None or not ref.ranks_with:
         return []
     found = []
     for label, s in sorted(series.items()):
-        if s.ranks_with != ref.ranks_with or s.traits.get("family") == ref.traits.get("family"):
+        if s.ranks_with != ref.ranks_with or s.traits.get("family") == ref.traits.get("family") \
+                or direct(s) != direct(ref):
             continue
         states = [(p.x, _state(p, ref.at(p.x))) for p in s.points if ref.at(p.x)]
         if not states:

@@ -70,6 +70,13 @@ class Stack:
     def entry(self):
         return UNRECORDED if self.unrecorded else entry_point(self.frames)
 
+    @property
+    def way_in(self):
+        """The outermost entry point alone: the stacks a report sets side by side (a
+        completion run in a softirq on the way out of a page fault beside one run inside
+        the fault's own queue_rq)."""
+        return self.entry.split(" → ")[0]
+
 
 def entry_point(frames):
     """`page fault`, `read(2) → page fault`, or the outermost named frame when no frame is a
@@ -141,13 +148,13 @@ def differing_hooks(paths_by_label):
             if len({frozenset(frame_set(p.get(h))) for p in paths_by_label.values()}) > 1]
 
 
-def entries(stacks):
+def entries(stacks, key=lambda stack: stack.entry):
     """{entry point: (calls or None, stacks)} of one hook's stacks, in first-seen order."""
     out = {}
     for stack in stacks or ():
-        calls, members = out.get(stack.entry, (0, []))
+        calls, members = out.get(key(stack), (0, []))
         calls = None if calls is None or stack.calls is None else calls + stack.calls
-        out[stack.entry] = (calls, members + [stack])
+        out[key(stack)] = (calls, members + [stack])
     return out
 
 
@@ -225,8 +232,8 @@ def stack_table(columns):
 
 def side_by_side(paths_by_label, order=()):
     """Markdown: per hook, the entry points that reach it with their calls on each run, then
-    each entry point's stacks side by side (the n-th stack of an entry on each run);
-    differing frames in bold."""
+    the stacks of each way in (outermost entry point) side by side, the n-th of each run
+    beside each other; differing frames in bold."""
     labels = list(paths_by_label)
     hooks = _hooks(paths_by_label, order)
     if not hooks:
@@ -236,7 +243,8 @@ def side_by_side(paths_by_label, order=()):
         same = hook not in differing_hooks(paths_by_label)
         out += [f"#### `{hook}`" + ("" if same or len(labels) < 2 else " — differs"), "",
                 entry_table(paths_by_label, hook), ""]
-        per_run = {label: entries(paths_by_label[label].get(hook)) for label in labels}
+        per_run = {label: entries(paths_by_label[label].get(hook), lambda s: s.way_in)
+                   for label in labels}
         seen = []
         for label in labels:
             seen += [e for e in per_run[label] if e not in seen and e != UNRECORDED]

@@ -21,7 +21,8 @@ METRIC_ALIASES = {"time": results.TIME, "throughput": results.BYTES_PER_SECOND,
                   "bytes_per_second": results.BYTES_PER_SECOND,
                   "items_per_second": results.ITEMS_PER_SECOND,
                   **{m.key: m for m in results.FIXED_COUNTERS},
-                  **{m.key: m for m in results.LATENCY_METRICS}}
+                  **{m.key: m for m in results.LATENCY_METRICS},
+                  **{m.key: m for m in results.DEVICE_COUNTERS}}
 # items_per_second is the same information as time per iteration; of the latency pass, the
 # median and the tail (p50, p99) are compared unless asked for the rest.
 DEFAULT_SKIP = {"items_per_second", "lat_p90_ns", "lat_p999_ns", "lat_max_ns", "lat_mean_ns",
@@ -142,6 +143,31 @@ def select_metrics(runs, names=None):
         return chosen
     order = [m for m in runs[0].metrics() if m.key not in DEFAULT_SKIP]
     return order or list(present.values())
+
+
+def device_changes(runs):
+    """One sentence per other run and target whose block device differs from the
+    baseline's (device, I/O scheduler, model, read_ahead_kb, or a block device on one side
+    only): changes in the device counters and cold timings may then be the device's."""
+    lines = []
+    base = runs[0]
+    for other in runs[1:]:
+        for target in sorted(set(base.targets()) & set(other.targets())):
+            before, after = base.device(target), other.device(target)
+            if before == after:
+                continue
+            if not before or not after:
+                where = lambda run, dev: (f"{run.label} on block device {dev['block_device']}"
+                                          if dev else f"{run.label} on no block device")
+                what = f"{where(base, before)}, {where(other, after)}"
+            else:
+                what = ", ".join(f"{title} {before[key]} → {after[key]}"
+                                 for key, title in results.DEVICE_CONTEXT
+                                 if before[key] != after[key])
+            lines.append(f"{other.label} vs {base.label} on {target}: the device changed "
+                         f"({what}); a difference in device requests, merges or cold timings "
+                         "may be the device's, not the kernel's.")
+    return lines
 
 
 def common_keys(runs):

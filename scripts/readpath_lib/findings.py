@@ -43,9 +43,13 @@ def _spread(p):
 
 # ---------------------------------------------------------------- one run
 
-def _ranking_sentence(rankings, members, context):
+def _ranking_sentence(rankings, members, context, shown=lambda label: label):
+    """shown(label) is how a path is named: with "(O_DIRECT)" for a path that bypasses the
+    page cache."""
     parts = []
     for r in rankings:
+        r = analysis.Ranking(r.group, r.io, shown(r.best), r.best_point,
+                             r.runner and shown(r.runner), r.runner_point)
         size = results.format_size(r.io)
         if r.runner is None:
             continue
@@ -58,7 +62,8 @@ def _ranking_sentence(rankings, members, context):
                          f"{_spread(r.best_point)} ({lead:.2f}× {r.runner})")
     if not parts:
         return None
-    return f"Fastest per I/O size among {', '.join(members)} ({context}): " + "; ".join(parts) + "."
+    return (f"Fastest per I/O size among {', '.join(map(shown, members))} ({context}): "
+            + "; ".join(parts) + ".")
 
 
 def _mapping_sentences(series, facet, context):
@@ -85,6 +90,25 @@ def _mapping_sentences(series, facet, context):
     return lines
 
 
+def _shown(series, label):
+    """A path as findings name it: `pread_direct (O_DIRECT)` for one that bypasses the page
+    cache."""
+    s = series.get(label)
+    return f"{label} (O_DIRECT)" if s is not None and analysis.direct(s) else label
+
+
+def _direct_note(series, members):
+    """What a ranking that sets O_DIRECT beside buffered reads must say: they are not the
+    same kind of path."""
+    direct = [m for m in members if analysis.direct(series[m])]
+    if not direct or len(direct) == len(members):
+        return ""
+    return (f" {', '.join(direct)} read{'s' if len(direct) == 1 else ''} with O_DIRECT, "
+            "bypassing the page cache: every request goes to the device, while the buffered "
+            "reads beside it fill the page cache and read ahead, so this ranks two kinds of "
+            "path, not two ways of doing the same work.")
+
+
 def run_findings(runs):
     """Fastest like paths per I/O size, crossovers and fault costs of each native run."""
     lines = []
@@ -104,16 +128,21 @@ def run_findings(runs):
                 for group in sorted(by_group):
                     members = sorted(label for label, s in series.items()
                                      if s.ranks_with == group)
-                    sentence = _ranking_sentence(by_group[group], members, context)
+                    sentence = _ranking_sentence(by_group[group], members, context,
+                                                 lambda label: _shown(series, label))
                     if sentence:
-                        lines.append(sentence)
-                for label, io in analysis.crossovers(series):
-                    if io is None:
-                        lines.append(f"{label} is faster than read(2) beyond noise at every I/O "
-                                     f"size ({context}).")
-                    else:
-                        lines.append(f"{label} overtakes read(2) beyond noise at "
-                                     f"{results.format_size(io)} requests ({context}).")
+                        lines.append(sentence + _direct_note(series, members))
+                direct_ref = analysis.direct_reference(series)
+                for reference, name in (("read", "read(2)"),
+                                        (direct_ref, f"{direct_ref} (O_DIRECT)")):
+                    for label, io in analysis.crossovers(series, reference):
+                        label = _shown(series, label)
+                        if io is None:
+                            lines.append(f"{label} is faster than {name} beyond noise at every "
+                                         f"I/O size ({context}).")
+                        else:
+                            lines.append(f"{label} overtakes {name} beyond noise at "
+                                         f"{results.format_size(io)} requests ({context}).")
                 lines += _mapping_sentences(series, facet, context)
             for label, pts in sorted(analysis.fault_costs(run, target).items()):
                 lo = min(p.value for _, p, _ in pts)
@@ -151,6 +180,14 @@ COUNTER_HOOKS = {
     "ctxsw": (None, "the same calls slept or were preempted a different number of times "
                     "(their number did not change)"),
 }
+# The device's requests against what myfs asked of it: with the same bios the difference is
+# below myfs, in the block layer (plugging, the I/O scheduler's merges) or the device.
+_DEVICE_HOOKS = ("readahead", "readahead_pages", "read_folio", "bio_submit", "bio_pages",
+                 "direct_read")
+_SAME_BIOS = ("myfs submitted the same bios: the block layer below it (plugging, the I/O "
+              "scheduler's merges) or the device made different requests of them")
+COUNTER_HOOKS.update({key: (_DEVICE_HOOKS, _SAME_BIOS)
+                      for key in ("dev_reads", "dev_read_merges", "dev_read_kib")})
 SAME_CALLS_TIMING = ("the same hook calls took a different time: the change is in how long "
                      "the path took (the kernel's code, myfs's hooks or the machine), not in "
                      "which hooks ran")
@@ -215,8 +252,10 @@ def comparison_findings(runs, tables, paths_by_run):
     lines = []
     for table in tables:
         timing = table.metric.timing
-        if timing and table.metric.key != "time" or table.metric.key.startswith("myfs_"):
-            continue   # throughput mirrors time; hook counts are the explanation, not the news
+        if timing and table.metric.key != "time" or table.metric.key.startswith("myfs_") \
+                or table.metric.key == "dev_read_avg_kib":
+            continue   # throughput mirrors time, KiB per request is KiB over requests; hook
+            # counts are the explanation, not the news
         for j, other in enumerate(runs[1:]):
             machine = _machine(table, j, runs) if timing else ""
             marked = [(row, row.deltas[j]) for row in table.rows

@@ -111,19 +111,28 @@ def latency_tables(run):
 def method_table(runs):
     """What each method times, in the engine's own words (its method table)."""
     present = sorted({b.method for r in runs for b in r.benchmarks.values()})
+    traits_of = {m: next((r.traits(m) for r in runs if r.traits(m)), {}) for m in present}
+    direct = any(t.get("direct") for t in traits_of.values())
     rows = []
     for method in present:
-        traits = next((r.traits(method) for r in runs if r.traits(method)), {})
+        traits = traits_of[method]
         if traits:
+            cache = ["bypassed (O_DIRECT)" if traits.get("direct") else "through it"] \
+                if direct else []
             rows.append([method, traits.get("family", "-"), traits.get("delivers", "-"),
-                         traits.get("ranks_with", "-"), traits.get("timed", "-")])
+                         traits.get("ranks_with", "-"), *cache, traits.get("timed", "-")])
     if not rows:
         return []
-    return ["## What each path times", "",
-            "Paths are ranked only with paths of the same kind (\"ranks with\"): a copy out "
-            "of a mapping is not a read, and touching a page is not copying it.", "",
-            markdown_table(["method", "family", "delivers", "ranks with", "timed region"],
-                           rows, "lllll"), ""]
+    note = ("Paths are ranked only with paths of the same kind (\"ranks with\"): a copy out "
+            "of a mapping is not a read, and touching a page is not copying it.")
+    if direct:
+        note += (" O_DIRECT reads bypass the page cache: they have only cold cells and go to "
+                 "the device on every request; where they are ranked with buffered reads, the "
+                 "findings say so.")
+    return ["## What each path times", "", note, "",
+            markdown_table(["method", "family", "delivers", "ranks with",
+                            *(["page cache"] if direct else []), "timed region"],
+                           rows, "l" * (6 if direct else 5)), ""]
 
 
 def hook_tables(runs):
@@ -160,8 +169,81 @@ def hook_tables(runs):
     return out
 
 
+# myfs hooks set beside the device counters: what myfs asked of the device (bios, their
+# pages, O_DIRECT reads) and the page-cache calls that asked it. myfs names its hooks
+# (results.hook_order); these are the ones that explain a device's requests.
+DEVICE_HOOKS = ("readahead", "read_folio", "direct_read", "bio_submit", "bio_pages",
+                "bio_complete", "bio_error")
+
+
+def _device_label(run, target, runs):
+    return f"{run.label} ({target})" if len({t for r in runs for t in r.targets()}) > 1 \
+        else run.label
+
+
+def device_tables(runs):
+    """The block device each result read from (its context) and, per cell that read from
+    it, the device's requests, merges and sizes per pass beside myfs's hook counts; [] when
+    no result was on a block device."""
+    columns = [(_device_label(r, t, runs), r.device(t)) for r in runs for t in r.targets()
+               if r.device(t)]
+    if not columns:
+        return []
+    out = ["## Device", "",
+           "The block device under the directory each result read (from its context), then "
+           "per cell and pass what the device did (/sys/block/<disk>/stat around the counted "
+           "pass) beside what myfs asked of it. Requests fewer than bios: the I/O scheduler "
+           "or the plug merged them.", "",
+           markdown_table(["", *[label for label, _ in columns]],
+                          [[title, *[dev[key] for _, dev in columns]]
+                           for key, title in results.DEVICE_CONTEXT],
+                          "l" * (len(columns) + 1)), ""]
+    hooks = [h for h in results.hook_order(runs) if h in DEVICE_HOOKS]
+    counters = [("dev_reads", "requests"), ("dev_read_merges", "merges"),
+                ("dev_read_kib", "KiB"), ("dev_read_avg_kib", "KiB/request"),
+                ("dev_read_ms", "ms")]
+    for target in sorted({t for r in runs for t in r.targets() if r.device(t)}):
+        names = sorted({b.name for r in runs for b in r.benchmarks.values()
+                        if b.target == target and b.values("dev_reads")},
+                       key=lambda n: results.sort_key((target, n)))
+        shown = [h for h in hooks if any(any(b.values(f"myfs_{h}")) for r in runs
+                                         for b in r.benchmarks.values() if b.target == target)]
+        rows, idle = [], 0
+        for name in names:
+            benches = [r.benchmarks.get((target, name)) for r in runs]
+            if not any(b is not None and any(b.values("dev_reads")) for b in benches):
+                idle += 1
+                continue
+            cells = [results.short_name(name)]
+            for key in [k for k, _ in counters] + [f"myfs_{h}" for h in shown]:
+                values = [None if b is None else b.median(key) for b in benches]
+                text = " / ".join(results.format_value(v, "") for v in values)
+                differs = len({v for v in values if v is not None}) > 1
+                cells.append(f"**{text}**" if differs else text)
+            rows.append(cells)
+        if not rows:
+            out += [f"No cell on {target} read from the device (every one found its pages "
+                    "cached).", ""]
+            continue
+        out += [f"### Device requests per pass on {target}, beside myfs's calls", "",
+                markdown_table(["benchmark", *[t for _, t in counters], *shown], rows), ""]
+        notes = []
+        if len(runs) > 1:
+            notes.append(f"Each cell: {' / '.join(r.label for r in runs)}; bold where they "
+                         "differ.")
+        if idle:
+            notes.append(f"{idle} cell(s) read nothing from the device (warm cache) and are "
+                         "not listed.")
+        if any(r.emulated(target) for r in runs):
+            notes.append("ms is device time under TCG emulation: a shape, not a cost.")
+        if notes:
+            out += [" ".join(notes), ""]
+    return out
+
+
 def call_paths(runs):
-    """{run label: {hook: [functions]}} from the .paths file beside a run's myfs JSON."""
+    """{run label: {hook: [callpaths.Stack]}} from the .paths file beside a run's myfs
+    JSON."""
     recorded = {}
     for run in runs:
         for file in run.files:
@@ -201,7 +283,8 @@ def build(runs, out, title=None, charts=True, min_effect=0.0):
     tables = compare.compare(runs, min_effect=min_effect) if len(runs) > 1 else []
     text += ["## Findings", ""]
     recorded = call_paths(runs)
-    found = (findings.comparison_findings(runs, tables, recorded) if tables else []) \
+    found = compare.device_changes(runs) \
+        + (findings.comparison_findings(runs, tables, recorded) if tables else []) \
         + (findings.latency_findings(runs, tables, recorded) if tables else []) \
         + findings.path_findings(recorded) + findings.run_findings(runs)
     if emulated:
@@ -215,6 +298,7 @@ def build(runs, out, title=None, charts=True, min_effect=0.0):
     if latency:
         text += ["## Latency per request", "", *latency]
     text += hook_tables(runs)
+    text += device_tables(runs)
     if tables:
         text += ["## Comparison with " + runs[0].label, ""]
         for table in tables:
@@ -234,10 +318,13 @@ def build(runs, out, title=None, charts=True, min_effect=0.0):
                          f"([SVG](charts/{png.with_suffix('.svg').name}))", ""]
     if recorded:
         text += ["## Call paths per hook (myfs, trace=once)", "",
-                 "The first call stack that reached each myfs hook, innermost frame first, "
-                 "by function name (offsets differ between builds)."
+                 "Per myfs hook: where its calls came from (read(2), a page fault, an io_uring "
+                 "worker, ...) and how many came each way while trace=once recorded, then the "
+                 "distinct call stacks, innermost frame first, by function name (offsets "
+                 "differ between builds); `bio_submit` and `bio_complete` are the way down to "
+                 "the device driver and back."
                  + (" Bold: frames that differ between runs." if len(recorded) > 1 else ""),
-                 "", *callpaths.side_by_side(recorded)]
+                 "", *callpaths.side_by_side(recorded, results.hook_order(runs))]
     gone = skipped(runs)
     if gone:
         text += ["## Skipped cells", "", *gone, ""]

@@ -57,6 +57,19 @@ LATENCY_PERCENTILES = [Metric("lat_p50_ns", "latency p50 per request", "ns", Fal
                        Metric("lat_p999_ns", "latency p99.9 per request", "ns", False, True),
                        Metric("lat_max_ns", "latency max per request", "ns", False, True),
                        Metric("lat_mean_ns", "latency mean per request", "ns", False, True)]
+# The block device under the directory (docs/contracts.md, "The device in a cell"): its
+# /sys/block/<disk>/stat read around the same untimed counting pass as the hook counters, per
+# pass over one thread's region. Counts, exact when nothing else reads the device;
+# dev_read_ms is the device's busy time, a timing (emulated under TCG).
+DEVICE_COUNTERS = [Metric("dev_reads", "device read requests per pass", "", False, False),
+                   Metric("dev_read_merges", "device read merges per pass", "", False, False),
+                   Metric("dev_read_kib", "device KiB read per pass", "", False, False),
+                   Metric("dev_read_avg_kib", "device KiB per read request", "", False, False),
+                   Metric("dev_read_ms", "device read time (ms) per pass", "", False, True)]
+# The context keys that say which device a result read from; they are set only when the
+# directory under test is on a block device (read_ahead_kb is then that device's).
+DEVICE_CONTEXT = [("block_device", "block device"), ("block_scheduler", "I/O scheduler"),
+                  ("block_model", "device model"), ("read_ahead_kb", "read_ahead_kb")]
 LATENCY_COUNT = Metric("lat_count", "requests per latency pass", "", False, False)
 LATENCY_METRICS = [*LATENCY_PERCENTILES, LATENCY_COUNT]
 # readpath_bench --latency writes FILE.latency.json beside FILE (docs/contracts.md): the
@@ -134,6 +147,14 @@ class Run:
                 return ctx[key]
         return default
 
+    def device(self, target):
+        """{context key: value} of the block device a target's cells read from (the keys
+        of DEVICE_CONTEXT); {} when its directory is not on a block device."""
+        ctx = self.contexts.get(target, {})
+        if not ctx.get("block_device"):
+            return {}
+        return {key: str(ctx.get(key, "-")) for key, _ in DEVICE_CONTEXT}
+
     def emulated(self, target):
         """True when the timings of this target came from a TCG guest."""
         return str(self.context("accel", target=target)).lower() == "tcg"
@@ -150,7 +171,7 @@ class Run:
         """The metrics this run has values for, timings first, then counters."""
         present = {k for b in self.benchmarks.values() for k in b.samples}
         order = [TIME, BYTES_PER_SECOND, ITEMS_PER_SECOND, *LATENCY_METRICS, *FIXED_COUNTERS,
-                 *[hook_metric(h) for h in hook_order([self])]]
+                 *DEVICE_COUNTERS, *[hook_metric(h) for h in hook_order([self])]]
         return [m for m in order if m.key in present]
 
     def latency(self, bench):

@@ -17,11 +17,14 @@ Examples:
 PCT percent, significantly (one-sided Mann–Whitney on the time shifted by PCT, Holm within
 the question)? A run slowed by less, or by noise, does not fail. Timings from a TCG guest
 are marked "emulated" and never fail it; hook counts are exact under any accelerator, so
-their differences are marked "exact", not tested.
+their differences are marked "exact", not tested. Runs on a block device carry its
+requests, merges and KiB per pass (dev_*) as counters; when the device, its I/O scheduler,
+model or read_ahead_kb differ between two runs, that is said before the tables.
 """
 
 from .. import cli, results
-from ..compare import compare, format_ci, format_delta, legend, metric_names, regressions, render
+from ..compare import (compare, device_changes, format_ci, format_delta, legend, metric_names,
+                       regressions, render)
 from ..errors import UsageError
 
 HELP = "compare runs: per-metric tables with median ratio, 95%% CI, Mann–Whitney U, Holm"
@@ -55,6 +58,8 @@ def run(args):
     print(f"Baseline: {runs[0].label} ({runs[0].path})")
     for other in runs[1:]:
         print(f"Compared: {other.label} ({other.path})")
+    for line in device_changes(runs):
+        print(line)
     for table in tables:
         print()
         print(render(table, runs))

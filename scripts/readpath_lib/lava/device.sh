@@ -116,7 +116,7 @@ BEGIN { scale["ns"] = 1; scale["us"] = 1e3; scale["ms"] = 1e6; scale["s"] = 1e9 
 END {
     for (c = 1; c <= cells; c++) {
         name = order[c]; k = n[name] + 0
-        case_name = name; sub(/\/manual_time/, "", case_name); gsub(/\//, ".", case_name)
+        case_name = name; sub(/\/(manual_time|real_time)/, "", case_name); gsub(/\//, ".", case_name)
         if (k == 0) { print "skip", case_name, why[name]; continue }
         for (i = 1; i <= k; i++) x[i] = v[name, i]
         for (i = 2; i <= k; i++) { y = x[i]; for (j = i - 1; j >= 1 && x[j] > y; j--) x[j + 1] = x[j]; x[j + 1] = y }

@@ -28,6 +28,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -135,7 +136,7 @@ def blobs(console):
             current = None
             try:
                 data = gzip.decompress(base64.b64decode("".join(chunks), validate=True))
-            except (ValueError, OSError, EOFError):
+            except (ValueError, OSError, EOFError, zlib.error):
                 problems.append(f"{name} does not decode (the console mangled a line)")
                 continue
             if len(data) != size or hashlib.sha256(data).hexdigest() != digest:

@@ -191,12 +191,10 @@ def direct(series):
 
 def direct_reference(series):
     """The O_DIRECT path that O_DIRECT io_uring is set against, as read(2) is for buffered
-    io_uring: the O_DIRECT path of read(2)'s family without a queue depth; None if absent."""
-    ref = series.get("read")
-    family = ref.traits.get("family") if ref is not None else None
+    io_uring: an O_DIRECT path of the engine's `read` family without a queue depth; None if
+    there is none."""
     for label, s in sorted(series.items()):
-        if direct(s) and family and s.traits.get("family") == family \
-                and not s.traits.get("uses_qd"):
+        if direct(s) and s.traits.get("family") == "read" and not s.traits.get("uses_qd"):
             return label
     return None
 

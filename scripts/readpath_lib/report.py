@@ -208,6 +208,11 @@ def device_tables(runs):
                        key=lambda n: results.sort_key((target, n)))
         shown = [h for h in hooks if any(any(b.values(f"myfs_{h}")) for r in runs
                                          for b in r.benchmarks.values() if b.target == target)]
+        if not names:
+            out += [f"The device under {target} accounts no I/O (its queue's iostats are off, "
+                    "as brd's): no request counts per cell, only myfs's calls (hook table "
+                    "above).", ""]
+            continue
         rows, idle = [], 0
         for name in names:
             benches = [r.benchmarks.get((target, name)) for r in runs]

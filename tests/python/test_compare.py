@@ -207,3 +207,38 @@ def test_a_moved_tail_with_a_still_median_is_said_beside_the_hook_counts(tmp_pat
     line = next(l for l in findings.splitlines() if "latency per request on ext4" in l)
     assert f"{COLD_READ} p99" in line and "the tail moved, the median did not" in line
     assert "readahead 11 → 19" in line and "the work changed" in line
+
+
+BLOCK_61 = FIXTURES / "block-6.1.0-56-amd64.json"
+BLOCK_612 = FIXTURES / "block-6.12.117+deb12-amd64.json"
+
+
+def test_a_changed_scheduler_is_said_before_the_tables():
+    proc = readpath("compare", BLOCK_61, BLOCK_612, "--metric", "time")
+    assert proc.returncode == 0, proc.stderr
+    head = proc.stdout.split("\n###")[0]
+    assert ("6.12.117+deb12-amd64 vs 6.1.0-56-amd64 on myfs: the device changed (I/O scheduler "
+            "none → mq-deadline)") in head
+
+
+def test_the_same_device_on_both_sides_is_not_mentioned():
+    proc = readpath("compare", BLOCK_61, BLOCK_61, "--metric", "time")
+    assert proc.returncode == 0, proc.stderr
+    assert "device changed" not in proc.stdout
+
+
+def test_a_block_device_on_one_side_only_is_said():
+    proc = readpath("compare", MYFS_61, BLOCK_61, "--metric", "time")
+    assert proc.returncode == 0, proc.stderr
+    assert ("the device changed (6.1.0-56-amd64 on no block device, 6.1.0-56-amd64#2 on block "
+            "device nullb0)") in proc.stdout
+
+
+def test_device_requests_are_compared_as_exact_counts():
+    proc = readpath("compare", BLOCK_61, BLOCK_612, "--metric", "dev_reads")
+    assert proc.returncode == 0, proc.stderr
+    cold = proc.stdout.split("device read requests per pass on myfs, file 1M, cold")[1]
+    cells = [c.strip() for c in row(cold, "pread/io:4096/file:1048576/warm:0").split("|")]
+    assert cells[2:6] == ["8", "6", "-25.0%", "exact"]
+    direct = [c.strip() for c in row(cold, "pread_direct/io:4096/file:1048576/warm:0").split("|")]
+    assert direct[2:4] == ["256", "256"] and direct[6] == "", "unchanged: not marked"

@@ -126,3 +126,121 @@ def test_latency_per_request_gets_its_section_with_the_timer_overhead(tmp_path):
 def test_no_latency_section_without_a_latency_pass(tmp_path):
     text = report_text(FIXTURES / "base.json", "--no-charts", out=tmp_path)
     assert "Latency per request" not in text
+
+
+BLOCK_61 = FIXTURES / "block-6.1.0-56-amd64.json"
+BLOCK_612 = FIXTURES / "block-6.12.117+deb12-amd64.json"
+
+
+def section(text, title):
+    return text.split(f"\n## {title}\n")[1].split("\n## ")[0]
+
+
+def table_row(text, first_cell):
+    return [c.strip() for c in next(l for l in text.splitlines()
+                                    if l.startswith(f"| {first_cell} ")).split("|")[1:-1]]
+
+
+def test_call_paths_say_per_hook_where_calls_came_from_on_each_kernel(tmp_path):
+    paths = section(report_text(BLOCK_61, BLOCK_612, "--no-charts", out=tmp_path),
+                    "Call paths per hook (myfs, trace=once)")
+    read_iter = paths.split("#### `read_iter`")[1].split("####")[0]
+    assert table_row(read_iter, "reached from") == [
+        "reached from", "calls on 6.1.0-56-amd64", "calls on 6.12.117+deb12-amd64"]
+    assert table_row(read_iter, "pread(2)") == ["pread(2)", "768", "768"]
+    assert table_row(read_iter, "io_uring worker (io-wq)") == ["io_uring worker (io-wq)",
+                                                                "272", "-"]
+    assert table_row(read_iter, "io_uring_enter(2)") == ["io_uring_enter(2)", "-", "272"]
+    readahead = paths.split("#### `readahead`")[1].split("####")[0]
+    assert table_row(readahead, "other stacks (not recorded)")[1:] == ["-", "3"]
+
+
+def test_the_way_down_to_the_driver_is_set_side_by_side_per_kernel(tmp_path):
+    paths = section(report_text(BLOCK_61, BLOCK_612, "--no-charts", out=tmp_path),
+                    "Call paths per hook (myfs, trace=once)")
+    submit = paths.split("`bio_submit` from pread(2):")[1].split("\n\n")[1]
+    assert "6.1.0-56-amd64 (16 calls)" in submit and "6.12.117+deb12-amd64 (16 calls)" in submit
+    assert "**" not in submit, "the same stack on both kernels"
+    # A major fault's completion: inside null_queue_rq on 6.1, from a softirq on 6.12.
+    fault = paths.split("`bio_complete` from page fault:")[1].split("\n\n")[1]
+    assert "6.1.0-56-amd64 (10 calls)" in fault and "6.12.117+deb12-amd64 (10 calls)" in fault
+    assert "**null_queue_rq**" in fault and "**handle_softirqs**" in fault
+    assert "`myfs_end_io`" in fault and "`asm_exc_page_fault`" in fault
+
+
+def test_differing_entry_points_are_findings(tmp_path):
+    findings = findings_of(report_text(BLOCK_61, BLOCK_612, "--no-charts", out=tmp_path))
+    line = next(l for l in findings.splitlines() if "`read_iter` differs" in l)
+    assert "only 6.1.0-56-amd64 reaches it from io_uring worker (io-wq), 272 calls" in line
+    assert "only 6.12.117+deb12-amd64 reaches it from io_uring_enter(2), 272 calls" in line
+    assert not any("`bio_submit` differs" in l for l in findings.splitlines())
+
+
+def test_the_device_section_sets_requests_beside_myfs_calls(tmp_path):
+    device = section(report_text(BLOCK_61, BLOCK_612, "--no-charts", out=tmp_path), "Device")
+    assert table_row(device, "I/O scheduler") == ["I/O scheduler", "none", "mq-deadline"]
+    assert table_row(device, "block device") == ["block device", "nullb0", "nullb0"]
+    header = table_row(device, "benchmark")
+    assert header[:6] == ["benchmark", "requests", "merges", "KiB", "KiB/request", "ms"]
+    assert {"bio_submit", "bio_pages", "direct_read"} <= set(header[6:])
+    cold = dict(zip(header, table_row(device, "pread/io:4096/file:1048576/warm:0")))
+    assert cold["requests"] == "**8 / 6**" and cold["merges"] == "**0 / 2**"
+    assert cold["bio_submit"] == "8 / 8", "the same bios, fewer requests: merged below myfs"
+    direct = dict(zip(header, table_row(device, "pread_direct/io:4096/file:1048576/warm:0")))
+    assert direct["requests"] == "256 / 256" and direct["direct_read"] == "256 / 256"
+    assert "warm:1" not in device and "5 cell(s) read nothing from the device" in device
+
+
+def test_a_changed_scheduler_is_stated_and_the_same_device_is_not(tmp_path):
+    changed = findings_of(report_text(BLOCK_61, BLOCK_612, "--no-charts", out=tmp_path / "a"))
+    assert ("6.12.117+deb12-amd64 vs 6.1.0-56-amd64 on myfs: the device changed (I/O scheduler "
+            "none → mq-deadline)") in changed
+    merges = next(l for l in changed.splitlines() if "device read merges per pass" in l)
+    assert "myfs submitted the same bios" in merges
+    same = findings_of(report_text(BLOCK_61, BLOCK_61, "--no-charts", out=tmp_path / "b"))
+    assert "device changed" not in same
+
+
+def test_no_device_section_off_a_block_device(tmp_path):
+    text = report_text(FIXTURES / "myfs-6.1.0-56-amd64.json", "--no-charts", out=tmp_path)
+    assert "\n## Device\n" not in text
+
+
+def test_o_direct_ranked_beside_buffered_reads_says_it_bypasses_the_page_cache(tmp_path):
+    text = report_text(BLOCK_61, "--no-charts", out=tmp_path)
+    ranked = [l for l in findings_of(text).splitlines() if "Fastest" in l]
+    cold = next(l for l in ranked if "cold" in l)
+    assert "pread_direct (O_DIRECT)" in cold and "uring_direct qd:8 (O_DIRECT)" in cold
+    assert "bypassing the page cache" in cold and "two kinds of path" in cold
+    warm = next(l for l in ranked if "warm" in l)
+    assert "direct" not in warm and "O_DIRECT" not in warm, "O_DIRECT has no warm cells"
+    methods = section(text, "What each path times")
+    assert table_row(methods, "pread_direct")[4] == "bypassed (O_DIRECT)"
+    assert table_row(methods, "pread")[4] == "through it"
+
+
+def test_io_uring_o_direct_is_set_against_o_direct_read_not_buffered(tmp_path):
+    import json
+    data = json.loads(BLOCK_61.read_text())   # pread as read: read(2) is the reference
+    data["context"]["methods"] = data["context"]["methods"].replace('"pread"', '"read"')
+    for bench in data["benchmarks"]:
+        for key in ("name", "run_name"):
+            if bench[key].startswith("pread/"):
+                bench[key] = bench[key][1:]
+    renamed = tmp_path / "renamed.json"
+    renamed.write_text(json.dumps(data))
+    findings = findings_of(report_text(renamed, "--no-charts", out=tmp_path / "out"))
+    crossings = [l for l in findings.splitlines() if "overtakes" in l or "faster than" in l]
+    assert ("uring_direct qd:8 (O_DIRECT) is faster than pread_direct (O_DIRECT) beyond noise "
+            "at every I/O size") in findings
+    assert not any("uring_direct" in l and "read(2)" in l for l in crossings)
+
+
+def test_cold_only_methods_are_charted_in_the_cold_panels_alone(tmp_path):
+    proc = readpath("plot", BLOCK_61, "--out", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    svg = (tmp_path / "throughput-myfs.svg").read_text()
+    import re
+    direct = set(re.findall(r'<g id="series/pread_direct/(\d+)">', svg))
+    buffered = set(re.findall(r'<g id="series/pread/(\d+)">', svg))
+    assert direct and direct < buffered, "pread_direct in the cold panel, pread in warm too"

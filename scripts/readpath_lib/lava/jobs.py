@@ -38,6 +38,7 @@ MATRIX_KEYS = {
 }
 KERNEL_ARGS = "console=ttyS0,115200 rdinit=/init panic=-1"
 DEFAULT_TIMEOUT_MINUTES = 60
+PARAMS = ("PROFILE", "ROUNDS", "REPETITIONS", "MYFS_OPTIONS", "ACCEL")   # device.sh's inputs
 _OPTIONS = re.compile(r"[A-Za-z0-9_=.-]+(,[A-Za-z0-9_=.-]+)*")
 
 
@@ -151,7 +152,8 @@ def test_definition(profile, options, rounds, repetitions, accel):
         },
         "params": {"PROFILE": profile, "ROUNDS": str(rounds), "REPETITIONS": str(repetitions),
                    "MYFS_OPTIONS": "" if options == "default" else options, "ACCEL": accel},
-        "run": {"steps": [f"/{artifacts.PAYLOAD_ROOT}/bin/readpath-device"]},
+        # LAVA sets params as shell variables of the run script, not in the environment.
+        "run": {"steps": [f"export {' '.join(PARAMS)}; /{artifacts.PAYLOAD_ROOT}/bin/readpath-device"]},
     }
 
 

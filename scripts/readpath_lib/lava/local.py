@@ -15,11 +15,14 @@ from .. import packages
 from ..errors import RunError, UsageError
 
 
-def run_job(job_path, device_path, out, job_id=1, timeout=None,
+def run_job(job_path, device_path, out, job_id=None, timeout=None,
             log=lambda msg: None):
     """Run `job_path` on `device_path` with lava-run into `out`; returns (LAVA's verdict
-    pass/fail, seconds). A job lava-run fails still leaves its log for the importer."""
+    pass/fail, seconds). A job lava-run fails still leaves its log for the importer. The
+    job id (default: this process's id) names lava-run's scratch directory under
+    /var/lib/lava/dispatcher/tmp, so jobs run at the same time must differ in it."""
     import yaml
+    job_id = os.getpid() if job_id is None else job_id
     if os.geteuid() != 0:
         raise UsageError("lava-run runs jobs as root only; rerun as root")
     if shutil.which("lava-run") is None:

@@ -30,6 +30,8 @@ ENTRY_POINTS = [
     ("pread(2)", ("ksys_pread64", "__x64_sys_pread64", "__arm64_sys_pread64")),
     ("preadv2(2)", ("do_preadv", "__x64_sys_preadv2", "__x64_sys_preadv",
                     "__arm64_sys_preadv2")),
+    ("sendfile(2)", ("do_sendfile", "__x64_sys_sendfile64")),
+    ("splice(2)", ("do_splice", "__x64_sys_splice")),
     ("write(2)", ("ksys_write", "__x64_sys_write", "ksys_pwrite64", "__x64_sys_pwrite64")),
     ("mmap(2)", ("ksys_mmap_pgoff", "vm_mmap_pgoff")),
     ("madvise(2)", ("do_madvise", "__x64_sys_madvise")),
@@ -72,10 +74,12 @@ class Stack:
 
     @property
     def way_in(self):
-        """The outermost entry point alone: the stacks a report sets side by side (a
-        completion run in a softirq on the way out of a page fault beside one run inside
-        the fault's own queue_rq)."""
-        return self.entry.split(" → ")[0]
+        """The outermost entry point alone, io_uring's ways as one: the stacks a report sets
+        side by side (a completion run in a softirq on the way out of a page fault beside
+        one run inside the fault's own queue_rq; a read issued by io-wq beside one issued
+        inline by io_uring_enter)."""
+        outer = self.entry.split(" → ")[0]
+        return "io_uring" if outer.startswith("io_uring") else outer
 
 
 def entry_point(frames):
@@ -148,10 +152,25 @@ def differing_hooks(paths_by_label):
             if len({frozenset(frame_set(p.get(h))) for p in paths_by_label.values()}) > 1]
 
 
+def merged(stacks):
+    """Stacks with the same function names (other call sites of the same functions: myfs
+    tells them apart by address) as one, their calls summed; first-seen order."""
+    out = {}
+    for stack in stacks or ():
+        key = (stack.frames, stack.unrecorded)
+        if key in out:
+            calls = None if out[key].calls is None or stack.calls is None \
+                else out[key].calls + stack.calls
+            out[key] = Stack(stack.frames, calls, stack.unrecorded)
+        else:
+            out[key] = stack
+    return list(out.values())
+
+
 def entries(stacks, key=lambda stack: stack.entry):
     """{entry point: (calls or None, stacks)} of one hook's stacks, in first-seen order."""
     out = {}
-    for stack in stacks or ():
+    for stack in merged(stacks):
         calls, members = out.get(key(stack), (0, []))
         calls = None if calls is None or stack.calls is None else calls + stack.calls
         out[key(stack)] = (calls, members + [stack])
@@ -259,7 +278,10 @@ def side_by_side(paths_by_label, order=()):
                         f" ({stack.calls} calls)"
                     columns[f"{label}{calls}"] = None if stack is None else stack.frames
                 nth = f", stack {i + 1}" if depth > 1 else ""
-                out += [f"`{hook}` from {entry}{nth}:", "", stack_table(columns), ""]
+                ways = list(dict.fromkeys(s.entry.split(" → ")[0] for label in labels
+                                          for s in per_run[label].get(entry, (None, []))[1]))
+                named = entry if ways == [entry] else f"{entry} ({' / '.join(ways)})"
+                out += [f"`{hook}` from {named}{nth}:", "", stack_table(columns), ""]
     return out
 
 

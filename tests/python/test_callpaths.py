@@ -83,3 +83,43 @@ def test_report_on_a_damaged_paths_file_exits_2_with_one_line(tmp_path):
     proc = readpath("report", tmp_path / "k.json", "--no-charts", "--out", tmp_path / "out")
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1 and "k.paths, line 1" in proc.stderr
+
+
+# Recorded by myfs itself (page-cache mode, synthetic, trace=once) in 6.1 and 6.12 guests:
+# truncate -s 4M f; dd bs=64k (read(2)); POSIX_FADV_DONTNEED, then a Python mmap reading a
+# byte per page; DONTNEED again, then fio --ioengine=io_uring --bs=64k --iodepth=8.
+REAL_61 = FIXTURES / "real-pagecache-6.1.0-56-amd64.paths"
+REAL_612 = FIXTURES / "real-pagecache-6.12.117+deb12-amd64.paths"
+
+
+def calls_by_entry(path, hook):
+    return {entry: calls for entry, (calls, _) in
+            callpaths.entries(callpaths.load(path)[hook]).items()}
+
+
+def test_real_readahead_is_reached_from_read_a_fault_and_io_uring_with_its_calls():
+    assert calls_by_entry(REAL_61, "readahead") == {
+        "read(2)": 32, "page fault": 32, "io_uring_enter(2)": 17}
+
+
+def test_real_io_uring_reads_run_inline_on_6_1_and_in_io_wq_on_6_12():
+    assert calls_by_entry(REAL_61, "read_iter") == {"read(2)": 65, "io_uring_enter(2)": 64}
+    assert calls_by_entry(REAL_612, "read_iter") == {"read(2)": 65,
+                                                     "io_uring worker (io-wq)": 64}
+    assert callpaths.differing_hooks({"6.1": callpaths.load(REAL_61),
+                                      "6.12": callpaths.load(REAL_612)}) == [
+        "mmap", "read_iter", "readahead"]
+
+
+def test_stacks_apart_only_in_offsets_are_one_path_with_their_calls_summed():
+    # 6.12 kept two map_pages stacks (other call sites, the same functions): 65 and 33 calls.
+    assert [s.calls for s in callpaths.load(REAL_612)["map_pages"]] == [65, 33]
+    merged = callpaths.merged(callpaths.load(REAL_612)["map_pages"])
+    assert len(merged) == 1 and merged[0].calls == 98
+
+
+def test_cat_reads_by_sendfile():
+    stack = callpaths.parse("hook read_iter calls 18\nmyfs_read_iter+0x6c/0x80 [myfs]\n"
+                            "generic_file_splice_read+0xd7/0x1a0\ndo_sendfile+0x361/0x4e0\n"
+                            "__x64_sys_sendfile64+0xaa/0xc0\ndo_syscall_64+0x5d/0xb0\n\n")
+    assert stack["read_iter"][0].entry == "sendfile(2)"

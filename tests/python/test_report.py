@@ -244,3 +244,17 @@ def test_cold_only_methods_are_charted_in_the_cold_panels_alone(tmp_path):
     direct = set(re.findall(r'<g id="series/pread_direct/(\d+)">', svg))
     buffered = set(re.findall(r'<g id="series/pread/(\d+)">', svg))
     assert direct and direct < buffered, "pread_direct in the cold panel, pread in warm too"
+
+
+def test_real_io_uring_stacks_are_paired_whichever_way_io_uring_issued_them(tmp_path):
+    import shutil
+    for stem, kernel in (("a", "6.1.0-56-amd64"), ("b", "6.12.117+deb12-amd64")):
+        shutil.copy(FIXTURES / f"myfs-{kernel}.json", tmp_path / f"{stem}.json")
+        shutil.copy(FIXTURES / f"real-pagecache-{kernel}.paths", tmp_path / f"{stem}.paths")
+    paths = section(report_text(tmp_path / "a.json", tmp_path / "b.json", "--no-charts",
+                                out=tmp_path / "out"), "Call paths per hook (myfs, trace=once)")
+    pair = paths.split("`read_iter` from io_uring (io_uring_enter(2) / io_uring worker "
+                       "(io-wq)):")[1].split("\n\n")[1]
+    assert "6.1.0-56-amd64 (64 calls)" in pair and "6.12.117+deb12-amd64 (64 calls)" in pair
+    assert "`io_issue_sqe`" in pair, "the frames both share are not marked"
+    assert "**__do_sys_io_uring_enter**" in pair and "**io_wq_worker**" in pair

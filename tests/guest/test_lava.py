@@ -110,7 +110,7 @@ def test_a_job_that_fails_on_the_device_comes_back_failed_with_its_log_tail(lab)
     assert "refuses the mount options" in proc.stderr and "read=sideways" in proc.stderr
     assert "the device's last lines" in proc.stderr
     failed = [p for p in (where / "results").iterdir()
-              if json.loads((p / "plan.json").read_text())["status"] == "failed"]
+              if json.loads((p / "lava" / "job.json").read_text())["status"] == "failed"]
     assert len(failed) == 1
     assert not list((failed[0] / "raw").glob("*.json"))   # no zeros standing in for data
     assert "READPATH-FAILED" in (failed[0] / "device.log").read_text()

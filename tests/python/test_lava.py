@@ -234,7 +234,7 @@ def test_a_damaged_blob_is_a_failed_run_not_missing_data(tmp_path):
     with pytest.raises(RunError, match="damaged: r1.json"):
         importer.write_folder(job, tmp_path / "results")
     folder = next((tmp_path / "results").iterdir())
-    assert json.loads((folder / "plan.json").read_text())["status"] == "failed"
+    assert json.loads((folder / "lava" / "job.json").read_text())["status"] == "failed"
     with pytest.raises(UsageError):   # compare refuses it instead of reading zeros
         results.load(folder)
 
@@ -248,7 +248,8 @@ def test_a_job_that_failed_on_the_device_comes_back_failed_with_its_tail(tmp_pat
     assert "myfs refuses the mount options" in proc.stderr
     assert "mount: mounting myfs on /mnt/myfs failed" in proc.stderr   # the device's tail
     folder = next((tmp_path / "results").iterdir())
-    plan = json.loads((folder / "plan.json").read_text())
+    plan = json.loads((folder / "lava" / "job.json").read_text())
+    assert not (folder / "plan.json").exists()
     assert plan["status"] == "failed" and "bogus=1" in plan["failure"]
     assert not list((folder / "raw").glob("*.json"))
 

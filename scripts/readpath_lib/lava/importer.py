@@ -10,9 +10,10 @@ raw/myfs-<release>.paths, beside plan.json, environment.json and report.md. comp
 and report then read the folder like any other.
 
 A job that did not finish on the device (LAVA failed it, the suite reported failure, or
-the data is incomplete or damaged) still gets its folder, holding plan.json with status
-`failed`, the device's console log and LAVA's log, and raises RunError with the device's
-last lines: nothing that was not measured is ever read as zero.
+the data is incomplete or damaged) still gets its folder, holding lava/job.json with status
+`failed` and why, the device's console log and LAVA's log -- but no plan.json, which `run
+--resume` would take for an interrupted run of its own -- and raises RunError with the
+device's last lines: nothing that was not measured is ever read as zero.
 
 Sources: a directory a local `lava-run` wrote (with output.yaml, as `readpath lava run`
 leaves it) or a job id on a LAVA server, fetched with lavacli.
@@ -47,7 +48,7 @@ class Job:
     """One finished LAVA job as its log tells it."""
 
     job_id: str
-    source: str                      # where it came from, for messages and plan.json
+    source: str                      # where it came from, for messages and lava/job.json
     log_text: str                    # LAVA's log, as fetched
     console: list = field(default_factory=list)   # what the device printed, line by line
     results: list = field(default_factory=list)   # LAVA's result records
@@ -248,7 +249,11 @@ def write_folder(job, parent, command=""):
             plan.update(status="failed", failure=why)
         else:
             context = next(iter(run.contexts.values()), {})
-    (folder / "plan.json").write_text(json.dumps(plan, indent=1) + "\n")
+    # The job's own record, whatever became of it; plan.json only for a complete run (`run
+    # --resume` takes any plan.json that is not complete for one of its own runs).
+    (folder / "lava" / "job.json").write_text(json.dumps(plan, indent=1) + "\n")
+    if not why:
+        (folder / "plan.json").write_text(json.dumps(plan, indent=1) + "\n")
     environment = {
         "date": job.started, "host": job.device or "lava device",
         "kernel": release or context.get("kernel"), "cpu_count": None,

@@ -248,15 +248,15 @@ def _sizes_line(sizes):
     return f'if [ "$READPATH_ACCEL" = tcg ]; then S={tcg}; else S={other}; fi'
 
 
-def guest_setup(backing, *, sizes, mkfs, drive=None):
+def guest_setup(backing, *, sizes, mkfs, drive=None, note='"$O/devices"'):
     """Shell lines that (after the caller has unmounted myfs) make the backing's device
     with its parameters, set its scheduler and read_ahead_kb, format it with `mkfs`
     --engine-sizes for the accelerator's file sizes (sizes: {"tcg": [...], "other": [...]})
     leaving its kernel name in $DEV for the caller's mount (mount_source). `drive` is the
     1-based word of $READPATH_DRIVES for virtio. A setting the device refuses exits
     BAD_BACKING with one line in $O/bad-backing; a failure to make or format it exits
-    SETUP_FAILED with one line in $O/setup-failed. Each device is also noted, as the guest
-    found it, in $O/devices."""
+    SETUP_FAILED with one line in $O/setup-failed. The device is also noted, as the guest
+    found it, in the file `note` (shell words)."""
     q = shlex.quote
     lines = []
     if backing.kind in ("null_blk", "brd"):
@@ -267,11 +267,19 @@ def guest_setup(backing, *, sizes, mkfs, drive=None):
             params.append(f"rd_size={default_rd_size_kib(big)}")
         dev = DEVICE[module]
         lines += [
-            f"rmmod {module} 2>/dev/null || true",   # the previous configuration's device
+            # the previous configuration's device: a module left loaded would keep its
+            # parameters (modprobe of a loaded module changes nothing), so wait until it goes
+            f"n=0; while [ -d /sys/module/{module} ] && ! rmmod {module} 2>/dev/null; do "
+            f'n=$((n+1)); [ $n -ge 50 ] && failed "{module} is still in use and will not unload"; '
+            "sleep 0.1; done",
             f'modprobe {module} {" ".join(params)} 2>"$O/setup.err" || '
             f'bad "modprobe {module} {" ".join(params)} failed: $(tail -n 1 "$O/setup.err")"',
             f"DEV={dev}; wait_dev $DEV",
         ]
+        for name, value in backing.params:
+            lines.append(f'[ "$(cat /sys/module/{module}/parameters/{name})" = {value} ] || '
+                         f'failed "{module} has {name}=$(cat /sys/module/{module}/parameters/{name}), '
+                         f'not {value}"')
     elif backing.kind == "virtio":
         lines += [f"DEV=$(echo $READPATH_DRIVES | cut -d' ' -f{drive}); DEV=${{DEV#/dev/}}",
                   f'[ -n "$DEV" ] || failed "virtio drive {drive} is missing from READPATH_DRIVES"',
@@ -304,7 +312,7 @@ def guest_setup(backing, *, sizes, mkfs, drive=None):
         f'{q(str(mkfs))} /dev/$DEV --engine-sizes $S > "$O/mkfs.log" 2>&1 || '
         f'failed "mkfs.myfs /dev/$DEV --engine-sizes $S failed: $(tail -n 1 "$O/mkfs.log")"',
         f'echo "{backing.spec} /dev/$DEV scheduler $(cat $Q/scheduler 2>/dev/null || echo n/a) read_ahead_kb '
-        f'$(cat $Q/read_ahead_kb)" >> "$O/devices"',
+        f'$(cat $Q/read_ahead_kb)" >> ' + note,
     ]
     return lines
 

@@ -94,11 +94,14 @@ def _setup_function(i, config, sizes, drive):
             f'[ $n -ge 100 ] && {{ umount {VM_MOUNT}; exit 1; }}; sleep 0.1; done']
     if config.backing.block:
         body += ["  " + line for line in backings.guest_setup(config.backing, sizes=sizes,
-                                                               mkfs=mkfs_binary(), drive=drive)]
+                                                               mkfs=mkfs_binary(), drive=drive,
+                                                               note=f'"$O/devices-{i}"')]
     source = backings.mount_source(config.backing)
     opts = q(config.mount_options)
+    # myfs says why it refuses an image in the kernel log only: add its last word on it
+    why = ' dmesg | grep "myfs: /dev/" | tail -n 1 >> "$O/mount.err";' if config.backing.block else ""
     body.append(f'  mount -t myfs -o {opts} {source} {VM_MOUNT} 2>"$O/mount.err" || '
-                f'{{ echo {opts} > "$O/bad-options"; cat "$O/mount.err"; exit {_BAD_OPTIONS}; }}')
+                f'{{{why} echo {opts} > "$O/bad-options"; cat "$O/mount.err"; exit {_BAD_OPTIONS}; }}')
     return [f"setup_{i}() {{", *body, "}"]
 
 
@@ -275,7 +278,6 @@ def run_suite(bench, kernel, profile, folder, stem, *, configs=None, rounds=1, r
     release = _read(scratch / "release").strip()
     if not release:
         raise RunError(f"the {name} guest finished but left no results in {scratch}")
-    devices = _read(scratch / "devices").splitlines()
     record = _read(folder / "backing.json")
     record = json.loads(record) if record else {}
     for i, c in enumerate(configs):
@@ -286,8 +288,8 @@ def run_suite(bench, kernel, profile, folder, stem, *, configs=None, rounds=1, r
             (scratch / f"{i}-r{r}.log").rename(raw / f"{final}{suffix}.log")
         (scratch / f"{i}.paths").rename(raw / f"{final}.paths")
         record[final] = {**c.backing.record(), "mount_options": c.mount_options,
-                         "devices": sorted({d.split(" ", 1)[1] for d in devices
-                                            if d.split(" ", 1)[0] == c.backing.spec})}
+                         "devices": sorted({d.split(" ", 1)[1] for d in
+                                            _read(scratch / f"devices-{i}").splitlines()})}
     (folder / "backing.json").write_text(json.dumps(record, indent=1) + "\n")
     for leftover in scratch.iterdir():
         leftover.unlink()

@@ -3,7 +3,7 @@ boot per kernel runs the tiny profile's pread cells on myfs over null_blk under 
 configurations, interleaved and counterbalanced (round 1: A B C, round 2: C B A):
 
   A  null_blk:irqmode=2,completion_nsec=0
-  B  null_blk:irqmode=2,completion_nsec=200000      (each request completes 200 µs later)
+  B  null_blk:irqmode=2,completion_nsec=1000000     (each request completes 1 ms later)
   C  A with --scheduler mq-deadline
 
 and checks (a) the cells ran on the block path: context block_device nullb0, device reads
@@ -27,7 +27,7 @@ from conftest import REPO
 from readpath_lib import backing, build, guest_suite  # noqa: E402
 
 READPATH = [sys.executable, str(REPO / "scripts" / "readpath")]
-DELAY_NS = 200_000
+DELAY_NS = 1_000_000
 CONFIGS = [
     guest_suite.Config("fast", backing=backing.parse("null_blk:irqmode=2,completion_nsec=0")),
     guest_suite.Config("slow", backing=backing.parse(
@@ -46,7 +46,7 @@ def suite(kernel, tmp_path_factory):
     folder = tmp_path_factory.mktemp(f"backing-{kernel.release}")
     guest_suite.run_suite(build.bench_binary(), kernel, "tiny", folder,
                           lambda i, _release: CONFIGS[i].label, configs=CONFIGS, rounds=2,
-                          repetitions=3, bench_args=["--methods", "pread"], timeout=300)
+                          repetitions=5, bench_args=["--methods", "pread"], timeout=300)
     benchmarks, contexts = {}, {}
     for c in CONFIGS:
         for r in (1, 2):
@@ -85,23 +85,32 @@ def test_cells_ran_on_the_block_device(suite):
         assert record[c.label]["backing"] == c.backing.spec
 
 
+def _median(reps):
+    return statistics.median(b["real_time"] for b in reps)   # ns per pass
+
+
 def test_completion_delay_slows_cold_reads_only(suite):
+    """Under TCG on a shared host a pass's time varies by 2-3x (one pass per repetition in
+    the tiny profile), and it only ever adds time: a cold cell's median of 10 passes must
+    move by at least one completion delay (readahead keeps many requests in flight, so
+    their delays overlap: on 6.12 a pass of 18 reads grew by ~1.5 ms of 18 ms of delay), and the warm cell of the same request
+    size, judged by its least disturbed pass (the minimum), by less than half as much."""
     benchmarks, _, _ = suite
     fast, slow = _by_cell(benchmarks["fast"]), _by_cell(benchmarks["slow"])
-    cold = [n for n in fast if not _warm(n) and n.startswith("pread/")]
-    warm = [n for n in fast if _warm(n) and n.startswith("pread/")]
-    assert cold and warm
+    cold = sorted(n for n in fast if not _warm(n) and n.startswith("pread/"))
+    assert cold
     for name in cold:
-        a = statistics.median(b["real_time"] for b in fast[name])   # ns per pass
-        b_ = statistics.median(b["real_time"] for b in slow[name])
+        a, b_ = _median(fast[name]), _median(slow[name])
+        assert b_ - a >= DELAY_NS, (name, a, b_)
+        # the device's own clock (/sys/block/nullb0/stat, time spent reading) sees every
+        # request's delay, overlapping or not
         reads = statistics.median(b["dev_reads"] for b in slow[name])
-        # readahead keeps up to a window of requests in flight, so not every read's delay
-        # adds up; at least one delay per pass, and clearly beyond the baseline
-        assert b_ - a >= DELAY_NS and b_ / a >= 1.2, (name, a, b_, reads)
-    for name in warm:
-        a = statistics.median(b["real_time"] for b in fast[name])
-        b_ = statistics.median(b["real_time"] for b in slow[name])
-        assert 1 / 1.5 <= b_ / a <= 1.5, (name, a, b_)
+        ms = [statistics.median(b["dev_read_ms"] for b in c[name]) for c in (fast, slow)]
+        assert ms[1] - ms[0] >= 0.5 * reads * DELAY_NS / 1e6, (name, reads, ms)
+        warm = name.replace("/warm:0/", "/warm:1/")
+        wa = min(b["real_time"] for b in fast[warm])
+        wb = min(b["real_time"] for b in slow[warm])
+        assert abs(wb - wa) < (b_ - a) / 2, (warm, wa, wb, "cold moved", b_ - a)
 
 
 def test_the_scheduler_asked_for_is_the_one_recorded(suite):

@@ -91,7 +91,11 @@ def _fake_system(tmp_path, offered="[none] mq-deadline", missing_dev=False):
     log = tmp_path / "calls"
     for tool in ("modprobe", "rmmod", "mkfs"):
         path = bin_ / tool
-        path.write_text(f'#!/bin/sh\necho "{tool} $*" >> {log}\n')
+        body = f'#!/bin/sh\necho "{tool} $*" >> {log}\n'
+        if tool == "modprobe":   # a loaded module shows its parameters
+            body += (f'm=$1; shift; mkdir -p {tmp_path}/module/$m/parameters; for kv; do '
+                     f'echo "${{kv#*=}}" > {tmp_path}/module/$m/parameters/${{kv%%=*}}; done\n')
+        path.write_text(body)
         path.chmod(path.stat().st_mode | stat.S_IEXEC)
     queue = tmp_path / "sys" / "nullb0" / "queue"
     queue.mkdir(parents=True)
@@ -108,6 +112,7 @@ def _run_setup(tmp_path, b, **kw):
         b, sizes={"tcg": [1 << 20], "other": [1 << 20, 16 << 20]}, mkfs=bin_ / "mkfs")
     # the fake sysfs stands for /sys/block, and its device directory for the device node
     script = 'O="$1"\n' + "\n".join(lines).replace("/sys/block/", f"{tmp_path}/sys/") \
+        .replace("/sys/module/", f"{tmp_path}/module/") \
         .replace('[ -b "/dev/$1" ]', f'[ -d "{tmp_path}/sys/$1" ]')
     proc = subprocess.run(["bash", "-c", script, "sh", str(out)], capture_output=True, text=True,
                           env={**os.environ, "PATH": f"{bin_}:{os.environ['PATH']}",

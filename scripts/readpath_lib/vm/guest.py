@@ -164,7 +164,8 @@ def _guest_script(*, nonce, shares, out_share, myfs, myfs_opts, command, env, cw
     if myfs:
         mnt = q(myfs)
         lines += [
-            f"n=0; until $B umount {mnt} 2>>$CTL/myfs.err; do n=$((n+1)); "
+            # the command may have unmounted it already (a remount myfs refused)
+            f"n=0; while $B grep -q ' {mnt} ' /proc/mounts && ! $B umount {mnt} 2>>$CTL/myfs.err; do n=$((n+1)); "
             "[ $n -ge 30 ] && { note 'fail myfs-umount'; finish; }; $B sleep 0.1; done",
             "$B rmmod myfs 2>>$CTL/myfs.err || note 'fail myfs-unload'",
         ]

@@ -280,7 +280,7 @@ def side_by_side(paths_by_label, order=()):
                 nth = f", stack {i + 1}" if depth > 1 else ""
                 ways = list(dict.fromkeys(s.entry.split(" → ")[0] for label in labels
                                           for s in per_run[label].get(entry, (None, []))[1]))
-                named = entry if ways == [entry] else f"{entry} ({' / '.join(ways)})"
+                named = ways[0] if len(ways) == 1 else f"{entry} ({' / '.join(ways)})"
                 out += [f"`{hook}` from {named}{nth}:", "", stack_table(columns), ""]
     return out
 

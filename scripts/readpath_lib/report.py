@@ -193,7 +193,8 @@ def device_tables(runs):
            "The block device under the directory each result read (from its context), then "
            "per cell and pass what the device did (/sys/block/<disk>/stat around the counted "
            "pass) beside what myfs asked of it. Requests fewer than bios: the I/O scheduler "
-           "or the plug merged them.", "",
+           "or the plug merged them; more: the block layer split them at the device's "
+           "largest request (max_sectors_kb).", "",
            markdown_table(["", *[label for label, _ in columns]],
                           [[title, *[dev[key] for _, dev in columns]]
                            for key, title in results.DEVICE_CONTEXT],

@@ -258,3 +258,34 @@ def test_real_io_uring_stacks_are_paired_whichever_way_io_uring_issued_them(tmp_
     assert "6.1.0-56-amd64 (64 calls)" in pair and "6.12.117+deb12-amd64 (64 calls)" in pair
     assert "`io_issue_sqe`" in pair, "the frames both share are not marked"
     assert "**__do_sys_io_uring_enter**" in pair and "**io_wq_worker**" in pair
+
+
+# readpath_bench on myfs over null_blk (irqmode=0, scheduler none) in a 6.12 TCG guest, the
+# tiny profile at 1M with pread, pread_direct, uring, uring_direct and mmap_touch; the paths
+# are that mount's, recorded with trace=once.
+REAL_BLOCK = FIXTURES / "real-block-6.12.117+deb12-amd64.json"
+
+
+def test_real_block_run_shows_the_device_below_myfs(tmp_path):
+    text = report_text(REAL_BLOCK, "--no-charts", out=tmp_path)
+    device = section(text, "Device")
+    assert table_row(device, "block device") == ["block device", "nullb0"]
+    header = table_row(device, "benchmark")
+    direct = dict(zip(header, table_row(device, "pread_direct/io:4096/file:1048576/warm:0")))
+    assert direct["requests"] == "256" and direct["direct_read"] == "256"
+    assert direct["bio_submit"] == "0", "O_DIRECT does not come through myfs's readahead bios"
+    buffered = dict(zip(header, table_row(device, "pread/io:65536/file:1048576/warm:0")))
+    assert buffered["KiB"] == "1024" and buffered["bio_pages"] == "256"
+    assert "warm:1" not in device
+
+
+def test_real_block_paths_go_from_read_down_to_the_driver_and_back(tmp_path):
+    paths = section(report_text(REAL_BLOCK, "--no-charts", out=tmp_path),
+                    "Call paths per hook (myfs, trace=once)")
+    complete = paths.split("`bio_complete` from pread(2):")[1].split("\n\n")[1]
+    frames = [line.split("|")[1].strip().strip("`") for line in complete.splitlines()[2:]]
+    assert frames.index("null_queue_rq") < frames.index("read_pages") < \
+        frames.index("__x64_sys_pread64"), "completed inside queue_rq, under pread(2)"
+    submit = paths.split("#### `bio_submit`")[1].split("####")[0]
+    assert {"pread(2)", "page fault", "io_uring worker (io-wq)"} <= {
+        line.split("|")[1].strip() for line in submit.splitlines() if line.startswith("| ")}

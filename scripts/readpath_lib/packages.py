@@ -13,6 +13,8 @@ PYTHON = ["python3-matplotlib", "python3-scipy", "python3-pytest"]
 PEERS = ["fio", "stress-ng"]
 # What booting kernels in QEMU needs (kernel images and headers are added per kernel).
 VM = ["qemu-system-x86", "busybox-static", "cpio", "kmod", "xz-utils", "zstd", "gcc", "make"]
+# What running readpath's LAVA jobs here needs (`readpath lava run`, its end-to-end test).
+LAVA = ["lava-dispatcher", "lavacli"]
 
 _updated = False
 

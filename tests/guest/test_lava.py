@@ -25,7 +25,7 @@ def _lava_or_skip():
             pytest.skip("lava-run is not installed and only root may install it "
                         "(apt-get install --no-install-recommends lava-dispatcher lavacli)")
         try:
-            packages.ensure(["lava-dispatcher", "lavacli"], "the LAVA end-to-end test")
+            packages.ensure(packages.LAVA, "the LAVA end-to-end test")
         except Exception as err:   # noqa: BLE001 -- any reason apt gives is the skip's reason
             pytest.skip(f"LAVA cannot be installed here: {str(err).splitlines()[0]}")
     if os.geteuid() != 0:

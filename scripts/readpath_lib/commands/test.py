@@ -23,7 +23,7 @@ def add_arguments(parser):
 def run(args):
     packages.ensure(packages.BUILD + packages.PYTHON + packages.PEERS, "readpath test")
     if not args.no_guest:
-        packages.ensure(packages.VM, "the guest tests")
+        packages.ensure(packages.VM + packages.LAVA, "the guest tests")
     tree = build.build()
     failed = []
 

@@ -26,7 +26,7 @@ def run_job(job_path, device_path, out, job_id=None, timeout=None,
     if os.geteuid() != 0:
         raise UsageError("lava-run runs jobs as root only; rerun as root")
     if shutil.which("lava-run") is None:
-        packages.ensure(["lava-dispatcher"], "running LAVA jobs here")
+        packages.ensure(packages.LAVA, "running LAVA jobs here")
     packages.ensure(["qemu-system-x86", "cpio"], "running LAVA jobs on a QEMU device")
     job_path, device_path, out = Path(job_path), Path(device_path), Path(out)
     for path, what in ((job_path, "job definition"), (device_path, "device configuration")):

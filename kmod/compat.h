@@ -14,6 +14,8 @@
 #include <linux/fs.h>
 #include <linux/mm.h>
 #include <linux/splice.h>
+#include <linux/dcache.h>
+#include <linux/bio.h>
 
 #define MYFS_AT_LEAST(a, b, c) (LINUX_VERSION_CODE >= KERNEL_VERSION(a, b, c))
 
@@ -86,5 +88,39 @@ static inline long myfs_mm_file_pages(struct mm_struct *mm)
 	return pages;
 #endif
 }
+
+/*
+ * 6.8 turned a dentry's children from the list d_subdirs (linked by
+ * d_child) into the hlist d_children (linked by d_sib).  Call with the
+ * parent's d_lock held.
+ */
+#if MYFS_AT_LEAST(6, 8, 0)
+#define myfs_for_each_child(child, parent) \
+	hlist_for_each_entry(child, &(parent)->d_children, d_sib)
+#else
+#define myfs_for_each_child(child, parent) \
+	list_for_each_entry(child, &(parent)->d_subdirs, d_child)
+#endif
+
+/*
+ * Adds a whole folio to a read bio.  6.1 has bio_add_folio but does not
+ * export it; 6.12 does.  bio_add_page takes the folio's pages as one
+ * bvec everywhere (myfs's folios are single pages anyway).
+ */
+static inline bool myfs_bio_add_folio(struct bio *bio, struct folio *folio)
+{
+#if MYFS_AT_LEAST(6, 12, 0)
+	return bio_add_folio(bio, folio, folio_size(folio), 0);
+#else
+	return bio_add_page(bio, &folio->page, folio_size(folio), 0) == folio_size(folio);
+#endif
+}
+
+/*
+ * iomap_dio_rw(iocb, iter, ops, dops, dio_flags, private, done_before) and
+ * iomap_ops.iomap_begin(inode, pos, length, flags, iomap, srcmap) are the
+ * same on 6.1 and 6.12 (checked against both trees' linux/iomap.h), so
+ * O_DIRECT needs nothing here.
+ */
 
 #endif /* MYFS_COMPAT_H */

@@ -3,6 +3,8 @@
  * file.c - myfs regular files: every read-path hook counted, then handed to
  * the kernel's generic helper (generic_file_read_iter, filemap_fault,
  * filemap_map_pages, ...), plus the synthetic content of -o synthetic.
+ * Image files of block mode share these file operations; their address
+ * space operations and O_DIRECT are in block.c.
  */
 #include <linux/module.h>
 #include <linux/fs.h>
@@ -26,6 +28,12 @@ static struct myfs_sb_info *inode_sbi(struct inode *inode)
 static struct myfs_sb_info *file_sbi(struct file *file)
 {
 	return inode_sbi(file_inode(file));
+}
+
+/* Files whose content is not the user's to change: synthetic and image files. */
+static bool myfs_read_only(struct inode *inode)
+{
+	return inode_sbi(inode)->opts.synthetic || myfs_is_image(inode);
 }
 
 /*
@@ -66,7 +74,7 @@ static void myfs_fill_synthetic(struct folio *folio, u64 ino, loff_t isize)
 }
 
 /* Models a device's latency for one read request (-o read_latency_ns). */
-static void myfs_model_latency(struct myfs_sb_info *sbi)
+void myfs_model_latency(struct myfs_sb_info *sbi)
 {
 	u64 ns = READ_ONCE(sbi->opts.read_latency_ns);
 	ktime_t end;
@@ -188,8 +196,8 @@ static vm_fault_t myfs_page_mkwrite(struct vm_fault *vmf)
 	struct myfs_sb_info *sbi = file_sbi(vmf->vma->vm_file);
 
 	myfs_hook(sbi, MYFS_PAGE_MKWRITE);
-	if (sbi->opts.synthetic)
-		return VM_FAULT_SIGBUS;	/* generated content is read-only */
+	if (myfs_read_only(file_inode(vmf->vma->vm_file)))
+		return VM_FAULT_SIGBUS;	/* generated or image content is read-only */
 	return filemap_page_mkwrite(vmf);
 }
 
@@ -198,10 +206,18 @@ static const struct vm_operations_struct myfs_vm_ops_no_fault_around;
 
 /* ---- file operations ---- */
 
+/* Buffered reads through the page cache; O_DIRECT on an image file goes to the device. */
+static ssize_t myfs_file_read(struct kiocb *iocb, struct iov_iter *to)
+{
+	if ((iocb->ki_flags & IOCB_DIRECT) && myfs_is_image(file_inode(iocb->ki_filp)))
+		return myfs_direct_read(iocb, to);
+	return generic_file_read_iter(iocb, to);
+}
+
 static ssize_t myfs_read_iter(struct kiocb *iocb, struct iov_iter *to)
 {
 	myfs_hook(file_sbi(iocb->ki_filp), MYFS_READ_ITER);
-	return generic_file_read_iter(iocb, to);
+	return myfs_file_read(iocb, to);
 }
 
 /*
@@ -220,7 +236,7 @@ static ssize_t myfs_read(struct file *file, char __user *buf, size_t len,
 	init_sync_kiocb(&kiocb, file);
 	kiocb.ki_pos = *ppos;
 	iov_iter_ubuf(&iter, ITER_DEST, buf, len);
-	ret = generic_file_read_iter(&kiocb, &iter);
+	ret = myfs_file_read(&kiocb, &iter);
 	if (ret > 0)
 		*ppos = kiocb.ki_pos;
 	return ret;
@@ -231,7 +247,7 @@ static ssize_t myfs_write_iter(struct kiocb *iocb, struct iov_iter *from)
 	struct myfs_sb_info *sbi = file_sbi(iocb->ki_filp);
 
 	myfs_hook(sbi, MYFS_WRITE_ITER);
-	if (sbi->opts.synthetic)
+	if (myfs_read_only(file_inode(iocb->ki_filp)))
 		return -EPERM;	/* content is a function of (inode, offset) */
 	return generic_file_write_iter(iocb, from);
 }
@@ -242,7 +258,7 @@ static int myfs_mmap(struct file *file, struct vm_area_struct *vma)
 	int err;
 
 	myfs_hook(sbi, MYFS_MMAP);
-	if (sbi->opts.synthetic && (vma->vm_flags & VM_SHARED) &&
+	if (myfs_read_only(file_inode(file)) && (vma->vm_flags & VM_SHARED) &&
 	    (vma->vm_flags & VM_WRITE))
 		return -EPERM;
 	err = generic_file_mmap(file, vma);
@@ -265,6 +281,12 @@ static int myfs_open(struct inode *inode, struct file *file)
 {
 	if (READ_ONCE(inode_sbi(inode)->opts.read_mode) == MYFS_READ_MODE_READ)
 		replace_fops(file, &myfs_file_read_operations);
+	/* Image files read O_DIRECT from the device (memory files cannot). */
+	if (myfs_is_image(inode))
+		file->f_mode |= FMODE_CAN_ODIRECT;
+	/* Block mode: the window the VFS gives this file next is the device's. */
+	if (inode->i_sb->s_bdev)
+		myfs_follow_device_readahead(inode->i_sb);
 	return generic_file_open(inode, file);
 }
 
@@ -290,6 +312,8 @@ static long myfs_fallocate(struct file *file, int mode, loff_t offset, loff_t le
 
 	if (mode & ~FALLOC_FL_KEEP_SIZE)
 		return -EOPNOTSUPP;
+	if (myfs_is_image(inode))
+		return -EPERM;	/* an image file's size is the image's */
 	inode_lock(inode);
 	filemap_invalidate_lock(inode->i_mapping);
 	oldsize = i_size_read(inode);
@@ -317,6 +341,8 @@ static int myfs_setattr(myfs_idmap_t *idmap, struct dentry *dentry,
 
 	if (!(attr->ia_valid & ATTR_SIZE))
 		return simple_setattr(idmap, dentry, attr);
+	if (myfs_is_image(inode))
+		return -EPERM;	/* truncate: the image is read-only */
 	filemap_invalidate_lock(inode->i_mapping);
 	oldsize = i_size_read(inode);
 	err = simple_setattr(idmap, dentry, attr);

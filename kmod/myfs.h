@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * myfs.h - shared declarations of myfs, the instrumented page-cache
- * filesystem of readpath: mount options, per-mount state, hook counters.
+ * filesystem of readpath: mount options, per-mount state, hook counters,
+ * recorded call paths, and the on-disk layout of block mode.
  */
 #ifndef MYFS_H
 #define MYFS_H
 
 #include <linux/fs.h>
+#include <linux/fs_context.h>
 #include <linux/kobject.h>
+#include <linux/mutex.h>
 #include <linux/percpu.h>
 #include <linux/ratelimit.h>
 #include <linux/stacktrace.h>
@@ -20,7 +23,8 @@
 
 /*
  * Hooks, in the order `stats` prints them (docs/contracts.md).  Each has a
- * counter; the first ones with a wrapper also have a recorded call path.
+ * counter; those counted by myfs_hook() (a wrapper, a bio's submission or
+ * completion) also have recorded call paths.
  */
 enum myfs_counter {
 	MYFS_READ,
@@ -38,6 +42,11 @@ enum myfs_counter {
 	MYFS_PAGE_MKWRITE,
 	MYFS_WRITE_ITER,
 	MYFS_FSYNC,
+	MYFS_BIO_SUBMIT,	/* bios myfs submitted for reads (block mode) */
+	MYFS_BIO_PAGES,		/* pages in them */
+	MYFS_BIO_COMPLETE,	/* bios whose end_io ran */
+	MYFS_BIO_ERROR,		/* of those, failed ones */
+	MYFS_DIRECT_READ,	/* reads with IOCB_DIRECT (image files) */
 	MYFS_NR_COUNTERS
 };
 
@@ -58,13 +67,34 @@ struct myfs_counters {
 };
 
 #define MYFS_TRACE_DEPTH 32
+#define MYFS_STACKS_PER_HOOK 8
 
-/* The first call stack that reached one hook (trace=once or dmesg). */
-struct myfs_path {
-	unsigned long claimed;		/* bit 0: a caller is recording */
-	bool ready;			/* entries valid (release/acquire) */
+/* One distinct call stack that reached a hook, and how many calls came by it. */
+struct myfs_stack {
+	u32 hash;			/* jhash of the frames, to compare fast */
 	unsigned int nr_entries;
+	atomic64_t calls;
 	unsigned long entries[MYFS_TRACE_DEPTH];
+};
+
+/*
+ * Every distinct stack that reached one hook (trace=once or dmesg), in the
+ * order first seen.  stacks[0 .. nr) never change until a clear; adding one
+ * takes the lock (irqsave: bio completions record from interrupts).
+ */
+struct myfs_hook_paths {
+	raw_spinlock_t lock;
+	unsigned int nr;		/* published with release, read with acquire */
+	atomic64_t unrecorded;		/* calls by stacks past the first 8 */
+	struct myfs_stack stacks[MYFS_STACKS_PER_HOOK];
+};
+
+/* A formatted `paths` text kept for one open file's chunked reads. */
+struct myfs_paths_snapshot {
+	struct mutex lock;
+	const struct file *reader;
+	char *text;
+	size_t len;
 };
 
 struct myfs_sb_info {
@@ -74,7 +104,8 @@ struct myfs_sb_info {
 	 */
 	struct myfs_options opts;
 	struct myfs_counters __percpu *counters;
-	struct myfs_path paths[MYFS_NR_COUNTERS];
+	struct myfs_hook_paths *paths;		/* [MYFS_NR_COUNTERS] */
+	struct myfs_paths_snapshot snapshot;
 	struct ratelimit_state dump_ratelimit;
 	struct kobject kobj;		/* /sys/fs/myfs/<major>:<minor> */
 };
@@ -89,8 +120,9 @@ extern const char *const myfs_counter_names[MYFS_NR_COUNTERS];
 int myfs_sysfs_init(void);
 void myfs_sysfs_exit(void);
 struct myfs_sb_info *myfs_sbi_alloc(void);
-void myfs_sbi_free(struct myfs_sb_info *sbi);
 int myfs_sysfs_add(struct myfs_sb_info *sbi, dev_t dev);
+void myfs_sysfs_del(struct myfs_sb_info *sbi);
+void myfs_sbi_put(struct myfs_sb_info *sbi);
 void myfs_paths_clear(struct myfs_sb_info *sbi);
 void myfs_record_path(struct myfs_sb_info *sbi, enum myfs_counter hook);
 
@@ -115,8 +147,55 @@ static inline void myfs_hook(struct myfs_sb_info *sbi, enum myfs_counter hook)
 }
 
 /* file.c */
+void myfs_model_latency(struct myfs_sb_info *sbi);
 extern const struct file_operations myfs_file_operations;
 extern const struct inode_operations myfs_file_inode_operations;
 extern const struct address_space_operations myfs_aops;
+
+/* ---- block mode (block.c) ---- */
+
+/*
+ * On-disk layout, version 1 (docs/contracts.md, "On-disk layout"): block 0
+ * the superblock, blocks 1 .. table_blocks the file table (64 entries of
+ * 64 bytes per block), then each file's data in contiguous blocks.  All
+ * integers little-endian.
+ */
+#define MYFS_BLOCK_SHIFT 12
+#define MYFS_BLOCK_SIZE (1U << MYFS_BLOCK_SHIFT)
+#define MYFS_DISK_MAGIC "myfsblk1"
+#define MYFS_DISK_VERSION 1
+#define MYFS_NAME_LEN 40
+#define MYFS_ENTRIES_PER_BLOCK (MYFS_BLOCK_SIZE / sizeof(struct myfs_disk_entry))
+/* More files than this are refused (each is an inode and a dentry at mount). */
+#define MYFS_MAX_FILES (1U << 20)
+
+struct myfs_disk_super {
+	char magic[8];
+	__le32 version;
+	__le32 block_size;
+	__le64 total_blocks;
+	__le32 nr_files;
+	__le32 table_blocks;
+} __packed;
+
+struct myfs_disk_entry {
+	char name[MYFS_NAME_LEN];
+	__le64 size;
+	__le64 start_block;
+	__le32 ino;
+	__le32 reserved;
+} __packed;
+
+/* Image files: read-only, read from the device through myfs's own bios. */
+extern const struct address_space_operations myfs_image_aops;
+
+static inline bool myfs_is_image(struct inode *inode)
+{
+	return inode->i_mapping->a_ops == &myfs_image_aops;
+}
+
+int myfs_image_load(struct super_block *sb, struct fs_context *fc);
+void myfs_follow_device_readahead(struct super_block *sb);
+ssize_t myfs_direct_read(struct kiocb *iocb, struct iov_iter *to);
 
 #endif /* MYFS_H */

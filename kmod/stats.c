@@ -4,7 +4,8 @@
  * sysfs files: /sys/fs/myfs/<major>:<minor>/{stats,paths}.
  *
  * Counters are per-CPU so that counting does not become what is measured;
- * `stats` sums them when read.  Paths are recorded once per hook.
+ * `stats` sums them when read.  With trace=once every distinct call stack
+ * that reaches a hook is kept (up to MYFS_STACKS_PER_HOOK), with its calls.
  */
 #include <linux/kernel.h>
 #include <linux/module.h>
@@ -14,6 +15,8 @@
 #include <linux/vmalloc.h>
 #include <linux/printk.h>
 #include <linux/kallsyms.h>
+#include <linux/jhash.h>
+#include <linux/spinlock.h>
 
 #include "myfs.h"
 
@@ -33,6 +36,11 @@ const char *const myfs_counter_names[MYFS_NR_COUNTERS] = {
 	[MYFS_PAGE_MKWRITE] = "page_mkwrite",
 	[MYFS_WRITE_ITER] = "write_iter",
 	[MYFS_FSYNC] = "fsync",
+	[MYFS_BIO_SUBMIT] = "bio_submit",
+	[MYFS_BIO_PAGES] = "bio_pages",
+	[MYFS_BIO_COMPLETE] = "bio_complete",
+	[MYFS_BIO_ERROR] = "bio_error",
+	[MYFS_DIRECT_READ] = "direct_read",
 };
 
 /* /sys/fs/myfs */
@@ -43,29 +51,76 @@ static struct myfs_sb_info *kobj_to_sbi(struct kobject *kobj)
 	return container_of(kobj, struct myfs_sb_info, kobj);
 }
 
+/* Counts a call by a stack already kept; false if the stack is new. */
+static bool myfs_count_known(struct myfs_hook_paths *hp, unsigned int nr,
+			     const unsigned long *entries, unsigned int depth, u32 hash)
+{
+	unsigned int i;
+
+	for (i = 0; i < nr; i++) {
+		struct myfs_stack *st = &hp->stacks[i];
+
+		if (st->hash == hash && st->nr_entries == depth &&
+		    !memcmp(st->entries, entries, depth * sizeof(entries[0]))) {
+			atomic64_inc(&st->calls);
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Called on every hook call while tracing (never with trace=off: myfs_trace
+ * tests the option inline).  May run in interrupt context (bio_complete).
+ */
 void myfs_record_path(struct myfs_sb_info *sbi, enum myfs_counter hook)
 {
-	struct myfs_path *path = &sbi->paths[hook];
+	struct myfs_hook_paths *hp = &sbi->paths[hook];
+	unsigned long entries[MYFS_TRACE_DEPTH];
+	unsigned int depth, nr;
+	unsigned long flags;
+	u32 hash;
 
 	if (READ_ONCE(sbi->opts.trace) == MYFS_TRACE_DMESG &&
 	    __ratelimit(&sbi->dump_ratelimit)) {
 		pr_info("myfs: hook %s reached from:\n", myfs_counter_names[hook]);
 		dump_stack();
 	}
-	if (test_bit(0, &path->claimed) || test_and_set_bit(0, &path->claimed))
-		return;
 	/* Skip this function; the hook's wrapper is the first frame shown. */
-	path->nr_entries = stack_trace_save(path->entries, MYFS_TRACE_DEPTH, 1);
-	smp_store_release(&path->ready, true);
+	depth = stack_trace_save(entries, MYFS_TRACE_DEPTH, 1);
+	hash = jhash(entries, depth * sizeof(entries[0]), depth);
+	if (myfs_count_known(hp, smp_load_acquire(&hp->nr), entries, depth, hash))
+		return;
+	raw_spin_lock_irqsave(&hp->lock, flags);
+	nr = hp->nr;
+	if (!myfs_count_known(hp, nr, entries, depth, hash)) {
+		if (nr < MYFS_STACKS_PER_HOOK) {
+			struct myfs_stack *st = &hp->stacks[nr];
+
+			st->hash = hash;
+			st->nr_entries = depth;
+			memcpy(st->entries, entries, depth * sizeof(entries[0]));
+			atomic64_set(&st->calls, 1);
+			smp_store_release(&hp->nr, nr + 1);
+		} else {
+			atomic64_inc(&hp->unrecorded);
+		}
+	}
+	raw_spin_unlock_irqrestore(&hp->lock, flags);
 }
 
 void myfs_paths_clear(struct myfs_sb_info *sbi)
 {
+	unsigned long flags;
 	int i;
 
 	for (i = 0; i < MYFS_NR_COUNTERS; i++) {
-		WRITE_ONCE(sbi->paths[i].ready, false);
-		clear_bit(0, &sbi->paths[i].claimed);
+		struct myfs_hook_paths *hp = &sbi->paths[i];
+
+		raw_spin_lock_irqsave(&hp->lock, flags);
+		smp_store_release(&hp->nr, 0);
+		atomic64_set(&hp->unrecorded, 0);
+		raw_spin_unlock_irqrestore(&hp->lock, flags);
 	}
 }
 
@@ -108,44 +163,82 @@ static ssize_t stats_store(struct kobject *kobj, struct kobj_attribute *attr,
 
 static struct kobj_attribute stats_attr = __ATTR_RW_MODE(stats, 0644);
 
-/* Formats every recorded path; the result may exceed a page, hence a bin file. */
-static size_t myfs_paths_format(struct myfs_sb_info *sbi, char *buf, size_t size)
+/*
+ * The `paths` text (docs/contracts.md): per hook, per kept stack in the
+ * order first seen, `hook NAME calls N`, one frame per line, a blank line;
+ * then `hook NAME calls N unrecorded` for the stacks past the kept ones.
+ */
+static int myfs_paths_format(struct myfs_sb_info *sbi, char **textp, size_t *lenp)
 {
-	size_t len = 0;
-	unsigned int i, j;
+	unsigned int nr[MYFS_NR_COUNTERS];
+	size_t size = 1, len = 0;
+	unsigned int i, j, k;
+	char *text;
 
+	/* Stacks added after this are left for the next read. */
 	for (i = 0; i < MYFS_NR_COUNTERS; i++) {
-		struct myfs_path *path = &sbi->paths[i];
-
-		if (!smp_load_acquire(&path->ready))
-			continue;
-		len += scnprintf(buf + len, size - len, "hook %s\n",
-				 myfs_counter_names[i]);
-		for (j = 0; j < path->nr_entries; j++)
-			len += scnprintf(buf + len, size - len, "%pS\n",
-					 (void *)path->entries[j]);
-		len += scnprintf(buf + len, size - len, "\n");
+		nr[i] = smp_load_acquire(&sbi->paths[i].nr);
+		for (j = 0; j < nr[i]; j++)
+			size += 64 + sbi->paths[i].stacks[j].nr_entries * (KSYM_SYMBOL_LEN + 1);
+		size += 64;
 	}
-	return len;
+	text = kvmalloc(size, GFP_KERNEL);
+	if (!text)
+		return -ENOMEM;
+	for (i = 0; i < MYFS_NR_COUNTERS; i++) {
+		struct myfs_hook_paths *hp = &sbi->paths[i];
+		s64 rest = atomic64_read(&hp->unrecorded);
+
+		for (j = 0; j < nr[i]; j++) {
+			struct myfs_stack *st = &hp->stacks[j];
+
+			len += scnprintf(text + len, size - len, "hook %s calls %lld\n",
+					 myfs_counter_names[i],
+					 (long long)atomic64_read(&st->calls));
+			for (k = 0; k < st->nr_entries; k++)
+				len += scnprintf(text + len, size - len, "%pS\n",
+						 (void *)st->entries[k]);
+			len += scnprintf(text + len, size - len, "\n");
+		}
+		if (rest)
+			len += scnprintf(text + len, size - len,
+					 "hook %s calls %lld unrecorded\n\n",
+					 myfs_counter_names[i], (long long)rest);
+	}
+	*textp = text;
+	*lenp = len;
+	return 0;
 }
 
-#define MYFS_PATHS_BUF_SIZE (MYFS_NR_COUNTERS * MYFS_TRACE_DEPTH * (KSYM_SYMBOL_LEN + 2))
-
+/*
+ * sysfs hands a bin file's reads over in chunks of a page.  Counts move
+ * while tracing, so a text formatted afresh per chunk could tear; each open
+ * file reads the snapshot formatted at its offset 0 instead.
+ */
 static ssize_t paths_read(struct file *file, struct kobject *kobj,
 			  struct bin_attribute *attr, char *buf, loff_t off,
 			  size_t count)
 {
 	struct myfs_sb_info *sbi = kobj_to_sbi(kobj);
+	struct myfs_paths_snapshot *snap = &sbi->snapshot;
 	ssize_t ret;
-	size_t len;
-	char *text;
 
-	text = kvmalloc(MYFS_PATHS_BUF_SIZE, GFP_KERNEL);
-	if (!text)
-		return -ENOMEM;
-	len = myfs_paths_format(sbi, text, MYFS_PATHS_BUF_SIZE);
-	ret = memory_read_from_buffer(buf, count, &off, text, len);
-	kvfree(text);
+	mutex_lock(&snap->lock);
+	if (off == 0 || snap->reader != file || !snap->text) {
+		char *text;
+		size_t len;
+
+		ret = myfs_paths_format(sbi, &text, &len);
+		if (ret)
+			goto out;
+		kvfree(snap->text);
+		snap->text = text;
+		snap->len = len;
+		snap->reader = file;
+	}
+	ret = memory_read_from_buffer(buf, count, &off, snap->text, snap->len);
+out:
+	mutex_unlock(&snap->lock);
 	return ret;
 }
 
@@ -179,6 +272,9 @@ static void myfs_sbi_release(struct kobject *kobj)
 	struct myfs_sb_info *sbi = kobj_to_sbi(kobj);
 
 	ratelimit_state_exit(&sbi->dump_ratelimit);
+	kvfree(sbi->snapshot.text);
+	mutex_destroy(&sbi->snapshot.lock);
+	kvfree(sbi->paths);
 	free_percpu(sbi->counters);
 	kfree(sbi);
 }
@@ -193,14 +289,21 @@ static const struct kobj_type myfs_sb_ktype = {
 struct myfs_sb_info *myfs_sbi_alloc(void)
 {
 	struct myfs_sb_info *sbi = kzalloc(sizeof(*sbi), GFP_KERNEL);
+	int i;
 
 	if (!sbi)
 		return NULL;
 	sbi->counters = alloc_percpu(struct myfs_counters);
-	if (!sbi->counters) {
+	sbi->paths = kvcalloc(MYFS_NR_COUNTERS, sizeof(*sbi->paths), GFP_KERNEL);
+	if (!sbi->counters || !sbi->paths) {
+		kvfree(sbi->paths);
+		free_percpu(sbi->counters);
 		kfree(sbi);
 		return NULL;
 	}
+	for (i = 0; i < MYFS_NR_COUNTERS; i++)
+		raw_spin_lock_init(&sbi->paths[i].lock);
+	mutex_init(&sbi->snapshot.lock);
 	/* trace=dmesg: like the seed's dump_stack(), but a log, not a flood. */
 	ratelimit_state_init(&sbi->dump_ratelimit, 5 * HZ, 10);
 	ratelimit_set_flags(&sbi->dump_ratelimit, RATELIMIT_MSG_ON_RELEASE);
@@ -215,11 +318,20 @@ int myfs_sysfs_add(struct myfs_sb_info *sbi, dev_t dev)
 			   MINOR(dev));
 }
 
-/* Removes the directory (readers in progress finish first) and frees the sbi. */
-void myfs_sbi_free(struct myfs_sb_info *sbi)
+/*
+ * Removes the directory (readers in progress finish first), so that the
+ * device number can be reused; the sbi lives on until myfs_sbi_put().
+ */
+void myfs_sysfs_del(struct myfs_sb_info *sbi)
 {
 	if (sbi->kobj.state_in_sysfs)
 		kobject_del(&sbi->kobj);
+}
+
+/* Frees the sbi (after myfs_sysfs_del, or when it never was published). */
+void myfs_sbi_put(struct myfs_sb_info *sbi)
+{
+	myfs_sysfs_del(sbi);
 	kobject_put(&sbi->kobj);
 }
 

@@ -3,7 +3,8 @@
  * super.c - myfs: a ramfs-like filesystem whose read paths are counted and
  * traced (readpath's filesystem under test).  This file holds the mount
  * options, the superblock, directories and the module's entry points;
- * file.c holds the instrumented file hooks, stats.c the counters' sysfs.
+ * file.c holds the instrumented file hooks, block.c block mode (an image on
+ * a block device), stats.c the counters' sysfs.
  */
 #include <linux/module.h>
 #include <linux/fs.h>
@@ -13,6 +14,8 @@
 #include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/backing-dev.h>
+#include <linux/blkdev.h>
+#include <linux/capability.h>
 
 #include "compat.h"
 #include "myfs.h"
@@ -225,34 +228,87 @@ static int myfs_fill_super(struct super_block *sb, struct fs_context *fc)
 	sb->s_fs_info = sbi;	/* myfs_kill_sb frees it, also on failure */
 
 	sb->s_maxbytes = MAX_LFS_FILESIZE;
-	sb->s_blocksize = PAGE_SIZE;
-	sb->s_blocksize_bits = PAGE_SHIFT;
 	sb->s_magic = MYFS_MAGIC;
 	sb->s_op = &myfs_super_operations;
 	sb->s_time_gran = 1;
 
-	/*
-	 * ramfs sits on the noop bdi, which has no readahead window: reads
-	 * would never reach ->readahead.  A bdi of our own, named like a
-	 * block device's (/sys/class/bdi/<major>:<minor>/read_ahead_kb), gets
-	 * the default window; no capabilities, as on the noop bdi, so dirty
-	 * pages are neither accounted nor written back (there is no backing).
-	 */
-	err = super_setup_bdi_name(sb, "%u:%u", MAJOR(sb->s_dev), MINOR(sb->s_dev));
-	if (err)
-		return err;
-	sb->s_bdi->capabilities = 0;
+	if (sb->s_bdev) {
+		/* Block mode: the block size is the image's. */
+		if (!sb_set_blocksize(sb, MYFS_BLOCK_SIZE))
+			return invalfc(fc, "%s: the device cannot use 4096-byte blocks (logical block size %u)",
+				       fc->source, bdev_logical_block_size(sb->s_bdev));
+		/*
+		 * Not the device's bdi, which get_tree_bdev gave us: with it
+		 * the files created after the mount (ramfs-like, dirty for
+		 * good) would be accounted for writeback that never comes,
+		 * and truncating one crashes in the accounting.  A bdi of our
+		 * own as in page-cache mode, named myfs-<major>:<minor>; its
+		 * readahead window follows the device's (myfs_open).
+		 */
+		bdi_put(sb->s_bdi);
+		sb->s_bdi = &noop_backing_dev_info;
+		err = super_setup_bdi_name(sb, "myfs-%u:%u", MAJOR(sb->s_dev), MINOR(sb->s_dev));
+		if (err)
+			return err;
+		sb->s_bdi->capabilities = 0;
+		myfs_follow_device_readahead(sb);
+	} else {
+		sb->s_blocksize = PAGE_SIZE;
+		sb->s_blocksize_bits = PAGE_SHIFT;
+		/*
+		 * ramfs sits on the noop bdi, which has no readahead window:
+		 * reads would never reach ->readahead.  A bdi of our own, named
+		 * like a block device's (/sys/class/bdi/<major>:<minor>/
+		 * read_ahead_kb), gets the default window; no capabilities, as
+		 * on the noop bdi, so dirty pages are neither accounted nor
+		 * written back (there is no backing).
+		 */
+		err = super_setup_bdi_name(sb, "%u:%u", MAJOR(sb->s_dev), MINOR(sb->s_dev));
+		if (err)
+			return err;
+		sb->s_bdi->capabilities = 0;
+	}
 
 	root = myfs_get_inode(sb, NULL, S_IFDIR | 0755, 0);
 	sb->s_root = d_make_root(root);
 	if (!sb->s_root)
 		return -ENOMEM;
+	if (sb->s_bdev) {
+		err = myfs_image_load(sb, fc);
+		if (err)
+			return err;
+	}
 	return myfs_sysfs_add(sbi, sb->s_dev);
+}
+
+/*
+ * Block mode when the source names a block device: a path under /dev/ (so
+ * a missing device fails the mount rather than making a memory mount
+ * named like one), or any path that resolves to a block device.
+ */
+static bool myfs_source_is_bdev(const char *source)
+{
+	dev_t dev;
+
+	if (!source)
+		return false;
+	if (!strncmp(source, "/dev/", 5))
+		return true;
+	return source[0] == '/' && !lookup_bdev(source, &dev);
 }
 
 static int myfs_get_tree(struct fs_context *fc)
 {
-	return get_tree_nodev(fc, myfs_fill_super);
+	struct myfs_fs_context *ctx = fc->fs_private;
+
+	if (!myfs_source_is_bdev(fc->source))
+		return get_tree_nodev(fc, myfs_fill_super);
+	if (ctx->opts.synthetic)
+		return invalfc(fc, "synthetic and a block device exclude each other");
+	/* Images are parsed by the kernel: only the real root may mount them. */
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	return get_tree_bdev(fc, myfs_fill_super);
 }
 
 static int myfs_reconfigure(struct fs_context *fc)
@@ -304,15 +360,55 @@ static int myfs_init_fs_context(struct fs_context *fc)
 	return 0;
 }
 
+/*
+ * Unpins every dentry below the root, as kill_litter_super's d_genocide
+ * does (6.1 exports d_genocide, 6.12 no longer does): each positive child
+ * of the root goes with its subtree through simple_recursive_removal,
+ * which drops the pin every myfs dentry holds.
+ */
+static void myfs_unpin_tree(struct super_block *sb)
+{
+	struct dentry *root = sb->s_root, *child, *victim;
+
+	if (!root)
+		return;
+	for (;;) {
+		victim = NULL;
+		spin_lock(&root->d_lock);
+		myfs_for_each_child(child, root) {
+			if (simple_positive(child)) {
+				victim = dget(child);
+				break;
+			}
+		}
+		spin_unlock(&root->d_lock);
+		if (!victim)
+			break;
+		simple_recursive_removal(victim, NULL);
+		dput(victim);
+	}
+}
+
 static void myfs_kill_sb(struct super_block *sb)
 {
 	struct myfs_sb_info *sbi = MYFS_SB(sb);
 
 	/* Remove /sys/fs/myfs/<dev> before the device number can be reused. */
 	if (sbi)
-		myfs_sbi_free(sbi);
+		myfs_sysfs_del(sbi);
+	if (sb->s_bdev) {
+		/*
+		 * Block mode.  Evicting the inodes waits for bios in flight,
+		 * whose end_io counts on the sbi: it is freed only after.
+		 */
+		myfs_unpin_tree(sb);
+		kill_block_super(sb);
+	} else {
+		kill_litter_super(sb);
+	}
 	sb->s_fs_info = NULL;
-	kill_litter_super(sb);
+	if (sbi)
+		myfs_sbi_put(sbi);
 }
 
 static struct file_system_type myfs_fs_type = {

@@ -40,7 +40,8 @@ MIB = 1 << 20
 MYFS_MAGIC = 0x6D796673
 COUNTERS = ["read", "read_iter", "read_folio", "readahead", "readahead_pages", "mmap", "fault",
             "fault_major", "fault_minor", "fault_error", "map_pages", "map_pages_pages",
-            "page_mkwrite", "write_iter", "fsync"]
+            "page_mkwrite", "write_iter", "fsync", "bio_submit", "bio_pages", "bio_complete",
+            "bio_error", "direct_read"]
 WORK = "/run/myfs-checks"  # /run is a tmpfs of its own in readpath guests
 
 libc = ctypes.CDLL(None, use_errno=True)
@@ -621,7 +622,11 @@ def trace_once_paths(args, data):
         read_all(p)
         text = fs.paths()
         data["paths"] = text[:8000]
-        blocks = {b.splitlines()[0]: b for b in text.strip().split("\n\n") if b}
+        blocks = {}  # "hook NAME" -> all of its stacks' blocks (headers: hook NAME calls N)
+        for b in text.strip().split("\n\n"):
+            if b:
+                key = " ".join(b.splitlines()[0].split()[:2])
+                blocks[key] = blocks.get(key, "") + b + "\n\n"
         expect("hook read_iter" in blocks and "vfs_read+0x" in blocks["hook read_iter"],
                f"no read_iter path through vfs_read; hooks recorded: {sorted(blocks)}")
         expect("hook fault" in blocks and "handle_mm_fault+0x" in blocks["hook fault"],

@@ -17,7 +17,6 @@ from myfs_checks.py beside it.
 import argparse
 import ctypes
 import errno
-import json
 import math
 import mmap
 import os
@@ -26,12 +25,10 @@ import re
 import shlex
 import shutil
 import struct
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import myfs_checks as mc  # noqa: E402
@@ -995,48 +992,14 @@ def main():
     if os.geteuid() != 0:
         parser.error("run as root inside a guest (scripts/readpath vm ...)")
     args.mkfs = os.path.abspath(args.mkfs)
-    known = {fn.__name__: fn for fn in CHECKS}
-    chosen = CHECKS
-    if args.only:
-        names = [n for n in args.only.split(",") if n]
-        unknown = [n for n in names if n not in known]
-        if unknown:
-            parser.error(f"unknown check(s) {', '.join(unknown)}; known: {', '.join(known)}")
-        chosen = [known[n] for n in names]
-
-    results = {"kernel": os.uname().release, "accel": os.environ.get("READPATH_ACCEL", "host"),
-               "checks": {}}
+    chosen = mc.choose_checks(parser, args.only, CHECKS)
     out_file = os.path.join(args.out, "block_checks.json") if args.out else None
-    failures = 0
     watchdog = Watchdog(args.watchdog)
     watchdog.start()
-    for fn in chosen:
-        data = {}
-        watchdog.arm(fn.__name__)
-        start = time.monotonic()
-        try:
-            fn(args, data)
-            status, detail = "pass", ""
-        except Skip as e:
-            status, detail = "skip", str(e)
-        except CheckFailed as e:
-            status, detail = "fail", str(e)
-        except Exception as e:  # noqa: BLE001 - an unexpected error is a failed check
-            status, detail = "fail", f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=4)}"
-        failures += status == "fail"
-        seconds = round(time.monotonic() - start, 2)
-        results["checks"][fn.__name__] = {"status": status, "detail": detail, "seconds": seconds,
-                                         "data": data}
-        print(f"{status:4} {fn.__name__} ({seconds} s){': ' + detail.splitlines()[0] if detail else ''}",
-              flush=True)
-        for key in ("predicted", "seen", "read_ahead_kb=1024", "stats", "disk"):
-            if key in data:
-                print(f"     {key}: {data[key]}", flush=True)
-        if out_file:
-            tmp = out_file + ".tmp"
-            with open(tmp, "w") as f:
-                json.dump(results, f, indent=1, default=str)
-            os.replace(tmp, out_file)
+    failures = mc.run_checks(
+        chosen, args, out_file,
+        lambda data: ("predicted", "seen", "read_ahead_kb=1024", "stats", "disk"),
+        before=watchdog.arm)
     shutil.rmtree(WORK, ignore_errors=True)
     return 1 if failures else 0
 

@@ -12,6 +12,7 @@
 """
 
 import functools
+import json
 import os
 import shutil
 import sys
@@ -89,3 +90,44 @@ def guest_module():
 @pytest.fixture(scope="session")
 def readpath():
     return REPO / "scripts" / "readpath"
+
+
+# ---- guest check scripts (myfs_checks.py, block_checks.py): one test per check ----
+
+def check_results(out, name, result):
+    """The JSON a check script wrote to out/name, with the guest's output, or the reason
+    there is none (an "error" key)."""
+    path = Path(out) / name
+    if not path.is_file():
+        tail = "\n".join(result.output.splitlines()[-30:])
+        return {"error": f"{Path(name).stem}.py wrote no results (exit {result.returncode}):\n{tail}"}
+    results = json.loads(path.read_text())
+    results["output"] = result.output
+    return results
+
+
+def assert_check(results, name):
+    if "error" in results:
+        pytest.fail(results["error"], pytrace=False)
+    check = results["checks"].get(name)
+    if check is None:
+        tail = "\n".join(results.get("output", "").splitlines()[-20:])
+        pytest.fail(f"{name} did not run; the guest stopped before it:\n{tail}", pytrace=False)
+    if check["status"] == "skip":
+        pytest.skip(check["detail"])
+    if check["status"] != "pass":
+        pytest.fail(f"{name}: {check['detail']}\nrecorded: {json.dumps(check['data'])[:3000]}",
+                    pytrace=False)
+
+
+def add_check_tests(namespace, checks, fixture):
+    """Puts test_<check> into namespace (a test module's globals()) for each check, in the
+    order the guest runs them, each asserting that check in the results of `fixture`."""
+    for fn in checks:
+        def test(request, name=fn.__name__):
+            assert_check(request.getfixturevalue(fixture), name)
+        test.__name__ = f"test_{fn.__name__}"
+        test.__doc__ = fn.__doc__
+        # usefixtures puts the fixture (and so `kernel`, which parametrizes) in the
+        # test's closure; getfixturevalue then hands back its one per-kernel value.
+        namespace[test.__name__] = pytest.mark.usefixtures(fixture)(test)

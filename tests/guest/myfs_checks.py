@@ -1083,36 +1083,28 @@ def counting_cost(args, data):
 
 # ---- driver ----
 
-def main():
-    parser = argparse.ArgumentParser(
-        description="Run myfs's checks in a readpath guest; write JSON results to $READPATH_OUT.",
-        epilog="Checks: " + ", ".join(fn.__name__ for fn in CHECKS))
-    parser.add_argument("--ko", help="myfs.ko built for this kernel (needed to insmod/rmmod)")
-    parser.add_argument("--mmap-test", help="the tools/mmap_test binary")
-    parser.add_argument("--only", help="comma-separated check names to run (default: all)")
-    parser.add_argument("--cycles", type=int, default=200, help="load/mount cycles for the leak check")
-    parser.add_argument("--concurrency-seconds", type=float, default=10,
-                        help="how long concurrent readers run")
-    parser.add_argument("--out", default=os.environ.get("READPATH_OUT"),
-                        help="directory for myfs_checks.json (default $READPATH_OUT)")
-    args = parser.parse_args()
-    if os.geteuid() != 0:
-        parser.error("run as root inside a guest (scripts/readpath vm ...)")
-    known = {fn.__name__: fn for fn in CHECKS}
-    chosen = CHECKS
-    if args.only:
-        names = [n for n in args.only.split(",") if n]
-        unknown = [n for n in names if n not in known]
-        if unknown:
-            parser.error(f"unknown check(s) {', '.join(unknown)}; known: {', '.join(known)}")
-        chosen = [known[n] for n in names]
+def choose_checks(parser, only, checks):
+    """The checks --only names (comma-separated), in the order given; all without it."""
+    if not only:
+        return checks
+    known = {fn.__name__: fn for fn in checks}
+    names = [n for n in only.split(",") if n]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        parser.error(f"unknown check(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    return [known[n] for n in names]
 
-    uname = os.uname().release
-    results = {"kernel": uname, "accel": os.environ.get("READPATH_ACCEL", "host"), "checks": {}}
-    out_file = os.path.join(args.out, "myfs_checks.json") if args.out else None
+
+def run_checks(chosen, args, out_file, shown, before=lambda name: None):
+    """Runs each check, prints its status and the data keys shown(data) names, rewrites
+    out_file (if any) after every check so a guest that dies leaves what it got, and
+    returns the number of failed checks. before(name) runs ahead of each check."""
+    results = {"kernel": os.uname().release, "accel": os.environ.get("READPATH_ACCEL", "host"),
+               "checks": {}}
     failures = 0
     for fn in chosen:
         data = {}
+        before(fn.__name__)
         start = time.monotonic()
         try:
             fn(args, data)
@@ -1129,15 +1121,36 @@ def main():
                                          "data": data}
         print(f"{status:4} {fn.__name__} ({seconds} s){': ' + detail.splitlines()[0] if detail else ''}",
               flush=True)
-        for key in ("stats", "read=read", "stats fault_around=off") + tuple(
-                k for k in data if k.startswith(("read_4k", "fault_ns"))):
+        for key in shown(data):
             if key in data:
                 print(f"     {key}: {data[key]}", flush=True)
         if out_file:
             tmp = out_file + ".tmp"
             with open(tmp, "w") as f:
-                json.dump(results, f, indent=1)
+                json.dump(results, f, indent=1, default=str)
             os.replace(tmp, out_file)
+    return failures
+
+def main():
+    parser = argparse.ArgumentParser(
+        description="Run myfs's checks in a readpath guest; write JSON results to $READPATH_OUT.",
+        epilog="Checks: " + ", ".join(fn.__name__ for fn in CHECKS))
+    parser.add_argument("--ko", help="myfs.ko built for this kernel (needed to insmod/rmmod)")
+    parser.add_argument("--mmap-test", help="the tools/mmap_test binary")
+    parser.add_argument("--only", help="comma-separated check names to run (default: all)")
+    parser.add_argument("--cycles", type=int, default=200, help="load/mount cycles for the leak check")
+    parser.add_argument("--concurrency-seconds", type=float, default=10,
+                        help="how long concurrent readers run")
+    parser.add_argument("--out", default=os.environ.get("READPATH_OUT"),
+                        help="directory for myfs_checks.json (default $READPATH_OUT)")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        parser.error("run as root inside a guest (scripts/readpath vm ...)")
+    chosen = choose_checks(parser, args.only, CHECKS)
+    out_file = os.path.join(args.out, "myfs_checks.json") if args.out else None
+    failures = run_checks(chosen, args, out_file,
+                          lambda data: ("stats", "read=read", "stats fault_around=off") + tuple(
+                              k for k in data if k.startswith(("read_4k", "fault_ns"))))
     shutil.rmtree(WORK, ignore_errors=True)
     return 1 if failures else 0
 

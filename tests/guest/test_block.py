@@ -8,11 +8,10 @@ every distinct stack per hook, and load/mount cycles. Each check is one test her
 for it; run the script yourself to see what a check recorded (its docstring shows how).
 """
 
-import json
 
 import pytest
 
-from conftest import REPO, vm
+from conftest import REPO, add_check_tests, check_results, vm
 from readpath_lib import paths
 from readpath_lib.errors import RunError, UsageError
 
@@ -49,38 +48,7 @@ def block_results(kernel, run_vm, tmp_path_factory):
         return {"error": f"the guest run failed: {err}"}
     finally:
         drive.unlink(missing_ok=True)
-    path = out / "block_checks.json"
-    if not path.is_file():
-        tail = "\n".join(result.output.splitlines()[-30:])
-        return {"error": f"block_checks.py wrote no results (exit {result.returncode}):\n{tail}"}
-    results = json.loads(path.read_text())
-    results["output"] = result.output
-    return results
+    return check_results(out, "block_checks.json", result)
 
 
-def _assert_check(results, name):
-    if "error" in results:
-        pytest.fail(results["error"], pytrace=False)
-    check = results["checks"].get(name)
-    if check is None:
-        tail = "\n".join(results.get("output", "").splitlines()[-20:])
-        pytest.fail(f"{name} did not run; the guest stopped before it:\n{tail}", pytrace=False)
-    if check["status"] == "skip":
-        pytest.skip(check["detail"])
-    if check["status"] != "pass":
-        pytest.fail(f"{name}: {check['detail']}\nrecorded: {json.dumps(check['data'])[:3000]}",
-                    pytrace=False)
-
-
-def _make_test(fn):
-    def test(block_results):
-        _assert_check(block_results, fn.__name__)
-    test.__name__ = f"test_{fn.__name__}"
-    test.__doc__ = fn.__doc__
-    return test
-
-
-# One test per check, in the order the guest runs them (test_mkfs_command_line, ...).
-for _check in block_checks.CHECKS:
-    globals()[f"test_{_check.__name__}"] = _make_test(_check)
-del _check
+add_check_tests(globals(), block_checks.CHECKS, "block_results")

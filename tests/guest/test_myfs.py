@@ -7,11 +7,10 @@ writes its results as JSON; each check is one test here, named for it. To see th
 numbers a check recorded, run the script yourself (its docstring shows how).
 """
 
-import json
 
 import pytest
 
-from conftest import REPO, vm
+from conftest import REPO, add_check_tests, check_results, vm
 from readpath_lib import paths
 from readpath_lib.errors import RunError
 
@@ -36,38 +35,7 @@ def myfs_results(kernel, run_vm, tmp_path_factory):
         result = run_vm(kernel, argv, out=out, timeout=TIMEOUT)
     except RunError as err:
         return {"error": f"the guest run failed: {err}"}
-    path = out / "myfs_checks.json"
-    if not path.is_file():
-        tail = "\n".join(result.output.splitlines()[-30:])
-        return {"error": f"myfs_checks.py wrote no results (exit {result.returncode}):\n{tail}"}
-    results = json.loads(path.read_text())
-    results["output"] = result.output
-    return results
+    return check_results(out, "myfs_checks.json", result)
 
 
-def _assert_check(results, name):
-    if "error" in results:
-        pytest.fail(results["error"], pytrace=False)
-    check = results["checks"].get(name)
-    if check is None:
-        tail = "\n".join(results.get("output", "").splitlines()[-20:])
-        pytest.fail(f"{name} did not run; the guest stopped before it:\n{tail}", pytrace=False)
-    if check["status"] == "skip":
-        pytest.skip(check["detail"])
-    if check["status"] != "pass":
-        pytest.fail(f"{name}: {check['detail']}\nrecorded: {json.dumps(check['data'])[:3000]}",
-                    pytrace=False)
-
-
-def _make_test(fn):
-    def test(myfs_results):
-        _assert_check(myfs_results, fn.__name__)
-    test.__name__ = f"test_{fn.__name__}"
-    test.__doc__ = fn.__doc__
-    return test
-
-
-# One test per check, in the order the guest runs them (test_seed_session, ...).
-for _check in myfs_checks.CHECKS:
-    globals()[f"test_{_check.__name__}"] = _make_test(_check)
-del _check
+add_check_tests(globals(), myfs_checks.CHECKS, "myfs_results")

@@ -73,7 +73,14 @@ static void myfs_fill_synthetic(struct folio *folio, u64 ino, loff_t isize)
 	flush_dcache_folio(folio);
 }
 
-/* Models a device's latency for one read request (-o read_latency_ns). */
+/*
+ * Models a device's latency for one read request (-o read_latency_ns).  By default the
+ * reader sleeps, as it waits for a real device, and its CPU may idle meanwhile; an idle
+ * CPU can come back slower (a lower clock, a deep C-state), which then shows in the
+ * requests after this one too.  read_latency_wait=spin keeps the CPU busy instead, like
+ * polled I/O, so that only the requests that wait carry the latency: the clean known
+ * effect on a latency tail.
+ */
 void myfs_model_latency(struct myfs_sb_info *sbi)
 {
 	u64 ns = READ_ONCE(sbi->opts.read_latency_ns);
@@ -86,6 +93,13 @@ void myfs_model_latency(struct myfs_sb_info *sbi)
 		return;
 	}
 	end = ktime_add_ns(ktime_get(), ns);
+	if (READ_ONCE(sbi->opts.read_latency_spin)) {
+		while (ktime_before(ktime_get(), end)) {
+			cpu_relax();
+			cond_resched();	/* a runnable task may have the CPU; it stays busy */
+		}
+		return;
+	}
 	do {
 		ktime_t expires = end;
 

@@ -56,6 +56,7 @@ enum myfs_trace_mode { MYFS_TRACE_OFF, MYFS_TRACE_ONCE, MYFS_TRACE_DMESG };
 struct myfs_options {
 	bool synthetic;
 	u64 read_latency_ns;
+	bool read_latency_spin;		/* read_latency_wait=spin */
 	enum myfs_read_mode read_mode;
 	bool fault_around;
 	enum myfs_trace_mode trace;

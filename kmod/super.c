@@ -25,6 +25,7 @@
 enum myfs_param {
 	Opt_synthetic,
 	Opt_read_latency_ns,
+	Opt_read_latency_wait,
 	Opt_read,
 	Opt_fault_around,
 	Opt_trace,
@@ -34,6 +35,12 @@ enum myfs_param {
 static const struct constant_table myfs_param_read[] = {
 	{ "iter", MYFS_READ_MODE_ITER },
 	{ "read", MYFS_READ_MODE_READ },
+	{}
+};
+
+static const struct constant_table myfs_param_wait[] = {
+	{ "sleep", false },
+	{ "spin", true },
 	{}
 };
 
@@ -53,6 +60,7 @@ static const struct constant_table myfs_param_trace[] = {
 static const struct fs_parameter_spec myfs_fs_parameters[] = {
 	fsparam_flag("synthetic", Opt_synthetic),
 	fsparam_u64("read_latency_ns", Opt_read_latency_ns),
+	fsparam_enum("read_latency_wait", Opt_read_latency_wait, myfs_param_wait),
 	fsparam_enum("read", Opt_read, myfs_param_read),
 	fsparam_enum("fault_around", Opt_fault_around, myfs_param_on_off),
 	fsparam_enum("trace", Opt_trace, myfs_param_trace),
@@ -86,6 +94,9 @@ static int myfs_parse_param(struct fs_context *fc, struct fs_parameter *param)
 				       result.uint_64, MYFS_MAX_READ_LATENCY_NS);
 		ctx->opts.read_latency_ns = result.uint_64;
 		break;
+	case Opt_read_latency_wait:
+		ctx->opts.read_latency_spin = result.uint_32;
+		break;
 	case Opt_read:
 		ctx->opts.read_mode = result.uint_32;
 		break;
@@ -112,6 +123,8 @@ static int myfs_show_options(struct seq_file *m, struct dentry *root)
 		seq_puts(m, ",synthetic");
 	if (latency)
 		seq_printf(m, ",read_latency_ns=%llu", latency);
+	if (READ_ONCE(opts->read_latency_spin))
+		seq_puts(m, ",read_latency_wait=spin");
 	seq_printf(m, ",read=%s", READ_ONCE(opts->read_mode) == MYFS_READ_MODE_READ ?
 		   "read" : "iter");
 	seq_printf(m, ",fault_around=%s", READ_ONCE(opts->fault_around) ? "on" : "off");
@@ -321,6 +334,7 @@ static int myfs_reconfigure(struct fs_context *fc)
 	if (ctx->trace_given)
 		myfs_paths_clear(sbi);
 	WRITE_ONCE(sbi->opts.read_latency_ns, ctx->opts.read_latency_ns);
+	WRITE_ONCE(sbi->opts.read_latency_spin, ctx->opts.read_latency_spin);
 	WRITE_ONCE(sbi->opts.read_mode, ctx->opts.read_mode);
 	WRITE_ONCE(sbi->opts.fault_around, ctx->opts.fault_around);
 	WRITE_ONCE(sbi->opts.trace, ctx->opts.trace);

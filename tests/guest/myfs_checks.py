@@ -20,6 +20,7 @@ import json
 import mmap
 import os
 import re
+import resource
 import shlex
 import shutil
 import signal
@@ -661,7 +662,8 @@ def bad_options_fail_cleanly(args, data):
     target = tempfile.mkdtemp(dir=WORK)
     cases = {"bogus": "bogus", "read=foo": "read", "fault_around=maybe": "fault_around",
              "trace=loud": "trace", "counters=2": "counters", "read_latency_ns=abc": "read_latency_ns",
-             "read_latency_ns=5000000000": "read_latency_ns"}
+             "read_latency_ns=5000000000": "read_latency_ns",
+             "read_latency_wait=nap": "read_latency_wait"}
     seen = {}
     try:
         for options, name in cases.items():
@@ -692,10 +694,13 @@ def remount_options(args, data):
         data["mounted"] = opts
         for want in ("synthetic", "read=iter", "fault_around=on", "trace=off", "counters=on"):
             expect(want in opts, f"{want} missing from the mount's options {opts}")
-        expect(fs.remount("fault_around=off,read_latency_ns=1000,trace=once") == 0, "remount failed")
+        expect("read_latency_wait" not in opts, f"sleep, the default, is shown: {opts}")
+        expect(fs.remount("fault_around=off,read_latency_ns=1000,read_latency_wait=spin,trace=once")
+               == 0, "remount failed")
         opts = fs.mount_options()
         data["remounted"] = opts
-        for want in ("synthetic", "fault_around=off", "read_latency_ns=1000", "trace=once"):
+        for want in ("synthetic", "fault_around=off", "read_latency_ns=1000",
+                     "read_latency_wait=spin", "trace=once"):
             expect(want in opts, f"{want} missing after remount: {opts}")
         expect(fs.remount("read=read") == 0 and "synthetic" in fs.mount_options(),
                "a remount that does not name synthetic dropped it")
@@ -760,21 +765,30 @@ def rmmod_refused_while_mounted(args, data):
 
 @check
 def read_latency_models_device(args, data):
-    """read_latency_ns=N makes each read_folio/readahead call take at least N."""
+    """read_latency_ns=N makes each read_folio/readahead call take at least N; the reader
+    sleeps through it (one voluntary context switch or more per call), or with
+    read_latency_wait=spin stays on its CPU (fewer switches than calls)."""
     load_module(args.ko)
     latency = 2_000_000
-    with Myfs(f"synthetic,read_latency_ns={latency}") as fs:
-        p = fs.file("l")
-        make_synthetic(p, MIB)
-        fs.reset()
-        start = time.monotonic_ns()
-        read_all(p)
-        elapsed = time.monotonic_ns() - start
-        s = fs.stats()
-        calls = s["read_folio"] + s["readahead"]
-        data.update(elapsed_ms=elapsed / 1e6, calls=calls)
-        expect(calls > 0 and elapsed >= calls * latency,
-               f"{calls} device reads took {elapsed / 1e6:.1f} ms, under {calls} x 2 ms")
+    for wait in ("sleep", "spin"):
+        with Myfs(f"synthetic,read_latency_ns={latency},read_latency_wait={wait}") as fs:
+            p = fs.file("l")
+            make_synthetic(p, MIB)
+            fs.reset()
+            switches = resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw
+            start = time.monotonic_ns()
+            read_all(p)
+            elapsed = time.monotonic_ns() - start
+            switches = resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw - switches
+            s = fs.stats()
+            calls = s["read_folio"] + s["readahead"]
+            data[wait] = dict(elapsed_ms=elapsed / 1e6, calls=calls, voluntary_switches=switches)
+            expect(calls > 0 and elapsed >= calls * latency,
+                   f"{wait}: {calls} device reads took {elapsed / 1e6:.1f} ms, under {calls} x 2 ms")
+            if wait == "sleep":
+                expect(switches >= calls, f"sleep: {calls} device reads, {switches} voluntary switches")
+            else:
+                expect(switches < calls, f"spin: {calls} device reads, {switches} voluntary switches")
 
 
 def _worker(fn, *fargs):

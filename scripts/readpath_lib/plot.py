@@ -183,7 +183,9 @@ class Key:
             style = self.palette.style(label)
             handles.append(Line2D([], [], color=style["color"], ls=style["ls"],
                                   marker=style["marker"], ms=5, lw=1.5))
-            texts.append(label)
+            # As findings name them: an O_DIRECT path is not a page-cache read.
+            direct = self.palette.traits.get(_split_label(label)[0], {}).get("direct")
+            texts.append(f"{label} (O_DIRECT)" if direct else label)
         notes = [(_ci_handle(), CI_NOTE), *self.notes]
         if self.without_ci:
             notes.append((Line2D([], [], marker="o", color="0.35", ls="none", ms=5), NO_CI_NOTE))

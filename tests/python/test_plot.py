@@ -189,3 +189,11 @@ def test_latency_cdfs_draw_warm_and_cold_of_each_path_only_where_measured(tmp_pa
     assert colour_of(svg, "read warm:1") == colour_of(svg, "read warm:0")
     assert "cold cache: full line" in svg and "p99" in svg
     assert not any(n.startswith("latency-") for n in charts_in(plot(tmp_path / "b", "base.json")))
+
+
+def test_o_direct_paths_are_marked_in_the_legend_and_page_cache_ones_are_not(tmp_path):
+    plot(tmp_path, "block-6.12.117+deb12-amd64.json")
+    svg = (tmp_path / "throughput-myfs.svg").read_text()
+    legend = re.findall(r"<text [^>]*>([^<]*)</text>", svg)
+    assert "pread_direct (O_DIRECT)" in legend and "uring_direct qd:8 (O_DIRECT)" in legend
+    assert "pread" in legend and "uring qd:8" in legend, legend

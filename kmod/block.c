@@ -241,8 +241,12 @@ int myfs_image_load(struct super_block *sb, struct fs_context *fc)
 	brelse(bh);
 	if (!err)
 		err = myfs_entries_check(fc, entries, nr_files);
-	for (i = 0; i < nr_files && !err; i++)
+	for (i = 0; i < nr_files && !err; i++) {
 		err = myfs_image_add(sb, &entries[i]);
+		/* Files made after the mount are numbered above every image file. */
+		if (entries[i].ino > atomic_long_read(&MYFS_SB(sb)->last_ino))
+			atomic_long_set(&MYFS_SB(sb)->last_ino, entries[i].ino);
+	}
 	kvfree(entries);
 	return err;
 }

@@ -109,6 +109,15 @@ struct myfs_sb_info {
 	struct myfs_paths_snapshot snapshot;
 	struct ratelimit_state dump_ratelimit;
 	struct kobject kobj;		/* /sys/fs/myfs/<major>:<minor> */
+	/*
+	 * Block mode numbers its own inodes: the root is 1, the image's files
+	 * keep their table's numbers, and files created after the mount count
+	 * up from the largest of those, so no two files of the mount share an
+	 * st_ino (and so a content function).  Page-cache mode uses
+	 * get_next_ino().
+	 */
+	bool own_inos;
+	atomic_long_t last_ino;
 };
 
 static inline struct myfs_sb_info *MYFS_SB(struct super_block *sb)

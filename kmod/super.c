@@ -145,7 +145,8 @@ static struct inode *myfs_get_inode(struct super_block *sb, const struct inode *
 
 	if (!inode)
 		return NULL;
-	inode->i_ino = get_next_ino();
+	inode->i_ino = MYFS_SB(sb)->own_inos ? atomic_long_inc_return(&MYFS_SB(sb)->last_ino) :
+		       get_next_ino();
 	inode_init_owner(MYFS_NOP_IDMAP, inode, dir, mode);
 	inode->i_mapping->a_ops = &ram_aops;
 	mapping_set_gfp_mask(inode->i_mapping, GFP_HIGHUSER);
@@ -265,6 +266,8 @@ static int myfs_fill_super(struct super_block *sb, struct fs_context *fc)
 			return err;
 		sb->s_bdi->capabilities = 0;
 		myfs_follow_device_readahead(sb);
+		sbi->own_inos = true;	/* the root below is 1 */
+		atomic_long_set(&sbi->last_ino, 0);
 	} else {
 		sb->s_blocksize = PAGE_SIZE;
 		sb->s_blocksize_bits = PAGE_SHIFT;

@@ -101,6 +101,63 @@ def brd(rd_size_kib=65536):
     return "/dev/ram0"
 
 
+class NullBlkConfigfs:
+    """A null_blk disk made through configfs (/sys/kernel/config/nullb/NAME), the only way to
+    give it bad blocks: 64 MiB, memory-backed, 4096-byte blocks. Its name is NAME on kernels
+    that name configfs disks after their directory, nullb<index> on those that do not."""
+
+    ROOT = "/sys/kernel/config"
+
+    def __init__(self, name="rpbad"):
+        self.dir = f"{self.ROOT}/nullb/{name}"
+        self.name = name
+        self.device = None
+
+    def _set(self, attr, value):
+        with open(f"{self.dir}/{attr}", "w") as f:
+            f.write(f"{value}\n")
+
+    def __enter__(self):
+        _modprobe("null_blk", {"nr_devices": 1, "memory_backed": 1, "gb": 1, "irqmode": 0})
+        if not os.path.isdir(f"{self.ROOT}/nullb"):
+            if not os.path.ismount(self.ROOT):
+                run(["modprobe", "configfs"])
+                out = run(["mount", "-t", "configfs", "none", self.ROOT])
+                if out.returncode:
+                    raise Skip(f"configfs cannot be mounted: {out.stderr.strip()}")
+            if not os.path.isdir(f"{self.ROOT}/nullb"):
+                raise Skip("null_blk has no configfs directory here")
+        os.mkdir(self.dir)
+        try:
+            for attr, value in (("size", 64), ("memory_backed", 1), ("blocksize", 4096),
+                                ("irqmode", 0), ("power", 1)):
+                self._set(attr, value)
+            with open(f"{self.dir}/index") as f:
+                index = int(f.read())
+            for candidate in (f"/dev/{self.name}", f"/dev/nullb{index}"):
+                try:
+                    _wait_for(candidate, 2)
+                except CheckFailed:
+                    continue
+                self.device = candidate
+                return self
+            raise CheckFailed(f"neither /dev/{self.name} nor /dev/nullb{index} appeared")
+        except BaseException:
+            self.__exit__()
+            raise
+
+    def bad_sectors(self, first, last):
+        """Every request that touches sectors first..last (512 bytes each) fails with EIO."""
+        self._set("badblocks", f"+{first}-{last}")
+
+    def __exit__(self, *exc):
+        try:
+            self._set("power", 0)
+        except OSError:
+            pass
+        os.rmdir(self.dir)
+
+
 def virtio_disk():
     """The first virtio-blk disk run_in_vm attached ($READPATH_DRIVES), or Skip."""
     drives = os.environ.get("READPATH_DRIVES", "").split()
@@ -357,10 +414,11 @@ def content_virtio(args, data):
 @check
 def image_files_read_only(args, data):
     """Image files refuse write, truncate, O_TRUNC and shared writable mappings (EPERM); new
-    files live in memory and are gone after umount; pages are evictable."""
+    files live in memory, numbered above every image file, and are gone after umount; pages
+    are evictable."""
     mc.load_module(args.ko)
     device = null_blk()
-    table = mkfs(args, device, "ro=1M")
+    table = mkfs(args, device, "ro=1M", "second=8K")
     with BlockMount(device) as fs:
         p = fs.file("ro")
         fd = os.open(p, os.O_RDWR)
@@ -398,10 +456,59 @@ def image_files_read_only(args, data):
         with open(new, "w") as f:
             f.write("in memory\n")
         expect(open(new).read() == "in memory\n", "a new file does not read back")
+        os.mkdir(fs.file("dir"))
+        inos = {name: os.stat(fs.file(name)).st_ino for name in ("ro", "second", "new", "dir")}
+        inos["/"] = os.stat(fs.path).st_ino
+        data["st_ino"] = inos
+        expect(inos["/"] == 1, f"the root is inode {inos['/']}, not 1")
+        for name in ("ro", "second"):
+            expect(inos[name] == table[name][1], f"{name} is inode {inos[name]}, not the table's "
+                   f"{table[name][1]}")
+        top = max(ino for _, ino, _ in table.values())
+        expect(inos["new"] > top and inos["dir"] > top and inos["new"] != inos["dir"],
+               f"files made after the mount share numbers with the image's: {inos}")
         fs.reset()
         expect(fs.stats()["bio_submit"] == 0, "reading a new file submitted bios")
     with BlockMount(device) as fs:
-        expect(sorted(os.listdir(fs.path)) == ["ro"], f"after a remount: {os.listdir(fs.path)}")
+        expect(sorted(os.listdir(fs.path)) == ["ro", "second"], f"after a remount: {os.listdir(fs.path)}")
+
+
+@check
+def io_errors_reach_the_reader(args, data):
+    """A block the device fails (null_blk's badblocks) fails the read that needs it with EIO,
+    counted in bio_error (and in bio_complete: its end_io ran), while the pages before it read
+    their bytes; an O_DIRECT read of it fails with EIO too; nothing else breaks."""
+    mc.load_module(args.ko)
+    with NullBlkConfigfs() as nb:
+        table = mkfs(args, nb.device, "bad=256K", "good=64K")
+        size, ino, start = table["bad"]
+        bad_block = start + 40      # in the second 128K readahead window of the file
+        nb.bad_sectors(bad_block * 8, bad_block * 8 + 7)
+        want = expected_bytes(ino, 0, size)
+        with BlockMount(nb.device) as fs:
+            p = fs.file("bad")
+            fs.reset()
+            with open(p, "rb", buffering=0) as f:
+                head = os.pread(f.fileno(), 128 * 1024, 0)
+                expect(head == want[:128 * 1024], "the blocks before the bad one differ")
+                with pytest_like_raises(OSError, errno.EIO, "read(2) of the bad block"):
+                    os.pread(f.fileno(), 4096, (bad_block - start) * 4096)
+            s = fs.stats()
+            data["buffered"] = nonzero(s)
+            expect(s["bio_error"] >= 1, f"bio_error did not count the failed bio: {nonzero(s)}")
+            expect(s["bio_complete"] == s["bio_submit"],
+                   f"{s['bio_submit']} bios submitted, {s['bio_complete']} completed")
+            fd = os.open(p, os.O_RDONLY | O_DIRECT)
+            buf = mmap.mmap(-1, 4096)
+            try:
+                with pytest_like_raises(OSError, errno.EIO, "an O_DIRECT read of the bad block"):
+                    os.preadv(fd, [buf], (bad_block - start) * 4096)
+                n = os.preadv(fd, [buf], 0)
+                expect(n == 4096 and buf[:] == want[:4096], "an O_DIRECT read of a good block failed")
+            finally:
+                os.close(fd)
+            verify_file(fs.file("good"), *table["good"][:2])
+            data["after"] = nonzero(fs.stats())
 
 
 def _set_queue(device, read_ahead_kb=128):

@@ -116,7 +116,9 @@ def _script(bench, suite_args, configs, rounds, repetitions, sizes=None, drives=
     if interleave and repetitions > 1:
         run_args += " --benchmark_enable_random_interleaving=true"
     drives = drives or {}
-    lines = ["set -e", 'O="$READPATH_OUT"', *backings.guest_prelude()]
+    lines = ["set -e", 'O="$READPATH_OUT"', *backings.guest_prelude(),
+             # The call paths of the mount under test, whatever else myfs has mounted.
+             f'mount_paths() {{ cat "/sys/fs/myfs/$(mountpoint -d {VM_MOUNT})/paths"; }}']
     # A finished run's io_uring rings are torn down asynchronously and hold their files
     # for a moment: an unmount right after may find the mount busy (setup_<i> waits).
     for i, c in enumerate(configs):
@@ -134,7 +136,7 @@ def _script(bench, suite_args, configs, rounds, repetitions, sizes=None, drives=
                       f"{q(str(bench))} --dir {VM_MOUNT} {shlex.join(suite_args)} "
                       "--benchmark_repetitions=1 --benchmark_color=false > /dev/null 2>&1 "
                       f'|| {{ echo "the path run of {i} failed"; exit 1; }}',
-                      f'cat /sys/fs/myfs/*/paths > "$O/{i}.paths"']
+                      f'mount_paths > "$O/{i}.paths"']
     for r, i in schedule(configs, rounds):
         out = f"$O/{i}-r{r}"
         lines += [
@@ -147,7 +149,7 @@ def _script(bench, suite_args, configs, rounds, repetitions, sizes=None, drives=
             f'mv "{out}.json.partial.latency.json" "{out}.json.latency.json"',
         ]
         if not interleave:
-            lines.append(f'[ -f "$O/{i}.paths" ] || cat /sys/fs/myfs/*/paths > "$O/{i}.paths"')
+            lines.append(f'[ -f "$O/{i}.paths" ] || mount_paths > "$O/{i}.paths"')
     lines.append('uname -r > "$O/release"')
     return "\n".join(lines) + "\n"
 

@@ -199,7 +199,8 @@ def run(args):
     gone = [b for b in cells if b.skipped]
     if gone:
         reasons = sorted({b.skipped for b in gone}, key=lambda r: -sum(b.skipped == r for b in gone))
-        why = reasons[0] + (f" (and {len(reasons) - 1} other reasons)" if len(reasons) > 1 else "")
+        others = len(reasons) - 1
+        why = reasons[0] + (f" (and {others} other reason{'s' if others > 1 else ''})" if others else "")
         if len(gone) == len(cells):
             raise RunError(f"every cell was skipped, so {folder} measured nothing: {why}; "
                            "pick another --dir")

@@ -82,10 +82,12 @@ while [ "$r" -le "$ROUNDS" ]; do
     mv "$OUT/r$r.json.partial" "$OUT/r$r.json"
     [ ! -f "$OUT/r$r.json.partial.latency.json" ] ||
         mv "$OUT/r$r.json.partial.latency.json" "$OUT/r$r.json.latency.json"
-    # The call path that first reached each hook, as run and compare-kernels record it.
-    # Of the mount under test: /sys/fs/myfs/<major>:<minor> (busybox has no mountpoint -d).
-    d=$(stat -c %d "$MNT")
-    [ -f "$OUT/paths" ] || cat "/sys/fs/myfs/$(( (d >> 8) & 0xfff | (d >> 32) & ~0xfff )):$(( d & 0xff | (d >> 12) & ~0xff ))/paths" > "$OUT/paths"
+    # The call path that first reached each hook, as run and compare-kernels record it, of
+    # the mount under test: /sys/fs/myfs/<major>:<minor> (busybox has no mountpoint -d).
+    if [ ! -f "$OUT/paths" ]; then
+        d=$(stat -c %d "$MNT")
+        cat "/sys/fs/myfs/$(( (d >> 8) & 0xfff | (d >> 32) & ~0xfff )):$(( d & 0xff | (d >> 12) & ~0xff ))/paths" > "$OUT/paths"
+    fi
     r=$((r + 1))
 done
 umount_myfs

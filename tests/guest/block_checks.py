@@ -32,9 +32,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import myfs_checks as mc  # noqa: E402
-from myfs_checks import (BAD_LOG, MIB, PAGE, CheckFailed, Skip, expect,  # noqa: E402
+from myfs_checks import (BAD_LOG, MIB, PAGE, CheckFailed, Skip, evict, expect,  # noqa: E402
                          expected_bytes, first_difference, kernel_log, libc, nonzero,
-                         pytest_like_raises, run)
+                         pytest_like_raises, run, sys_mount)
 
 BLOCK = 4096
 WORK = "/run/block-checks"
@@ -42,7 +42,6 @@ COUNTERS = ["read", "read_iter", "read_folio", "readahead", "readahead_pages", "
             "fault_major", "fault_minor", "fault_error", "map_pages", "map_pages_pages",
             "page_mkwrite", "write_iter", "fsync", "bio_submit", "bio_pages", "bio_complete",
             "bio_error", "direct_read"]
-MS_REMOUNT = 32
 O_DIRECT = getattr(os, "O_DIRECT", 0o40000)
 
 
@@ -215,33 +214,11 @@ def mkfs(args, device, *files, engine_sizes=None):
     return table
 
 
-def sys_mount(source, target, options="", flags=0):
-    if libc.mount(source.encode(), target.encode(), b"myfs", flags, options.encode()) != 0:
-        return ctypes.get_errno()
-    return 0
-
-
 class BlockMount(mc.Myfs):
     """myfs in block mode on `device` at a temporary directory (a Myfs with a source)."""
 
     def __init__(self, device, options=""):
-        super().__init__(options)
-        self.device = device
-
-    def __enter__(self):
-        os.makedirs(WORK, exist_ok=True)
-        self.path = tempfile.mkdtemp(dir=WORK)
-        err = sys_mount(self.device, self.path, self.options)
-        if err:
-            os.rmdir(self.path)
-            raise CheckFailed(f"mount -t myfs -o '{self.options}' {self.device}: {os.strerror(err)}")
-        dev = os.stat(self.path).st_dev
-        self.dev = f"{os.major(dev)}:{os.minor(dev)}"
-        self.sys = f"/sys/fs/myfs/{self.dev}"
-        return self
-
-    def remount(self, options):
-        return sys_mount(self.device, self.path, options, MS_REMOUNT)
+        super().__init__(options, device=device, work=WORK)
 
     def source(self):
         with open("/proc/self/mountinfo") as f:
@@ -250,10 +227,6 @@ class BlockMount(mc.Myfs):
                 if fields[4] == self.path:
                     return fields[fields.index("-") + 2]
         raise CheckFailed(f"{self.path} is not in /proc/self/mountinfo")
-
-
-def evict(path):
-    mc.evict(path)
 
 
 # ---- reading an image file every way ----
@@ -325,12 +298,7 @@ def content_check(args, data, device):
 
 # ---- checks ----
 
-CHECKS = []
-
-
-def check(fn):
-    CHECKS.append(fn)
-    return fn
+CHECKS, check = mc.check_registry()
 
 
 @check
@@ -868,7 +836,7 @@ def options_in_block_mode(args, data):
     target = tempfile.mkdtemp(dir=WORK)
     try:
         before = len(kernel_log())
-        err = sys_mount(device, target, "synthetic")
+        err = sys_mount(target, "synthetic", source=device)
         if err == 0:
             mc.sys_umount(target)
         log = [_strip(x) for x in kernel_log()[before:]]
@@ -956,7 +924,7 @@ def corrupt_images_refused(args, data):
         for what, (blob, message) in cases.items():
             write_device(device, blob)
             before = len(kernel_log())
-            err = sys_mount(device, target)
+            err = sys_mount(target, source=device)
             if err == 0:
                 mc.sys_umount(target)
             new = [_strip(line) for line in kernel_log()[before:]]
@@ -969,7 +937,7 @@ def corrupt_images_refused(args, data):
             expect(not bad, f"{what}: kernel log {bad}")
         # The same image, whole, mounts: the checks refuse only what is wrong.
         write_device(device, image(good))
-        err = sys_mount(device, target)
+        err = sys_mount(target, source=device)
         expect(err == 0, f"a good hand-made image did not mount: {os.strerror(err)}")
         try:
             for name, size, _start, ino in good:

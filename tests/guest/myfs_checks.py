@@ -152,9 +152,9 @@ def unload_module():
     return 0
 
 
-def sys_mount(target, options, flags=0):
-    """mount(2) of myfs; returns 0 or the errno."""
-    if libc.mount(b"none", target.encode(), b"myfs", flags, options.encode()) != 0:
+def sys_mount(target, options="", flags=0, source="none"):
+    """mount(2) of myfs (block mode when `source` is a block device); returns 0 or the errno."""
+    if libc.mount(source.encode(), target.encode(), b"myfs", flags, options.encode()) != 0:
         return ctypes.get_errno()
     return 0
 
@@ -166,18 +166,20 @@ def sys_umount(target):
 
 
 class Myfs:
-    """A fresh myfs mount at a temporary directory, with its sysfs directory."""
+    """A fresh myfs mount at a temporary directory under `work`, with its sysfs directory;
+    of `device` in block mode, else in memory."""
 
-    def __init__(self, options=""):
-        self.options = options
+    def __init__(self, options="", device="none", work=WORK):
+        self.options, self.device, self.work = options, device, work
 
     def __enter__(self):
-        os.makedirs(WORK, exist_ok=True)
-        self.path = tempfile.mkdtemp(dir=WORK)
-        err = sys_mount(self.path, self.options)
+        os.makedirs(self.work, exist_ok=True)
+        self.path = tempfile.mkdtemp(dir=self.work)
+        err = sys_mount(self.path, self.options, source=self.device)
         if err:
             os.rmdir(self.path)
-            raise CheckFailed(f"mount -t myfs -o '{self.options}': {os.strerror(err)}")
+            named = "" if self.device == "none" else f" {self.device}"
+            raise CheckFailed(f"mount -t myfs -o '{self.options}'{named}: {os.strerror(err)}")
         dev = os.stat(self.path).st_dev
         self.dev = f"{os.major(dev)}:{os.minor(dev)}"
         self.sys = f"/sys/fs/myfs/{self.dev}"
@@ -209,7 +211,7 @@ class Myfs:
             return f.read()
 
     def remount(self, options):
-        return sys_mount(self.path, options, MS_REMOUNT)
+        return sys_mount(self.path, options, MS_REMOUNT, source=self.device)
 
     def mount_options(self):
         with open("/proc/self/mountinfo") as f:
@@ -269,12 +271,18 @@ BAD_LOG = re.compile(r"WARNING:|BUG:|Oops|general protection|kernel BUG|UBSAN|KA
 
 # ---- checks: each a function; the docstring's first line is its summary ----
 
-CHECKS = []
+def check_registry():
+    """(CHECKS, check): a list of checks and the decorator that adds a function to it, in
+    the order they are defined; one pair per check script."""
+    checks = []
+
+    def check(fn):
+        checks.append(fn)
+        return fn
+    return checks, check
 
 
-def check(fn):
-    CHECKS.append(fn)
-    return fn
+CHECKS, check = check_registry()
 
 
 @check

@@ -974,44 +974,14 @@ def _cycle(args, device, index):
 @check
 def load_mount_cycles_leak_nothing(args, data):
     """insmod/mount/read (buffered, mmap, O_DIRECT)/umount/rmmod cycles in block mode leak no
-    slab, vmalloc or free memory and warn nothing (myfs_checks' segment-median logic)."""
+    slab, vmalloc or free memory and warn nothing (myfs_checks.cycles_leak_nothing)."""
     if not args.ko:
         raise Skip("no --ko given")
     if mc.module_loaded() and mc.unload_module():
         raise Skip("myfs is loaded and in use, so it cannot be cycled")
     device = null_blk(irqmode=1)
     mkfs(args, device, "c=256K")
-    log_before = len(kernel_log())
-    for i in range(10):
-        _cycle(args, device, i)
-    segments = 8
-    per_segment = max(1, args.cycles // segments)
-    mc.drop_caches()
-    base = mc._meminfo()
-    base_free = previous = mc._free_kib()
-    drops = []
-    start = time.monotonic()
-    for s in range(segments):
-        for i in range(per_segment):
-            _cycle(args, device, s * per_segment + i)
-        mc.drop_caches()
-        now = mc._free_kib()
-        drops.append(previous - now)
-        previous = now
-    end = mc._meminfo()
-    cycles = segments * per_segment
-    slab_kib = end["SUnreclaim"] - base["SUnreclaim"]
-    vmalloc_kib = end["VmallocUsed"] - base["VmallocUsed"]
-    bad = [line for line in kernel_log()[log_before:] if BAD_LOG.search(line)]
-    data.update(cycles=cycles, seconds=round(time.monotonic() - start, 1),
-                unreclaimable_slab_growth_kib=slab_kib, vmalloc_growth_kib=vmalloc_kib,
-                free_drop_kib=base_free - previous, free_drop_per_segment_kib=drops, bad_log=bad[:20])
-    expect(not bad, f"kernel log: {bad[:3]}")
-    expect(slab_kib < 2 * cycles, f"unreclaimable slab grew {slab_kib} KiB in {cycles} cycles")
-    expect(vmalloc_kib < 2 * cycles, f"vmalloc grew {vmalloc_kib} KiB in {cycles} cycles")
-    median = sorted(drops)[segments // 2]
-    expect(median < 256, f"free memory fell {median} KiB per {per_segment} cycles (median of "
-                         f"{segments} segments, KiB: {drops}): memory leaks every cycle")
+    mc.cycles_leak_nothing(lambda i: _cycle(args, device, i), args.cycles, data)
     mc.load_module(args.ko)
 
 

@@ -987,9 +987,16 @@ def load_mount_cycles_leak_nothing(args, data):
         raise Skip("no --ko given")
     if module_loaded() and unload_module():
         raise Skip("myfs is loaded and in use, so it cannot be cycled")
+    cycles_leak_nothing(lambda i: _cycle(args.ko, i), args.cycles, data)
+    load_module(args.ko)
+
+
+def cycles_leak_nothing(cycle, count, data):
+    """Runs cycle(i) about `count` times (after 10 to warm up) and fails if they leaked
+    unreclaimable slab, vmalloc or free memory, or the kernel log warned."""
     log_before = len(kernel_log())
     for i in range(10):  # warm caches (kernfs, slab) before the baseline
-        _cycle(args.ko, i)
+        cycle(i)
     # Free memory is counted with the per-CPU page lists (_free_kib). The allocator still
     # takes a little once and keeps it (up to 400 KiB in one segment, measured on 6.1), so
     # a total is no leak test; a leak takes memory every cycle. Split the cycles into
@@ -997,7 +1004,7 @@ def load_mount_cycles_leak_nothing(args, data):
     # leak per cycle put in on purpose (a tmpfs file per cycle) it was 620 KiB, and the
     # test failed.
     segments = 8
-    per_segment = max(1, args.cycles // segments)
+    per_segment = max(1, count // segments)
     drop_caches()
     base = _meminfo()
     base_free = previous = _free_kib()
@@ -1005,7 +1012,7 @@ def load_mount_cycles_leak_nothing(args, data):
     start = time.monotonic()
     for s in range(segments):
         for i in range(per_segment):
-            _cycle(args.ko, s * per_segment + i)
+            cycle(s * per_segment + i)
         drop_caches()
         now = _free_kib()
         drops.append(previous - now)
@@ -1029,7 +1036,6 @@ def load_mount_cycles_leak_nothing(args, data):
     expect(median < 256,
            f"free memory fell {median} KiB per {per_segment} cycles (median of {segments} "
            f"segments, KiB: {drops}): memory leaks every cycle")
-    load_module(args.ko)
 
 
 def _dd_read(path, bs):

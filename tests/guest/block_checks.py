@@ -22,7 +22,6 @@ import mmap
 import os
 import random
 import re
-import shlex
 import shutil
 import struct
 import sys
@@ -338,25 +337,14 @@ def mkfs_command_line(args, data):
 
 @check
 def seed_session_block(args, data):
-    """insmod, mount the formatted device, echo hellowrld > MNT/myfile, cat it, umount, rmmod."""
+    """insmod, mount the formatted device, touch, echo 'hellowrld' >, cat, umount, rmmod."""
     if not args.ko:
         raise Skip("no --ko given")
     if mc.module_loaded() and mc.unload_module():
         raise Skip("myfs is loaded and in use, so the session cannot start with insmod")
     device = null_blk()
     mkfs(args, device, "data=1M")
-    os.makedirs(WORK, exist_ok=True)
-    mnt = tempfile.mkdtemp(dir=WORK)
-    q = shlex.quote
-    script = (f"set -e; insmod {q(args.ko)}; mount -t myfs {device} {q(mnt)}; "
-              f"echo hellowrld > {q(mnt + '/myfile')}; cat {q(mnt + '/myfile')}; "
-              f"umount {q(mnt)}; rmmod myfs")
-    out = run(["sh", "-c", script])
-    os.rmdir(mnt)
-    data["output"] = out.stdout + out.stderr
-    expect(out.returncode == 0, f"the session failed ({out.returncode}): {out.stderr.strip()}")
-    expect(out.stdout == "hellowrld\n", f"cat printed {out.stdout!r}")
-    expect(not mc.module_loaded(), "myfs is still loaded after rmmod")
+    mc.run_seed_session(args.ko, device, WORK, data)
 
 
 @check

@@ -292,10 +292,16 @@ def seed_session(args, data):
         raise Skip("myfs is loaded and in use, so the session cannot start with insmod")
     if not args.ko:
         raise Skip("no --ko given")
-    os.makedirs(WORK, exist_ok=True)
-    mnt = tempfile.mkdtemp(dir=WORK)
-    ko, m, mnt_q = shlex.quote(args.ko), shlex.quote(mnt + "/myfile"), shlex.quote(mnt)
-    script = (f"set -e; insmod {ko}; mount -t myfs none {mnt_q}; touch {m}; "
+    run_seed_session(args.ko, "none", WORK, data)
+
+
+def run_seed_session(ko, source, work, data):
+    """The seed's shell session with myfs mounted from `source` (none, or a formatted
+    device) at a new directory under `work`; myfs must be unloaded before."""
+    os.makedirs(work, exist_ok=True)
+    mnt = tempfile.mkdtemp(dir=work)
+    ko, m, mnt_q = shlex.quote(ko), shlex.quote(mnt + "/myfile"), shlex.quote(mnt)
+    script = (f"set -e; insmod {ko}; mount -t myfs {shlex.quote(source)} {mnt_q}; touch {m}; "
               f"echo 'hellowrld' > {m}; cat {m}; umount {mnt_q}; rmmod myfs")
     out = run(["sh", "-c", script])
     os.rmdir(mnt)

@@ -80,6 +80,9 @@ struct ReaderConfig {
   size_t io = 4096;      // bytes per request
   unsigned qd = 1;       // io_uring queue depth
   int sqpoll_cpu = -1;   // CPU for the SQPOLL thread (IORING_SETUP_SQ_AFF); -1: unplaced
+  // io_uring submission ring entries; 0: the queue depth. Fewer than qd makes requests wait
+  // for free submission slots (the tests force a full ring with it).
+  unsigned sq_entries = 0;
   uint64_t seed = 0x5EED;  // random order for pread_rand
 };
 

@@ -8,11 +8,21 @@
 // setup flags (uring_setup.hpp) as the kernel accepts. The latency pass times each request
 // from just before the io_uring_submit_and_wait that submits its SQE to the reaping of its
 // completion.
+//
+// A full or lagging ring is waited out (RingWait): a reader never gives up on the first
+// full submission queue, whatever the SQPOLL thread's lag; a ring stuck for kRingWaitLimit
+// fails the cell with the reason.
 #include <liburing.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <chrono>
 #include <optional>
+#include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "content.hpp"
@@ -23,6 +33,38 @@
 
 namespace readpath {
 namespace {
+
+// How long a reader waits for the ring (a free submission entry, a completion) before it
+// calls the cell failed: far beyond the lag of a healthy kernel thread on a loaded machine,
+// short enough that a stuck one fails the cell with a reason instead of hanging the run.
+constexpr std::chrono::seconds kRingWaitLimit{60};
+
+// One wait for the ring: pause() yields first, then sleeps for growing spans (up to 1 ms,
+// so a lagging SQPOLL thread gets the CPU), and throws a clear error past kRingWaitLimit.
+class RingWait {
+ public:
+  explicit RingWait(std::string what) : what_(std::move(what)), start_(Clock::now()) {}
+
+  // Interrupted or refused for now: worth asking again.
+  static bool transient(int err) { return err == EINTR || err == EAGAIN || err == EBUSY; }
+
+  void pause() {
+    if (Clock::now() - start_ > kRingWaitLimit)
+      throw Error("io_uring: waited " + std::to_string(kRingWaitLimit.count()) + " s for " + what_);
+    if (++pauses_ <= 16) {
+      sched_yield();
+      return;
+    }
+    const auto span = std::chrono::microseconds(std::min<int64_t>(1000, int64_t{1} << std::min(pauses_ - 16, 10)));
+    std::this_thread::sleep_for(span);
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  std::string what_;
+  Clock::time_point start_;
+  int pauses_ = 0;
+};
 
 class UringReader final : public Reader {
  public:
@@ -35,6 +77,11 @@ class UringReader final : public Reader {
 
     io_uring_params params{};
     unsigned required = 0;
+    const unsigned sq_entries = config.sq_entries ? std::min(config.sq_entries, qd_) : qd_;
+    if (sq_entries < qd_) {  // every request in flight still needs room for its completion
+      required |= IORING_SETUP_CQSIZE;
+      params.cq_entries = qd_;
+    }
     if (name == "uring_sqpoll") {
       required |= IORING_SETUP_SQPOLL;
       params.sq_thread_idle = 100;  // ms: the thread stays awake across a pass
@@ -48,7 +95,7 @@ class UringReader final : public Reader {
     const SetupAttempt setup = setup_with_optional_flags(optional_setup_flags(), [&](unsigned optional) {
       io_uring_params attempt = params;
       attempt.flags = required | optional;
-      const int ret = io_uring_queue_init_params(qd_, &ring_, &attempt);
+      const int ret = io_uring_queue_init_params(sq_entries, &ring_, &attempt);
       if (ret == 0) accepted_ = attempt.flags;
       return ret;
     });
@@ -141,8 +188,7 @@ class UringReader final : public Reader {
       if (inflight == 0) break;
 
       stamp_submitted(timing);
-      const int ret = io_uring_submit_and_wait(&ring_, 1);
-      if (ret < 0) throw sys_error("io_uring_submit_and_wait", -ret);
+      submit_and_wait_one();
       const unsigned n = io_uring_peek_batch_cqe(&ring_, cqes_.data(), qd_);
       const uint64_t reaped = timing.now();
       for (unsigned i = 0; i < n; ++i) {
@@ -186,19 +232,50 @@ class UringReader final : public Reader {
 
   unsigned char* slot_buffer(unsigned s) { return buffer_.data() + static_cast<size_t>(s) * io_; }
 
+  // A free submission entry, waited for as long as the ring needs, up to kRingWaitLimit.
+  // The ring is full when the kernel has not yet taken the entries queued before: without
+  // SQPOLL, submitting them frees their slots; with SQPOLL the kernel thread frees them when
+  // it gets to run, which on a loaded machine can take many wake-ups. (Its SQ_WAIT can also
+  // return before the head this process sees has moved: the kernel counts an entry as
+  // taken when it reads it, but publishes the head only after its whole batch.)
+  template <class Timing>
+  io_uring_sqe* free_sqe(Timing timing) {
+    if (io_uring_sqe* sqe = io_uring_get_sqe(&ring_)) return sqe;
+    stamp_submitted(timing);  // what is queued goes to the kernel now
+    const bool sqpoll = accepted_ & IORING_SETUP_SQPOLL;
+    RingWait wait(sqpoll ? "a free submission queue entry (the SQPOLL thread took none: the machine is "
+                           "starved or the thread is stuck)"
+                         : "a free submission queue entry");
+    for (;;) {
+      // SQPOLL: publishes the tail (and wakes the thread if it sleeps), then waits for it.
+      int ret = io_uring_submit(&ring_);
+      if (ret >= 0 && sqpoll) ret = io_uring_sqring_wait(&ring_);
+      if (ret < 0 && !RingWait::transient(-ret))
+        throw sys_error(sqpoll ? "io_uring_sqring_wait" : "io_uring_submit", -ret);
+      if (io_uring_sqe* sqe = io_uring_get_sqe(&ring_)) return sqe;
+      wait.pause();
+    }
+  }
+
+  // io_uring_submit_and_wait for at least one completion, retried through interruptions
+  // and the kernel's transient refusals (EAGAIN, EBUSY) up to kRingWaitLimit; the timed
+  // path pays for nothing unless a call fails.
+  void submit_and_wait_one() {
+    int ret = io_uring_submit_and_wait(&ring_, 1);
+    if (ret >= 0) return;
+    RingWait wait("io_uring_submit_and_wait to stop failing with EINTR, EAGAIN or EBUSY");
+    for (;;) {
+      if (!RingWait::transient(-ret)) throw sys_error("io_uring_submit_and_wait", -ret);
+      if (io_uring_cq_ready(&ring_) > 0) return;  // EBUSY with completions to reap: reap them
+      wait.pause();
+      ret = io_uring_submit_and_wait(&ring_, 1);
+      if (ret >= 0) return;
+    }
+  }
+
   template <class Timing>
   void queue(unsigned s, Timing timing) {
-    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-    if (sqe == nullptr) {
-      // With SQPOLL a completion can be visible before the kernel thread has released
-      // the SQ slots of its batch: wait for them. Without it, submit what is queued.
-      const bool sqpoll = accepted_ & IORING_SETUP_SQPOLL;
-      if (!sqpoll) stamp_submitted(timing);
-      const int ret = sqpoll ? io_uring_sqring_wait(&ring_) : io_uring_submit(&ring_);
-      if (ret < 0) throw sys_error(sqpoll ? "io_uring_sqring_wait" : "io_uring_submit", -ret);
-      sqe = io_uring_get_sqe(&ring_);
-      if (sqe == nullptr) throw Error("io_uring_get_sqe: submission queue full");
-    }
+    io_uring_sqe* sqe = free_sqe(timing);
     const int fd = fixed_file_ ? 0 : t_.fd;
     // O_DIRECT asks for whole blocks (io_ is a multiple of the grain, so this fits the slot).
     const unsigned len = direct_ ? static_cast<unsigned>((slots_[s].len + kDirectAlign - 1) / kDirectAlign * kDirectAlign)

@@ -52,6 +52,7 @@ std::string setup_flag_names(unsigned flags) {
   static const std::pair<unsigned, const char*> names[] = {
       {IORING_SETUP_SQPOLL, "SQPOLL"},
       {IORING_SETUP_SQ_AFF, "SQ_AFF"},
+      {IORING_SETUP_CQSIZE, "CQSIZE"},
       {IORING_SETUP_COOP_TASKRUN, "COOP_TASKRUN"},
       {IORING_SETUP_SINGLE_ISSUER, "SINGLE_ISSUER"},
       {IORING_SETUP_DEFER_TASKRUN, "DEFER_TASKRUN"},

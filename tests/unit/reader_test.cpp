@@ -51,11 +51,12 @@ class ReaderTest : public ::testing::TestWithParam<std::string> {
   Target target(uint64_t begin, uint64_t end) const { return {fd_, file_.ino, file_.size, begin, end}; }
 
   // The reader, or a skip when this kernel refuses a feature the method needs.
-  std::unique_ptr<Reader> reader(size_t io, unsigned qd, Target t) {
+  std::unique_ptr<Reader> reader(size_t io, unsigned qd, Target t, unsigned sq_entries = 0) {
     ReaderConfig config;
     config.method = find_method(GetParam());
     config.io = io;
     config.qd = qd;
+    config.sq_entries = sq_entries;
     if (fd_ < 0) return nullptr;
     try {
       auto r = make_reader(config, t);
@@ -210,6 +211,21 @@ TEST_P(UringMethod, ReportsTheSqpollThreadOnlyWhenItHasOne) {
   } else {
     EXPECT_EQ(seen, "");
   }
+}
+
+// A submission ring with fewer slots than requests in flight: every new request finds the
+// ring full until the kernel has taken the entries before it -- with SQPOLL, until its
+// thread has, however far it lags. The reader waits; it never gives up on a full ring.
+TEST_P(UringMethod, WaitsOutAFullSubmissionRing) {
+  READER_OR_SKIP(r, 4096, 16, target(0, kFileSize), 1);
+  for (int i = 0; i < 3; ++i) {
+    const PassResult pass = r->pass(true);
+    EXPECT_EQ(pass.bytes, kFileSize);
+    EXPECT_EQ(pass.requests, (kFileSize + 4095) / 4096);
+  }
+  LatencyHistogram latency;
+  EXPECT_EQ(r->latency_pass(latency).requests, (kFileSize + 4095) / 4096);
+  EXPECT_EQ(latency.count(), (kFileSize + 4095) / 4096);
 }
 
 INSTANTIATE_TEST_SUITE_P(IoUringMethods, UringMethod,

@@ -260,8 +260,8 @@ Options parse_options(int& argc, char** argv) {
       o.help = true;
       continue;
     }
-    if (arg == "--list-methods" || arg == "--list-profiles") {
-      (arg == "--list-methods" ? o.list_methods : o.list_profiles) = true;
+    if (arg == "--list-methods" || arg == "--list-profiles" || arg == "--show-dir") {
+      (arg == "--list-methods" ? o.list_methods : arg == "--list-profiles" ? o.list_profiles : o.show_dir) = true;
       continue;
     }
     if (arg == "--baseline" || arg == "--keep-files") {
@@ -303,7 +303,7 @@ Options parse_options(int& argc, char** argv) {
   }
   argc = out;
   argv[argc] = nullptr;
-  if (o.help || o.list_methods || o.list_profiles) return o;
+  if (o.help || o.list_methods || o.list_profiles || o.show_dir) return o;
 
   if (o.keep_files && o.dir.empty())
     throw UsageError("--keep-files needs --dir (the default fresh directory is always removed)");
@@ -371,8 +371,10 @@ std::string usage() {
          "<method>/io:<bytes>/file:<bytes>/warm:<0|1>[/qd:<n>]/manual_time/threads:<n>.\n"
          "\n"
          "readpath options:\n"
-         "  --dir DIR          directory under test (default: a fresh directory under\n"
-         "                     /dev/shm, removed on exit); on a myfs -o synthetic mount\n"
+         "  --dir DIR          directory under test (default: a fresh directory, removed\n"
+         "                     on exit, under /dev/shm, or where that is not a tmpfs,\n"
+         "                     under the first tmpfs of /run/shm, /tmp, /var/tmp, /run;\n"
+         "                     --show-dir says which); on a myfs -o synthetic mount\n"
          "                     files are only sized, myfs makes their content; on a myfs\n"
          "                     block mount the image's readpath-<size>.dat are read\n"
          "                     (tools/mkfs.myfs --engine-sizes writes them)\n"
@@ -401,6 +403,9 @@ std::string usage() {
          "                     duration, rounds, repetitions, min_time, methods, io_sizes,\n"
          "                     file_sizes, qds, threads, baseline, latency, cells, tcg) and\n"
          "                     exit\n"
+         "  --show-dir         print where the files would go as JSON ({\"dir\", \"fs\",\n"
+         "                     \"fresh\", \"note\"}: note says why when it is not /dev/shm\n"
+         "                     on tmpfs) and exit\n"
          "  -h, --help         this help\n"
          "\n"
          "Methods (one pass = every byte of the thread's region once; --list-methods says\n"

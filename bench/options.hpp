@@ -55,7 +55,7 @@ const std::vector<Profile>& profiles();
 const Profile& profile(const std::string& name);
 
 struct Options {
-  std::string dir;         // empty: a fresh directory under /dev/shm
+  std::string dir;         // empty: a fresh directory under default_scratch_parent()
   std::string profile = "default";
   std::vector<const MethodInfo*> methods;
   std::vector<uint64_t> io_sizes;
@@ -70,6 +70,7 @@ struct Options {
   bool help = false;
   bool list_methods = false;   // print the method table as JSON and exit
   bool list_profiles = false;  // print the profile table as JSON and exit
+  bool show_dir = false;       // print where files would go as JSON and exit
   bool baseline = false;    // also register memcpy/... cells: user-space copy bandwidth
   bool keep_files = false;  // leave prepared files in --dir (readpath calibrate reads them with fio)
   bool latency = false;     // a latency pass per cell and repetition (the profile's, or --[no-]latency)

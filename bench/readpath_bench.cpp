@@ -51,8 +51,9 @@ namespace {
 
 // Where files go and what kind of filesystem it is; fixed before any cell runs.
 struct Run {
-  std::string parent;      // --dir, or /dev/shm for a fresh directory
+  std::string parent;      // --dir, or default_scratch_parent() for a fresh directory
   bool fresh_dir = false;
+  std::string dir_note;    // why the fresh directory is not under /dev/shm on tmpfs
   std::string dir;         // made on first use when fresh
   MountInfo mount;
   bool synthetic = false;  // myfs -o synthetic: myfs makes the content
@@ -621,9 +622,22 @@ int main_impl(int argc, char** argv) {
       return 0;
     }
     g_run.fresh_dir = o.dir.empty();
-    g_run.parent = g_run.fresh_dir ? "/dev/shm" : o.dir;
+    if (g_run.fresh_dir) {
+      const ScratchParent scratch = default_scratch_parent();
+      g_run.parent = scratch.path;
+      g_run.dir_note = scratch.note;
+    } else {
+      g_run.parent = o.dir;
+    }
     check_dir(g_run.parent);
     g_run.mount = mount_of(g_run.parent);
+    if (o.show_dir) {
+      std::cout << "{\"dir\": " << json_string(g_run.parent) << ", \"fs\": " << json_string(g_run.mount.fstype)
+                << ", \"fresh\": " << (g_run.fresh_dir ? "true" : "false") << ", \"note\": " << json_string(g_run.dir_note)
+                << "}\n";
+      return 0;
+    }
+    if (!g_run.dir_note.empty()) std::cerr << "readpath_bench: " << g_run.dir_note << "\n";
     g_run.placement = o.placement;
     g_run.keep_files = o.keep_files;
     g_run.latency = o.latency;
@@ -694,6 +708,7 @@ int main_impl(int argc, char** argv) {
   for (const auto& [key, value] : capture_environment(g_run.parent)) benchmark::AddCustomContext(key, value);
   benchmark::AddCustomContext("profile", o.profile);
   benchmark::AddCustomContext("dir", g_run.fresh_dir ? g_run.parent + "/readpath-XXXXXX (fresh)" : g_run.parent);
+  if (!g_run.dir_note.empty()) benchmark::AddCustomContext("dir_note", g_run.dir_note);
   benchmark::AddCustomContext("placement", std::string(placement_name(o.placement)));
   benchmark::AddCustomContext("topology", topology_summary());
   benchmark::AddCustomContext("page_size", std::to_string(page_size()));

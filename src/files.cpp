@@ -13,10 +13,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <optional>
 
 #include "content.hpp"
 #include "environment.hpp"
 #include "error.hpp"
+#include "mounts.hpp"
 #include "reader.hpp"
 
 namespace readpath {
@@ -91,6 +93,48 @@ void remove_tracked_paths() {
     if (t.used.load() && !t.is_directory) unlink(t.path), t.used.store(false);
   for (int i = kMaxTracked; i-- > 0;)
     if (g_tracked[i].used.load()) rmdir(g_tracked[i].path), g_tracked[i].used.store(false);
+}
+
+namespace {
+
+// A directory this process may create files in: "" if so, else why not.
+std::string unusable_dir(const std::string& dir) {
+  struct stat st {};
+  if (stat(dir.c_str(), &st) != 0) return std::strerror(errno);
+  if (!S_ISDIR(st.st_mode)) return "not a directory";
+  struct statvfs vfs {};
+  if (statvfs(dir.c_str(), &vfs) == 0 && (vfs.f_flag & ST_RDONLY)) return "read-only";
+  if (access(dir.c_str(), W_OK | X_OK) != 0) return std::string("not writable: ") + std::strerror(errno);
+  return "";
+}
+
+}  // namespace
+
+ScratchParent default_scratch_parent(const std::vector<std::string>& candidates) {
+  if (candidates.empty()) throw Error("no scratch directory to choose from");
+  std::optional<ScratchParent> tmpfs, fallback;  // fallback: the first writable one, whatever it is
+  for (const std::string& dir : candidates) {
+    if (!unusable_dir(dir).empty()) continue;
+    ScratchParent found{dir, mount_of(dir).fstype, ""};
+    if (found.fstype == "tmpfs") {
+      tmpfs = found;
+      break;
+    }
+    if (!fallback) fallback = found;
+  }
+  ScratchParent chosen;
+  if (tmpfs) chosen = *tmpfs;
+  else if (fallback) chosen = *fallback;
+  else throw Error("none of " + std::to_string(candidates.size()) + " scratch directories (" + candidates.front() +
+                   " first) is writable; give one with --dir");
+  const std::string& first = candidates.front();
+  if (chosen.path == first && tmpfs) return chosen;
+  const std::string why_not = unusable_dir(first);
+  const std::string first_is = why_not.empty() ? " is " + mount_of(first).fstype + ", not tmpfs" : ": " + why_not;
+  chosen.note = first + first_is + (tmpfs ? "; timing under " + chosen.path + " (tmpfs) instead"
+                                          : "; no writable tmpfs either, so timing under " + chosen.path + " (" +
+                                                chosen.fstype + ")");
+  return chosen;
 }
 
 std::string make_fresh_dir(const std::string& parent) {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace readpath {
 
@@ -18,6 +19,18 @@ void track_path(const std::string& path, bool is_directory);
 void untrack_path(const std::string& path);
 // Removes every tracked path now (also used by the signal handler; async-signal-safe).
 void remove_tracked_paths();
+
+// Where a run without --dir makes its fresh directory: the first candidate that is a
+// writable tmpfs (the page cache alone, no device under it); when none is, the first that is
+// a writable directory at all. `note` is empty for the first candidate on tmpfs, else one
+// sentence naming what the first candidate was and what was taken instead.
+struct ScratchParent {
+  std::string path;
+  std::string fstype;
+  std::string note;
+};
+ScratchParent default_scratch_parent(const std::vector<std::string>& candidates = {"/dev/shm", "/run/shm", "/tmp",
+                                                                                      "/var/tmp", "/run"});
 
 // Creates a fresh directory "readpath-XXXXXX" under parent, tracked for removal.
 std::string make_fresh_dir(const std::string& parent);

@@ -43,6 +43,21 @@ def _listing(bench, flag):
         raise RunError(f"readpath_bench {flag} printed no JSON ({err})") from None
 
 
+def scratch_dir(bench, dir_args=()):
+    """Where readpath_bench with these --dir arguments puts its files (`--show-dir`): a dict
+    with dir, fs (its filesystem type), fresh (a fresh directory is made under dir) and note
+    (why the default is not /dev/shm on tmpfs; "" when it is, or when --dir was given)."""
+    proc = subprocess.run([str(bench), *dir_args, "--show-dir"], capture_output=True, text=True)
+    if proc.returncode == 2:
+        raise UsageError(f"readpath_bench refused the directory: {last_line(proc.stderr)}")
+    if proc.returncode != 0:
+        raise RunError(f"readpath_bench --show-dir failed: {last_line(proc.stderr)}")
+    try:
+        return json.loads(proc.stdout)
+    except ValueError as err:
+        raise RunError(f"readpath_bench --show-dir printed no JSON ({err})") from None
+
+
 def list_methods(bench):
     """The engine's method table (`readpath_bench --list-methods`): a list of dicts."""
     return _listing(bench, "--list-methods")

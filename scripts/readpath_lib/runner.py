@@ -213,7 +213,7 @@ def _read_first(path, key=None):
 
 def dir_args(plan, mount):
     """readpath_bench's --dir for a plan: the host's myfs mount, the user's --dir, or none
-    (readpath_bench's own directory under /dev/shm)."""
+    (readpath_bench's own fresh directory: `engine.scratch_dir` says where)."""
     if mount is not None:
         return ["--dir", str(mount)]
     if plan["native"]["dir"]:
@@ -234,14 +234,27 @@ def _modules():
         return set()
 
 
-def myfs_mounts():
-    """Mount points of every myfs mounted in this mount namespace."""
+def mounts():
+    """[(mount point, filesystem type)] of this mount namespace, in mountinfo order."""
     found = []
     for line in Path("/proc/self/mountinfo").read_text().splitlines():
         left, _, right = line.partition(" - ")
-        if right.split(" ", 1)[0] == MODULE:
-            found.append(left.split()[4].replace("\\040", " "))
+        found.append((left.split()[4].replace("\\040", " "), right.split(" ", 1)[0]))
     return found
+
+
+def fs_type_of(path):
+    """The filesystem type of the mount holding path: the last-mounted of the deepest mount
+    points above its real path (None when mountinfo lists none, as in some chroots)."""
+    real = os.path.realpath(path)
+    above = [(len(point), i, fstype) for i, (point, fstype) in enumerate(mounts())
+             if point == "/" or real == point or real.startswith(point + "/")]
+    return max(above)[2] if above else None
+
+
+def myfs_mounts():
+    """Mount points of every myfs mounted in this mount namespace."""
+    return [point for point, fstype in mounts() if fstype == MODULE]
 
 
 def _run(cmd):

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""readpath_bench end to end: --help, --list-methods and --list-profiles, bad input (exit 2),
+"""readpath_bench end to end: --help, --list-methods and --list-profiles, --show-dir, bad input (exit 2),
 cell listing, a tiny smoke run whose JSON is checked, threads seen where they ran, cold cells
 on a disk, the latency pass (its counters, its sidecar file, a cold one starting cold), the
 O_DIRECT methods and the block device's counters, and Ctrl-C removing the files it made.
@@ -140,6 +140,22 @@ def test_bad_input(scratch):
               f"status {r.returncode}, stderr {r.stderr!r}")
         check(f"{name} prints no traceback or abort", "terminate called" not in r.stderr, r.stderr)
     os.unlink(afile)
+
+
+def test_show_dir(scratch):
+    given = run("--dir", scratch, "--show-dir")
+    try:
+        shown = json.loads(given.stdout)
+    except ValueError as e:
+        check("--show-dir prints JSON", False, f"{e}: {given.stdout!r} {given.stderr!r}")
+        return
+    check("--show-dir with --dir names that directory, not fresh, without a note",
+          shown == {"dir": scratch, "fs": shown.get("fs"), "fresh": False, "note": ""} and shown["fs"], shown)
+    default = json.loads(run("--show-dir").stdout)
+    check("--show-dir without --dir names a fresh directory's parent",
+          default["fresh"] is True and os.path.isdir(default["dir"]), default)
+    check("the default is /dev/shm exactly when it is a tmpfs, and a note says why when it is not",
+          (default["dir"] == "/dev/shm" and default["fs"] == "tmpfs") == (default["note"] == ""), default)
 
 
 def test_list(scratch):
@@ -435,6 +451,7 @@ def main():
         test_help()
         test_profiles(scratch)
         test_bad_input(scratch)
+        test_show_dir(scratch)
         test_list(scratch)
         test_smoke(scratch)
         test_threads(scratch)

@@ -10,6 +10,7 @@
 
 #include "content.hpp"
 #include "error.hpp"
+#include "mounts.hpp"
 #include "test_util.hpp"
 
 namespace readpath {
@@ -105,6 +106,50 @@ TEST_F(FilesTest, RefusesAnImageFileOfAnotherSize) {
     EXPECT_NE(std::string(e.what()).find("has 4000 bytes, not 4096"), std::string::npos) << e.what();
   }
   unlink(path.c_str());
+}
+
+// The default directory: a tmpfs when there is one, said in a note when it is not the first.
+class ScratchParentTest : public FilesTest {
+ protected:
+  // A writable tmpfs mounted on this machine, or "" (a minimal root may have none).
+  static std::string some_writable_tmpfs() {
+    std::ifstream in("/proc/self/mountinfo");
+    for (const MountInfo& m : parse_mountinfo(in))
+      if (m.fstype == "tmpfs" && access(m.mount_point.c_str(), W_OK | X_OK) == 0 &&
+          mount_of(m.mount_point).fstype == "tmpfs")
+        return m.mount_point;
+    return "";
+  }
+};
+
+TEST_F(ScratchParentTest, TakesTheFirstCandidateOnTmpfsWithoutANote) {
+  const std::string tmpfs = some_writable_tmpfs();
+  if (tmpfs.empty()) GTEST_SKIP() << "no writable tmpfs is mounted here";
+  const ScratchParent chosen = default_scratch_parent({tmpfs, dir_});
+  EXPECT_EQ(chosen.path, tmpfs);
+  EXPECT_EQ(chosen.fstype, "tmpfs");
+  EXPECT_EQ(chosen.note, "");
+}
+
+TEST_F(ScratchParentTest, PrefersALaterTmpfsAndSaysWhatTheFirstWas) {
+  const std::string tmpfs = some_writable_tmpfs();
+  const std::string disk_fs = mount_of(dir_).fstype;
+  if (tmpfs.empty() || disk_fs == "tmpfs") GTEST_SKIP() << "needs a writable tmpfs and a build tree on another filesystem";
+  const ScratchParent chosen = default_scratch_parent({dir_, tmpfs});
+  EXPECT_EQ(chosen.path, tmpfs);
+  EXPECT_EQ(chosen.note, dir_ + " is " + disk_fs + ", not tmpfs; timing under " + tmpfs + " (tmpfs) instead");
+}
+
+TEST_F(ScratchParentTest, FallsBackToAWritableDirectoryAndNamesIt) {
+  const ScratchParent chosen = default_scratch_parent({"/nonexistent-readpath", dir_});
+  EXPECT_EQ(chosen.path, dir_);
+  EXPECT_EQ(chosen.fstype, mount_of(dir_).fstype);
+  EXPECT_EQ(chosen.note.rfind("/nonexistent-readpath: No such file or directory; ", 0), 0u) << chosen.note;
+  EXPECT_NE(chosen.note.find("under " + dir_ + " ("), std::string::npos) << chosen.note;
+}
+
+TEST_F(ScratchParentTest, RefusesWhenNothingIsWritable) {
+  EXPECT_THROW(default_scratch_parent({"/nonexistent-readpath", "/nonexistent-readpath-2"}), Error);
 }
 
 TEST(ImageFileName, SpellsSizesAsTheEngineDoes) {

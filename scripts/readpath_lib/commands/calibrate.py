@@ -57,7 +57,8 @@ FIO_RAMP_SECONDS = 1
 
 def add_arguments(parser):
     parser.add_argument("--dir", metavar="DIR", type=cli.directory,
-                        help="directory for the file (default: a fresh directory under /dev/shm)")
+                        help="directory for the file (default: a fresh directory where readpath_bench "
+                             "would put its own: /dev/shm, or the tmpfs it takes instead)")
     parser.add_argument("--file-size", type=cli.size, default="256M", metavar="SIZE",
                         help="file size, with K/M/G suffix (default 256M)")
     parser.add_argument("--repetitions", type=int, default=5, metavar="N",
@@ -197,7 +198,13 @@ def run(args):
     if os.environ.get("READPATH_ACCEL") == "tcg":
         print("calibrate: under TCG these timings are not meaningful", file=sys.stderr)
 
-    directory = args.dir or tempfile.mkdtemp(prefix="readpath-calibrate-", dir="/dev/shm")
+    if args.dir:
+        directory = args.dir
+    else:
+        scratch = engine.scratch_dir(binary)
+        if scratch["note"]:
+            print(f"calibrate: {scratch['note']}", file=sys.stderr)
+        directory = tempfile.mkdtemp(prefix="readpath-calibrate-", dir=scratch["dir"])
     rounds, memcpys = [], []
     seconds = args.repetitions * args.min_time
     where = "unpinned" if cpus is None else f"on CPU {','.join(map(str, sorted(cpus)))}"

@@ -2,7 +2,8 @@
 environment file, charts (PNG and SVG) and report.md.
 
 Where it runs: on a host that can load modules, on myfs mounted on the host. Otherwise
-(this project's usual case) native timings on /dev/shm (or --dir) on the host, plus myfs
+(this project's usual case) native timings on /dev/shm (or --dir; where /dev/shm is not a
+tmpfs, readpath_bench's next choice, which the run names) on the host, plus myfs
 hook counts from the same suite in a QEMU guest on a Debian kernel; each is labelled by
 its filesystem, and guest timings are marked emulated when they came from TCG.
 
@@ -49,7 +50,8 @@ def add_arguments(parser):
                            + engine.profiles_help(build.bench_binary()))
     parser.add_argument("--dir", metavar="DIR", type=cli.directory,
                         help="directory under test for native timings (default: myfs where "
-                             "this kernel loads modules, else a fresh directory under /dev/shm)")
+                             "this kernel loads modules, else a fresh directory under /dev/shm, "
+                             "or the first tmpfs readpath_bench finds where that is not one)")
     parser.add_argument("--kernel", metavar="K",
                         help=f"kernel for the myfs guest run (default {guest_suite.DEFAULT_KERNEL}, "
                              "Debian's; also 6.12 or a release such as 6.12.117+deb12-amd64)")
@@ -164,8 +166,13 @@ def run(args):
     total = reps * sum(len(c["cells"]) for _, c in work)
     done = total - reps * sum(len(c["cells"]) for _, c in pending)
     cost = lambda items: reps * sum(runner.cell_cost(n) for _, c in items for n in c["cells"])  # noqa: E731
-    where = ("myfs on the host" if plan["native"]["host_myfs"] else
-             f"{plan['native']['dir'] or '/dev/shm'} (native)")
+    if plan["native"]["host_myfs"]:
+        where = "myfs on the host"
+    else:
+        scratch = engine.scratch_dir(bench, runner.dir_args(plan, None))
+        where = f"{scratch['dir']} ({scratch['fs']}, native)"
+        if scratch["note"]:
+            print(f"readpath run: {scratch['note']}", file=sys.stderr)
     print(f"readpath run: {profile} profile, {total // settings['rounds'] // reps} cells in "
           f"{len(plan['chunks'])} chunks on {where}, {settings['rounds']} round(s) of "
           f"{settings['repetitions']} repetitions; results in {folder}", file=sys.stderr)

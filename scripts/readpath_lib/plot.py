@@ -34,6 +34,9 @@ def _pyplot():
 
 
 def _save(plt, fig, out, stem):
+    # A filesystem that statfs alone named (in a chroot) is "ext2/ext3/ext4": one file, not
+    # a folder.
+    stem = stem.replace("/", "-")
     written = []
     for ext in ("png", "svg"):
         path = out / f"{stem}.{ext}"

@@ -3,6 +3,7 @@
 Each series line carries an SVG id `series/<label>/<panel>` (spaces as `_`, `:` as `=`),
 so these tests can find a method's line and its stroke colour in the SVG text."""
 
+import json
 import re
 
 import pytest
@@ -48,6 +49,16 @@ def test_one_run_gives_throughput_ratio_fault_and_thread_charts(tmp_path):
         assert f"{stem}.png" in names and f"{stem}.svg" in names
         assert (tmp_path / f"{stem}.png").read_bytes().startswith(PNG_MAGIC)
     assert not any(n.startswith("hooks-") for n in names), "tmpfs has no myfs hook counters"
+
+
+def test_a_filesystem_named_by_statfs_alone_gets_files_not_folders(tmp_path):
+    # In a chroot whose root mount lies outside it, the engine names ext4 from statfs alone.
+    data = json.loads((FIXTURES / "base.json").read_text())
+    data["context"]["fs"] = "ext2/ext3/ext4"
+    (tmp_path / "chroot.json").write_text(json.dumps(data))
+    proc = readpath("plot", tmp_path / "chroot.json", "--out", tmp_path / "charts")
+    assert proc.returncode == 0, proc.stderr
+    assert "throughput-ext2-ext3-ext4.png" in charts_in(tmp_path / "charts")
 
 
 def test_svg_carries_title_units_and_legend(tmp_path):

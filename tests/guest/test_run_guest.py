@@ -1,5 +1,5 @@
 """`readpath run` where modules do not load (this project's usual host): native timings on
-/dev/shm, then the same profile on myfs in a guest for the hook counts. The tiny profile on
+/dev/shm (or the directory readpath_bench took instead), then the same profile on myfs in a guest for the hook counts. The tiny profile on
 the first kernel of READPATH_TEST_KERNELS, end to end through the command."""
 
 import json
@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from conftest import REPO
-from readpath_lib import build, results
+from readpath_lib import build, results, runner
 
 
 def test_run_adds_the_guests_hook_counts_to_the_native_timings(first_kernel, tmp_path):
@@ -26,7 +26,9 @@ def test_run_adds_the_guests_hook_counts_to_the_native_timings(first_kernel, tmp
     plan = json.loads((out / "plan.json").read_text())
     assert plan["status"] == "complete" and plan["vm"]["done"] == first_kernel.release
     run = results.load(out)
-    assert set(run.targets()) == {"tmpfs", "myfs"}
+    native = next(t for t in run.targets() if t != "myfs")
+    fresh = run.context("dir", target=native).removesuffix(" (fresh)")
+    assert set(run.targets()) == {runner.fs_type_of(fresh.rsplit("/", 1)[0]), "myfs"}
     assert run.emulated("myfs") == (plan["vm"]["accel"] == "tcg")
     guest = [b for b in run.benchmarks.values() if b.target == "myfs" and not b.skipped]
     # The guest ran the cells its own listing gave, and every read of a cold file went

@@ -1,6 +1,7 @@
 // mountinfo parsing, myfs stats parsing (on a fake stats file: myfs need not exist), and
 // remounting without losing a mount's flags.
 #include <fcntl.h>
+#include <limits.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -83,15 +84,30 @@ class MissingMount : public ::testing::Test {
   std::string dir_, file_;
 };
 
+// The mount of a real directory holds it: the directory's device, and a mount point that is
+// an ancestor of it on that same device. Nothing about which directories this machine mounts
+// where: /dev/shm is a tmpfs of its own on most machines and a plain directory of /dev in some
+// build roots and containers. In a chroot the mount may be absent from mountinfo: then only
+// what statfs says is checked.
 TEST(Mountinfo, FindsTheMountOfARealDirectory) {
-  // In a chroot, / may be absent from mountinfo: then only what statfs says is checked.
-  const MountInfo root = mount_of("/");
-  if (root.from_mountinfo) EXPECT_EQ(root.mount_point, "/");
-  else EXPECT_EQ(root.fstype, statfs_name("/"));
-  if (access("/dev/shm", F_OK) == 0) {
-    const MountInfo shm = mount_of("/dev/shm");
-    if (shm.from_mountinfo) EXPECT_EQ(shm.mount_point, "/dev/shm");
-    else EXPECT_EQ(shm.fstype, statfs_name("/dev/shm"));
+  for (const std::string dir : {"/", "/dev/shm", "/proc/self", READPATH_TEST_SCRATCH}) {
+    struct stat st {};
+    if (stat(dir.c_str(), &st) != 0) continue;
+    const MountInfo m = mount_of(dir);
+    EXPECT_EQ(m.major, major(st.st_dev)) << dir;
+    EXPECT_EQ(m.minor, minor(st.st_dev)) << dir;
+    if (!m.from_mountinfo) {
+      EXPECT_EQ(m.fstype, statfs_name(dir)) << dir;
+      continue;
+    }
+    char real[PATH_MAX];
+    ASSERT_NE(realpath(dir.c_str(), real), nullptr) << dir;
+    const std::string path = real;
+    EXPECT_TRUE(m.mount_point == "/" || path == m.mount_point || path.rfind(m.mount_point + "/", 0) == 0)
+        << dir << " (" << path << ") is not under " << m.mount_point;
+    struct stat root {};
+    ASSERT_EQ(stat(m.mount_point.c_str(), &root), 0) << m.mount_point;
+    EXPECT_EQ(root.st_dev, st.st_dev) << dir << " and its mount point " << m.mount_point;
   }
 }
 

@@ -15,8 +15,9 @@
 //   timed      the passes, timed as a whole cell (manual time: from the first thread's
 //              start to the last thread's end); cold cells evict before each pass,
 //              outside the measured interval;
-//   counters   rusage of the timed passes, the witness's hook counts, the latency pass's
-//              percentiles, and a label saying where each thread was seen running.
+//   counters   rusage, CPU time and run-queue wait of the timed passes and the machine's
+//              steal over them, the witness's hook counts, the latency pass's percentiles,
+//              and a label saying where each thread was seen running.
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -36,6 +37,7 @@
 #include "blockdev.hpp"
 #include "cache.hpp"
 #include "cell_sync.hpp"
+#include "cpu_usage.hpp"
 #include "environment.hpp"
 #include "error.hpp"
 #include "files.hpp"
@@ -183,12 +185,16 @@ struct CellThread {
   Target region;
   std::unique_ptr<Reader> reader;
   CellCache cache;
+  RunQueueWait runq;  // this thread's: made by it
 };
 
 // What the timed passes of one thread added up to.
 struct PassTotals {
   uint64_t bytes = 0, requests = 0, fallbacks = 0;
   Usage usage;  // over the passes only: not the evictions or the meetings between them
+  uint64_t cpu_ns = 0;                 // this thread's CPU time in its passes
+  std::optional<uint64_t> runq_ns = 0;  // time it waited to run in them; nullopt: unknown
+  std::optional<uint64_t> steal_ns;    // all CPUs' steal over the timed loop (10 ms grains)
 };
 
 // Skips a cell before its loop: it runs no iteration, and still passes Google Benchmark's
@@ -338,11 +344,17 @@ double timed_pass(CellThread& t, PassTotals& totals) {
     g_sync.throw_if_failed();
   }
   const Usage usage = Usage::now();
+  const std::optional<uint64_t> waited = t.runq.ns();
+  const uint64_t cpu = thread_cpu_ns();
   note_cpu(t);
   const Clock::time_point start = Clock::now();
   const PassResult r = t.reader->pass(false);
   const Clock::time_point end = Clock::now();
   note_cpu(t);
+  totals.cpu_ns += thread_cpu_ns() - cpu;
+  const std::optional<uint64_t> waited_after = t.runq.ns();
+  totals.runq_ns = totals.runq_ns && waited && waited_after ? std::optional(*totals.runq_ns + *waited_after - *waited)
+                                                             : std::nullopt;
   totals.usage += Usage::now() - usage;
   totals.bytes += r.bytes;
   totals.requests += r.requests;
@@ -367,6 +379,13 @@ void set_counters(benchmark::State& state, const Cell& cell, const PassTotals& t
   per_pass("minflt", totals.usage.minflt);
   per_pass("majflt", totals.usage.majflt);
   per_pass("ctxsw", totals.usage.ctxsw);
+  // Where the wall time went besides the work: this thread's CPU time, its run-queue wait,
+  // and the machine's steal (every thread reads the same steal: kAvgThreads keeps one).
+  per_pass("cpu_ns", static_cast<long>(totals.cpu_ns));
+  if (totals.runq_ns) per_pass("runq_ns", static_cast<long>(*totals.runq_ns));
+  if (totals.steal_ns && state.iterations() > 0)
+    state.counters["steal_ns"] =
+        Counter(static_cast<double>(*totals.steal_ns) / static_cast<double>(state.iterations()), Counter::kAvgThreads);
   if (cell.method->name == "preadv2_nowait") per_pass("nowait_fallbacks", static_cast<long>(totals.fallbacks));
   // Thread 0 alone holds the hook calls of all threads' witness passes (the others add
   // nothing to the sum), so kAvgThreads gives the calls of one thread's pass, whatever the
@@ -449,6 +468,7 @@ void run_cell(benchmark::State& state, const Cell& cell, const std::string& name
   if (const std::string failure = g_sync.failure(); !failure.empty()) return skip_cell(state, failure);
 
   PassTotals totals;
+  const std::optional<uint64_t> steal_before = steal_ns();
   for (auto _ : state) {
     try {
       t.cache.renew(release_mappings);  // cold cells: evict again, outside the clock
@@ -461,6 +481,8 @@ void run_cell(benchmark::State& state, const Cell& cell, const std::string& name
     }
   }
   if (state.error_occurred()) return;
+  if (const std::optional<uint64_t> steal_after = steal_ns(); steal_before && steal_after)
+    totals.steal_ns = *steal_after - *steal_before;
 
   try {
     if (counting_off) counting_off->on();
@@ -719,6 +741,14 @@ int main_impl(int argc, char** argv) {
   benchmark::AddCustomContext("myfs_timed_counting", listing ? "n/a" : set_up_counting());
   benchmark::AddCustomContext("methods", methods_json(registered));
   benchmark::AddCustomContext("latency", g_run.latency ? "on" : "off");
+  // What the per-pass cpu_ns, runq_ns and steal_ns counters hold here (cpu_usage.hpp).
+  benchmark::AddCustomContext("cpu_ns", "the reading threads' own CPU time (no steal, no run-queue wait; "
+                                        "not io-wq, SQPOLL, interrupts or device waits)");
+  const std::string runq_missing = RunQueueWait().unavailable();
+  benchmark::AddCustomContext("runq_ns", runq_missing.empty() ? "the reading threads' run-queue wait (schedstat)"
+                                                              : "not recorded: " + runq_missing);
+  benchmark::AddCustomContext("steal_ns", steal_ns() ? "all CPUs' steal over the timed passes (/proc/stat, 10 ms grains)"
+                                                     : "not recorded: /proc/stat has no steal field");
   benchmark::AddCustomContext("latency_timer_ns", std::to_string(timer_overhead_ns()));
 
   const size_t ran = run_cells();

@@ -19,7 +19,7 @@ import time
 BENCH, PARENT = sys.argv[1], sys.argv[2]
 CONTEXT_KEYS = ["kernel", "fs", "fs_options", "accel", "cpu_model", "thp", "read_ahead_kb",
                 "fault_around_bytes", "governor", "readpath_commit", "profile", "dir", "methods",
-                "myfs_timed_counting", "latency", "latency_timer_ns"]
+                "myfs_timed_counting", "latency", "latency_timer_ns", "cpu_ns", "runq_ns", "steal_ns"]
 NAME = re.compile(r"^[a-z_0-9]+/io:\d+/file:\d+/warm:[01](/qd:\d+)?/manual_time/threads:\d+$")
 TRAITS = ["name", "family", "uses_qd", "uses_io", "delivers", "keeps_mapping", "maps_per_pass", "direct",
           "ranks_with", "timed", "request", "summary"]
@@ -206,6 +206,12 @@ def test_smoke(scratch):
         for counter in ("bytes_per_second", "items_per_second", "minflt", "majflt", "ctxsw"):
             check(f"{b['name']} has {counter}", counter in b, sorted(b))
         check(f"{b['name']} moved bytes", b.get("bytes_per_second", 0) > 0)
+        # One reading thread cannot run longer than the pass lasted (its clock reads sit
+        # just outside the pass: a microsecond of slack), and waiting to run is not running.
+        check(f"{b['name']} has cpu_ns within its wall time",
+              0 < b.get("cpu_ns", 0) <= b["real_time"] * 1.01 + 1000, (b.get("cpu_ns"), b["real_time"]))
+        if not ctx["runq_ns"].startswith("not recorded"):
+            check(f"{b['name']} has runq_ns", b.get("runq_ns", -1) >= 0, sorted(b))
     for b in benches:
         if b.get("error_occurred"):
             check(f"{b['name']} skipped with a reason", "cold" in b.get("error_message", ""), b)

@@ -7,6 +7,7 @@ method is (copies the bytes or only touches pages, keeps its mapping, what it ra
 comes from the engine's method table recorded in the run (Run.traits), never from names.
 """
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -14,40 +15,65 @@ from . import stats
 from .results import format_size
 
 PAGE = 4096
-# A cell whose repetitions vary more than this is marked noisy in tables and charts.
+# A cell whose rounds vary more than this (the standard deviation of their log medians,
+# about a coefficient of variation) is marked noisy in tables and charts.
 NOISY_CV = 0.03
 
 
 @dataclass(frozen=True)
 class Point:
-    """One cell's median and its uncertainty, at x (I/O size, file size or threads)."""
+    """One cell's value and its uncertainty, at x (I/O size, file size or threads): the
+    geometric mean of its rounds' medians with the stats.Estimate interval."""
 
     x: int
     value: float
-    low: float            # 95% distribution-free interval of the median (None: too few)
+    low: float            # the interval (estimate.interval_name says which; None: none)
     high: float
-    cv: float             # coefficient of variation of the repetitions (None: one)
-    samples: tuple = ()
+    cv: float             # spread of the rounds (of the repetitions with one round)
+    rounds: tuple = ()    # ((round id, [values]), ...), scaled like value
+    estimate: stats.Estimate = None
 
     @property
     def noisy(self):
         return self.cv is not None and self.cv > NOISY_CV
 
+    @property
+    def across_rounds(self):
+        return self.estimate is not None and self.estimate.across_rounds
+
     def overlaps(self, other):
-        """True unless both intervals exist and are disjoint: only then may two points be
-        ranked."""
+        """True unless both intervals exist and are disjoint."""
         if None in (self.low, self.high, other.low, other.high):
             return True
         return self.low <= other.high and other.low <= self.high
 
 
-def point(x, samples, scale=1.0):
-    """A Point from repetition samples, each multiplied by scale."""
-    values = [v * scale for v in samples]
-    low, high, _ = stats.median_ci(values)
-    if len(values) < stats.MIN_REPETITIONS:
-        low = high = None   # an interval from one or two values claims nothing
-    return Point(x, stats.median(values), low, high, stats.cv(values), tuple(values))
+def point(x, by_round, scale=1.0):
+    """A Point from {round: [values]}, each value multiplied by scale."""
+    scaled = tuple((r, [v * scale for v in values]) for r, values in by_round.items() if values)
+    est = stats.estimate([values for _, values in scaled])
+    if est is None:
+        return None
+    return Point(x, est.value, est.low, est.high, est.spread, scaled, est)
+
+
+def ratio_point(base, other, confidence=0.95):
+    """other/base of two cells of one run at the same x: their rounds are the same process
+    runs, so the ratio is taken round by round (paired t on the log medians) with its
+    interval; with fewer than stats.MIN_ROUNDS shared rounds, the ratio of the values and
+    no interval. None when a value cannot be logged."""
+    base_rounds, other_rounds = dict(base.rounds), dict(other.rounds)
+    shared = [r for r in base_rounds if r in other_rounds]
+    a = stats.round_values([base_rounds[r] for r in shared], log=True)
+    b = stats.round_values([other_rounds[r] for r in shared], log=True)
+    if not a or not b:
+        return None
+    diff = stats.difference(a, b, paired=True)
+    if diff is None:
+        return Point(other.x, other.value / base.value, None, None, None)
+    estimate, se, df = diff
+    low, high = stats.t_interval(estimate, se, df, confidence)
+    return Point(other.x, math.exp(estimate), math.exp(low), math.exp(high), None)
 
 
 @dataclass
@@ -93,7 +119,9 @@ def io_curves(run, target):
         label = series_label(bench)
         series = curves[facet].setdefault(label, Series(label, bench.method,
                                                         run.traits(bench.method)))
-        series.points.append(point(params["io"], bench.values("bytes_per_second")))
+        p = point(params["io"], bench.by_round("bytes_per_second"))
+        if p is not None:
+            series.points.append(p)
     for facet in curves.values():
         for series in facet.values():
             series.points.sort(key=lambda p: p.x)
@@ -119,8 +147,8 @@ def baseline_series(series):
 
 
 def ratios(series, baseline):
-    """{label: [Point of other/baseline median ratio, with its 95% CI]} where both have
-    that io (Hodges–Lehmann ratio of the repetitions, so the interval is honest)."""
+    """{label: [Point of other/baseline ratio, with its 95% CI]} where both have that io
+    (paired round by round: ratio_point)."""
     base = series[baseline]
     out = {}
     for label, s in series.items():
@@ -129,9 +157,9 @@ def ratios(series, baseline):
             b = base.at(p.x)
             if b is None:
                 continue
-            ratio, low, high = stats.ratio_ci(b.samples, p.samples)
+            ratio = ratio_point(b, p)
             if ratio is not None:
-                pts.append(Point(p.x, ratio, low, high, None))
+                pts.append(ratio)
         if pts:
             out[label] = pts
     return out
@@ -150,7 +178,8 @@ class Ranking:
 
     @property
     def tie(self):
-        return self.runner_point is not None and self.best_point.overlaps(self.runner_point)
+        return self.runner_point is not None and \
+            beyond_noise(self.best_point, self.runner_point) != 1
 
 
 def fastest(series):
@@ -175,8 +204,15 @@ def fastest(series):
     return out
 
 
-def _state(challenger, reference):
-    """+1 faster with disjoint intervals, -1 slower likewise, 0 within noise."""
+def beyond_noise(challenger, reference):
+    """+1 when challenger is faster than reference beyond noise, -1 slower, 0 within it:
+    their round-by-round ratio's 95% interval excludes 1. With too few rounds for that
+    interval, only disjoint intervals of their own separate them."""
+    ratio = ratio_point(reference, challenger)
+    if ratio is not None and ratio.low is not None:
+        if ratio.low > 1:
+            return 1
+        return -1 if ratio.high < 1 else 0
     if challenger.overlaps(reference):
         return 0
     return 1 if challenger.value > reference.value else -1
@@ -213,7 +249,7 @@ def crossovers(series, reference="read"):
         if s.ranks_with != ref.ranks_with or s.traits.get("family") == ref.traits.get("family") \
                 or direct(s) != direct(ref):
             continue
-        states = [(p.x, _state(p, ref.at(p.x))) for p in s.points if ref.at(p.x)]
+        states = [(p.x, beyond_noise(p, ref.at(p.x))) for p in s.points if ref.at(p.x)]
         if not states:
             continue
         if all(state == 1 for _, state in states):
@@ -238,7 +274,7 @@ def fault_costs(run, target):
         pages = bench.params["file"] / PAGE
         minflt = bench.median("minflt")
         out[series_label(bench, drop=("file", "warm", "threads", "io"))].append(
-            (bench.params["file"], point(bench.params["file"], bench.values("time"), 1 / pages),
+            (bench.params["file"], point(bench.params["file"], bench.by_round("time"), 1 / pages),
              None if minflt is None else minflt / pages))
     for points in out.values():
         points.sort(key=lambda p: p[0])
@@ -256,8 +292,9 @@ def thread_scaling(run, target, io_near=65536):
         if run.traits(bench.method).get("delivers") == "touch":
             continue
         label = series_label(bench, drop=("threads", "warm", "file", "io"))
-        cells[bench.params.get("file")][(bench.params.get("io"), label)].append(
-            point(bench.params["threads"], bench.values("bytes_per_second")))
+        p = point(bench.params["threads"], bench.by_round("bytes_per_second"))
+        if p is not None:
+            cells[bench.params.get("file")][(bench.params.get("io"), label)].append(p)
     out = {}
     for file, by_series in cells.items():
         scaling = {k: sorted(v, key=lambda p: p.x) for k, v in by_series.items()
@@ -278,14 +315,14 @@ LATENCY_MARKS = ((0.5, "lat_p50_ns"), (0.99, "lat_p99_ns"))
 @dataclass
 class LatencyCurve:
     """One cell's latency per request as a CDF, all repetitions' requests pooled, with the
-    medians (and intervals) over the repetitions of the percentiles it marks."""
+    values (and intervals) over the rounds of the percentiles it marks."""
 
     label: str            # "uring qd:8": the method and what is not on the chart's facet
     method: str
     warm: int
     cdf: list             # [(ns, fraction of requests at or below it)], from 0 up to 1
     requests: int
-    marks: list           # [(fraction, Point of the percentile's ns over the repetitions)]
+    marks: list           # [(fraction, Point of the percentile's ns over the rounds)]
 
 
 def latency_curves(run, target):
@@ -301,8 +338,9 @@ def latency_curves(run, target):
         for _, upper, count in histogram:
             seen += count
             cdf.append((upper, seen / total))
-        marks = [(fraction, point(fraction, bench.values(key)))
-                 for fraction, key in LATENCY_MARKS if bench.values(key)]
+        marks = [(fraction, p) for fraction, p in
+                 ((fraction, point(fraction, bench.by_round(key)))
+                  for fraction, key in LATENCY_MARKS if bench.values(key)) if p is not None]
         label = series_label(bench, drop=("file", "warm", "io")).replace(" threads:1", "")
         warm = bench.params.get("warm", 1)
         out[(bench.params.get("file"), bench.params.get("io"))][(label, warm)] = LatencyCurve(

@@ -1,13 +1,19 @@
 """Result runs compared cell by cell, one table per metric and question (file size and
 cache state); what the tables hold is `readpath compare`'s description (commands/compare.py).
-compare() builds the tables, render() and legend() print them, regressions() is --fail-above.
+compare() builds the tables, render() and legend() print them, gate() is --fail-above,
+self_check() sets a run's rounds against each other.
 
-Latency percentiles per request (lat_p50_ns, lat_p99_ns by default; the others with
---metric) are timings: tested with the same design as time (rank test on the repetitions'
-values, Holm within the question, marked emulated under TCG) and shown, but --fail-above
-stays on time per iteration alone. A p99 is a few requests of one pass: it moves with the
-machine's hiccups far more than a pass's time does, and a gate that fails on it would fail
-on noise; what a moved tail means is told by the findings, beside the hook counts."""
+The unit is the round (stats.py): a cell's repetitions are summarised per round first, and
+timings are compared on the rounds' log medians with Welch's t-test — paired round by round
+when both runs come from one interleaved session (the configurations of compare-options) —
+counts that vary between rounds with the exact conditional Mann–Whitney U. Marks are
+Holm-corrected within a question; --fail-above is one family over every gated cell of the
+comparison. Reference cells (the engine's baseline family: memcpy, no kernel) are shown and
+tested, but as the machine's own movement: never gated, never in a geometric mean.
+
+Latency percentiles per request (lat_p50_ns, lat_p99_ns by default) are timings compared
+alike but never gated: a p99 is a few requests of one pass and moves with the machine's
+hiccups; what a moved tail means is told by the findings, beside the hook counts."""
 
 import math
 from dataclasses import dataclass, field
@@ -17,17 +23,21 @@ from .errors import UsageError
 from .tables import markdown_table
 
 # What `--metric` accepts besides myfs_<hook> names.
-METRIC_ALIASES = {"time": results.TIME, "throughput": results.BYTES_PER_SECOND,
+METRIC_ALIASES = {"time": results.TIME, "cpu": results.CPU_TIME,
+                  "throughput": results.BYTES_PER_SECOND,
                   "bytes_per_second": results.BYTES_PER_SECOND,
                   "items_per_second": results.ITEMS_PER_SECOND,
+                  **{m.key: m for m in [results.CPU_TIME, *results.WAIT_METRICS]},
                   **{m.key: m for m in results.FIXED_COUNTERS},
                   **{m.key: m for m in results.LATENCY_METRICS},
                   **{m.key: m for m in results.DEVICE_COUNTERS}}
 # items_per_second is the same information as time per iteration; of the latency pass, the
-# median and the tail (p50, p99) are compared unless asked for the rest.
+# median and the tail (p50, p99) are compared unless asked for the rest; the run-queue wait
+# and the steal say why a timing moved, they are not costs.
 DEFAULT_SKIP = {"items_per_second", "lat_p90_ns", "lat_p999_ns", "lat_max_ns", "lat_mean_ns",
-                "lat_count"}
-POWER = 0.8
+                "lat_count", "runq_ns", "steal_ns"}
+# The metrics --fail-above may gate on: costs of a pass, native only.
+GATED = ("time", "cpu_ns")
 
 
 def metric_names():
@@ -37,18 +47,25 @@ def metric_names():
 
 @dataclass
 class Delta:
-    value: float = None       # the other run's median
-    ratio: float = None       # other / base: median ratio (Hodges–Lehmann on logs)
-    low: float = None         # 95% confidence interval of the ratio
+    value: float = None       # the other run's value: geometric mean of its rounds' medians
+    ratio: float = None       # other / base
+    low: float = None         # 95% confidence interval of the ratio (t, over rounds)
     high: float = None
-    p: float = None           # two-sided Mann–Whitney U; None when repetitions are too few
+    p: float = None           # two-sided; None with fewer than stats.MIN_ROUNDS rounds a side
     p_adj: float = None       # after Holm within the question
-    exact: bool = False       # both sides constant: a difference is exact, not sampled
+    exact: bool = False       # a hook count constant on both sides: the difference is exact
+    # Another count constant in every repetition on both sides (2 or more each): said as
+    # such where there are too few rounds to test it, never called significant.
+    constant: bool = False
     significant: bool = False
     regression: bool = False  # significant and in the worse direction
-    detectable: float = None  # smallest relative change this comparison could detect
-    p_beyond: float = None    # one-sided: worse by more than --fail-above (Holm-adjusted)
+    detectable: float = None  # smallest relative change with 80% power at the table's Holm step
+    p_beyond: float = None    # one-sided: worse by more than --fail-above (Holm over the gate)
     beyond: bool = False      # significantly worse by more than --fail-above
+    rounds: tuple = (0, 0)    # rounds on each side
+    paired: bool = False      # rounds paired (one interleaved session)
+    shift: tuple = None       # (estimate, standard error, df) of the log difference
+    reference: bool = False   # a reference cell: the machine's own movement
 
     @property
     def delta_pct(self):
@@ -63,6 +80,10 @@ class Row:
     base: float
     deltas: list              # one Delta per other run (None where the run lacks it)
 
+    @property
+    def reference(self):
+        return bool(self.deltas) and any(d is not None and d.reference for d in self.deltas)
+
 
 @dataclass
 class Table:
@@ -73,8 +94,8 @@ class Table:
     alpha: float = 0.05       # significance level after Holm within this table
     min_effect: float = 0.0   # percent: smaller changes are not called significant
     rows: list = field(default_factory=list)
-    geomeans: list = field(default_factory=list)   # per other run: geomean of ratios
-    repetitions: tuple = (0, 0)                    # smallest and largest sample count
+    geomeans: list = field(default_factory=list)   # per other run: (geomean, paths, left out)
+    rounds: tuple = (0, 0)                         # fewest and most rounds of a cell
 
     @property
     def question_name(self):
@@ -92,35 +113,80 @@ def question_of(bench):
     return (bench.params.get("file"), bench.params.get("warm"))
 
 
-def _ratio(metric, base_values, other_values, d):
-    """Fills ratio and its interval: on logs for positive samples, else medians."""
-    base, other = stats.median(base_values), stats.median(other_values)
-    if metric.timing or (min(base_values) > 0 and min(other_values) > 0 and not d.exact):
-        d.ratio, d.low, d.high = stats.ratio_ci(base_values, other_values)
-        if d.ratio is not None:
-            return
-    if base == 0:
-        d.ratio = 1.0 if other == 0 else math.inf
-    else:
-        d.ratio = other / base
+def paired(base_run, other_run):
+    """The rounds two runs share when they come from one interleaved session (each round
+    ran both, in counterbalanced order), else None: runs taken apart are not paired."""
+    if base_run.session is None or base_run.session != other_run.session:
+        return None
+    common = [r for r in base_run.round_ids() if r in set(other_run.round_ids())]
+    return common if len(common) >= stats.MIN_ROUNDS else None
 
 
-def _delta(metric, base_values, other_values, margin):
-    d = Delta(value=stats.median(other_values))
-    constant = len(set(base_values)) == 1 and len(set(other_values)) == 1
-    if constant and not metric.timing:
-        d.exact = True
-        d.significant = base_values[0] != other_values[0]
-    else:
-        d.p = stats.shifted_p(base_values, other_values, margin)
-    _ratio(metric, base_values, other_values, d)
+def _logged(metric):
+    """Compared as ratios on the log scale: timings and rates."""
+    return metric.timing
+
+
+def _round_lists(bench, key, rounds=None):
+    """The values of each round (only `rounds`, in that order, when given)."""
+    grouped = bench.by_round(key)
+    if rounds is None:
+        return list(grouped.values())
+    return [grouped.get(r, []) for r in rounds]
+
+
+def timing_delta(metric, base, other, pairs, margin=0.0):
+    """The Delta of a timing or rate between two cells, on the rounds' log medians."""
+    a = stats.round_values(_round_lists(base, metric.key, pairs), log=True)
+    b = stats.round_values(_round_lists(other, metric.key, pairs), log=True)
+    if not a or not b:
+        return None
+    d = Delta(value=math.exp(stats.mean(b)), rounds=(len(a), len(b)), paired=pairs is not None)
+    diff = stats.difference(a, b, paired=pairs is not None)
+    if diff is None:
+        d.ratio = math.exp(stats.mean(b) - stats.mean(a))
+        return d
+    estimate, se, df = diff
+    d.shift = diff
+    low, high = stats.t_interval(estimate, se, df)
+    d.ratio, d.low, d.high = math.exp(estimate), math.exp(low), math.exp(high)
+    d.p = stats.t_p(estimate, se, df, shift=math.log1p(margin))
     return d
 
 
-def _beyond_p(metric, base_values, other_values, pct):
-    """One-sided p that the other run is worse than the baseline by more than pct %."""
-    worse = "less" if metric.higher_is_better else "greater"
-    return stats.shifted_p(base_values, other_values, pct / 100, worse)
+def _count_delta(metric, base, other, margin):
+    base_values, other_values = base.values(metric.key), other.values(metric.key)
+    a = stats.round_values(_round_lists(base, metric.key), log=False)
+    b = stats.round_values(_round_lists(other, metric.key), log=False)
+    d = Delta(value=stats.median(b), rounds=(len(a), len(b)))
+    constant = len(base_values) >= 2 and len(other_values) >= 2 and \
+        len(set(base_values)) == 1 and len(set(other_values)) == 1
+    if constant and metric.key.startswith(results.HOOK_PREFIX):
+        # myfs counts the calls exactly: the same count in every repetition is the count.
+        d.exact = True
+        d.significant = base_values[0] != other_values[0]
+    else:
+        d.constant = constant
+        d.p = _shifted_ranks(a, b, margin)
+    base_mid = stats.median(a)
+    d.ratio = (1.0 if d.value == 0 else math.inf) if base_mid == 0 else d.value / base_mid
+    return d
+
+
+def _shifted_ranks(a, b, margin):
+    """Mann–Whitney p that b differs from a by more than a relative margin."""
+    if margin == 0:
+        return stats.mann_whitney(a, b)
+    up = stats.mann_whitney(a, [v / (1 + margin) for v in b], "greater")
+    down = stats.mann_whitney(a, [v * (1 + margin) for v in b], "less")
+    return None if up is None else min(1.0, 2 * min(up, down))
+
+
+def _delta(metric, base, other, pairs, margin):
+    positive = min(base.values(metric.key)) > 0 and min(other.values(metric.key)) > 0
+    if _logged(metric) and positive:
+        return timing_delta(metric, base, other, pairs, margin)
+    return _count_delta(metric, base, other, margin)   # (a device time of 0 ms included)
 
 
 def select_metrics(runs, names=None):
@@ -192,59 +258,72 @@ def common_keys(runs):
     return sorted(keys, key=results.sort_key)
 
 
-def _table(runs, metric, target, question, keys, alpha, fail_above, min_effect):
+def is_reference(run, bench):
+    """A reference cell: the engine's baseline family (memcpy), which involves no kernel."""
+    return run.traits(bench.method).get("family") == "baseline"
+
+
+def mark(deltas, alpha, timing):
+    """Holm within one family of deltas (a question's read paths, or its reference cells):
+    significance, and for timings the change detectable with 80% power at Holm's first step
+    (the threshold a single changed cell must pass)."""
+    tested = [d for d in deltas if not d.exact and d.p is not None]
+    strictest = alpha / max(1, len(tested))
+    for d, p_adj in zip(tested, stats.holm([d.p for d in tested])):
+        d.p_adj, d.significant = p_adj, p_adj < alpha
+    if timing:
+        for d in deltas:
+            if d.shift is not None:
+                shift = stats.detectable_shift(d.shift[1], d.shift[2], strictest)
+                d.detectable = None if shift is None else math.expm1(shift)
+
+
+def _table(runs, metric, target, question, keys, alpha, min_effect):
     table = Table(metric, target, question, [r.emulated(target) and metric.timing for r in runs],
                   alpha, min_effect)
+    pairs = [paired(runs[0], other) for other in runs[1:]]
     counts = []
     for key in keys:
-        base_values = runs[0].benchmarks[key].values(metric.key)
-        if not base_values:
+        base = runs[0].benchmarks[key]
+        if not base.values(metric.key):
             continue
         others = [o.benchmarks.get(key) for o in runs[1:]]
-        if not metric.timing and not any(base_values) and not any(
+        if not metric.timing and not any(base.values(metric.key)) and not any(
                 any(o.values(metric.key)) for o in others if o is not None):
             continue  # a count that is zero everywhere says nothing
-        counts.append(len(base_values))
+        reference = is_reference(runs[0], base)
         deltas = []
-        for ob in others:
-            if ob is None or ob.skipped or not ob.values(metric.key):
+        for other, pair in zip(others, pairs):
+            if other is None or other.skipped or not other.values(metric.key):
                 deltas.append(None)
                 continue
-            other_values = ob.values(metric.key)
-            counts.append(len(other_values))
-            d = _delta(metric, base_values, other_values, min_effect / 100)
-            if metric.timing and fail_above is not None:
-                d.p_beyond = _beyond_p(metric, base_values, other_values, fail_above)
+            d = _delta(metric, base, other, pair, min_effect / 100)
+            if d is not None:
+                d.reference = reference
+                counts += list(d.rounds)
             deltas.append(d)
-        table.rows.append(Row(runs[0].benchmarks[key], stats.median(base_values), deltas))
+        if metric.timing:
+            centre = base.estimate(metric)
+        else:
+            centre = stats.estimate(_round_lists(base, metric.key), log=False)
+        table.rows.append(Row(base, centre.value if centre else None, deltas))
     if not table.rows:
         return None
-    table.repetitions = (min(counts), max(counts))
-    for i, other in enumerate(runs[1:]):
-        column = [row.deltas[i] for row in table.rows]
-        tested = sum(1 for d in column if d is not None and d.p is not None)
-        strictest = alpha / max(1, tested)   # Holm's first step: what every change must beat
-        adjusted = stats.holm([d.p if d else None for d in column])
-        for row, d, p_adj in zip(table.rows, column, adjusted):
-            if d is None or d.exact:
-                continue
-            d.p_adj = p_adj
-            d.significant = p_adj is not None and p_adj < alpha
-            d.detectable = stats.detectable_change(
-                row.bench.values(metric.key), other.benchmarks[row.bench.key].values(metric.key),
-                strictest, margin=min_effect / 100)
-        for d, p_adj in zip(column, stats.holm([d.p_beyond if d else None for d in column])):
-            if d is not None and p_adj is not None:
-                d.p_beyond, d.beyond = p_adj, p_adj < alpha
-        for d in column:
-            if d is not None and d.significant and d.delta_pct is not None:
+    table.rounds = (min(counts), max(counts)) if counts else (0, 0)
+    for i in range(len(runs) - 1):
+        column = [(row, row.deltas[i]) for row in table.rows if row.deltas[i] is not None]
+        paths = [d for row, d in column if not d.reference]
+        mark(paths, alpha, metric.timing)
+        mark([d for row, d in column if d.reference], alpha, metric.timing)
+        for _, d in column:
+            if d.significant and d.delta_pct is not None and not d.exact:
                 d.regression = d.delta_pct < 0 if metric.higher_is_better else d.delta_pct > 0
-        table.geomeans.append(stats.geomean(
-            [d.ratio for d in column if d is not None and d.ratio not in (None, math.inf)]))
+        ratios = [d.ratio for d in paths if d.ratio not in (None, math.inf) and d.ratio > 0]
+        table.geomeans.append((stats.geomean(ratios), len(ratios), len(column) - len(ratios)))
     return table
 
 
-def compare(runs, metrics=None, alpha=0.05, fail_above=None, min_effect=0.0):
+def compare(runs, metrics=None, alpha=0.05, min_effect=0.0):
     """One Table per (target, metric, question) over the benchmarks the runs share. A
     change is significant when it is beyond min_effect percent with confidence."""
     keys = common_keys(runs)
@@ -257,7 +336,7 @@ def compare(runs, metrics=None, alpha=0.05, fail_above=None, min_effect=0.0):
         for metric in select_metrics(runs, metrics):
             for question in sorted(questions, key=_question_order):
                 table = _table(runs, metric, target, question, questions[question], alpha,
-                               fail_above, min_effect)
+                               min_effect)
                 if table:
                     tables.append(table)
     return tables
@@ -267,6 +346,122 @@ def _question_order(question):
     file, warm = question
     return (-(warm if isinstance(warm, int) else 1), file if isinstance(file, int) else 0)
 
+
+# ---------------------------------------------------------------- the gate: --fail-above
+
+@dataclass
+class Gate:
+    pct: float
+    metric: results.Metric
+    cells: int = 0                # gated cells tested: native, not reference
+    untested: int = 0             # gated cells with too few rounds for a test
+    found: list = field(default_factory=list)   # [(run label, Benchmark, Delta)]
+    detectable: float = None      # median slowdown beyond pct the gate detects (80% power)
+
+
+def gate(runs, alpha, pct, metric_key="time"):
+    """Which native timings are worse than the baseline by more than pct %, one-sided and
+    Holm-corrected over every gated cell of the comparison (all questions and runs at once):
+    so the chance that anything fails an A/A comparison is at most alpha."""
+    metric = METRIC_ALIASES.get(metric_key, results.TIME)
+    result = Gate(pct, metric)
+    family = []
+    for table in compare(runs, [metric_key], alpha):
+        if table.emulated[0]:
+            continue
+        for row in table.rows:
+            for other, d, emulated in zip(runs[1:], row.deltas, table.emulated[1:]):
+                if d is not None and not d.reference and not emulated:
+                    family.append((other.label, row.bench, d))
+    tested = [(label, bench, d) for label, bench, d in family if d.shift is not None]
+    result.cells, result.untested = len(tested), len(family) - len(tested)
+    result.detectable = gate_family([d for _, _, d in tested], alpha, pct,
+                                    metric.higher_is_better)
+    result.found = [(label, bench, d) for label, bench, d in tested if d.beyond]
+    return result
+
+
+def gate_family(deltas, alpha, pct, higher_is_better=False):
+    """Sets p_beyond (Holm-adjusted) and beyond on every delta of one gate's family: worse by
+    more than pct %, one-sided. Returns the median over the family of the slowdown each cell
+    would reveal with 80% power at Holm's first step."""
+    for d in deltas:
+        estimate, se, df = d.shift
+        d.p_beyond = stats.t_p(-estimate if higher_is_better else estimate, se, df,
+                               shift=math.log1p(pct / 100), alternative="greater")
+    for d, p_adj in zip(deltas, stats.holm([d.p_beyond for d in deltas])):
+        d.p_beyond, d.beyond = p_adj, p_adj < alpha
+    strictest = alpha / max(1, len(deltas))
+    shifts = [stats.detectable_shift(d.shift[1], d.shift[2], strictest, two_sided=False)
+              for d in deltas]
+    return stats.median([(1 + pct / 100) * math.exp(s) - 1 for s in shifts if s is not None])
+
+
+# ---------------------------------------------------------------- a run against itself
+
+@dataclass
+class SelfCheck:
+    """A run's rounds set against each other: interleaved (odd against even rounds: what
+    noise alone marks) and in time (first half against second half: what the machine's
+    drift during the run marks, as it would between two runs taken one after the other)."""
+    rounds: int
+    cells: int = 0
+    interleaved: int = 0          # cells marked, odd vs even
+    interleaved_questions: tuple = (0, 0)   # (questions with a mark, questions)
+    halves: int = 0               # cells marked, first half vs second half
+    drift: float = None           # median |first/second − 1| of the cells' ratios
+    reference_drift: float = None  # the reference cells' geometric mean ratio, second/first
+
+
+def self_check(run, alpha=0.05, metric_key="time"):
+    """None when the run has fewer than 2 × stats.MIN_ROUNDS numbered rounds."""
+    rounds = [r for r in run.round_ids() if isinstance(r, int)]
+    if len(rounds) < 2 * stats.MIN_ROUNDS:
+        return None
+    check = SelfCheck(len(rounds))
+    halves = len(rounds) // 2
+    splits = {"interleaved": (rounds[0::2], rounds[1::2]),
+              "halves": (rounds[:halves], rounds[halves:])}
+    for name, (first, second) in splits.items():
+        runs = [run.subset(first, "first"), run.subset(second, "second")]
+        for side in runs:
+            side.session = None   # two sets of rounds, not pairs
+        tables = [t for t in compare(runs, [metric_key], alpha) if not t.emulated[0]]
+        marked = [(t, d) for t in tables for d in t.column(0) if d.significant and not d.reference]
+        if name == "interleaved":
+            check.cells = sum(1 for t in tables for d in t.column(0) if not d.reference)
+            check.interleaved = len(marked)
+            check.interleaved_questions = (len({id(t) for t, _ in marked}), len(tables))
+        else:
+            check.halves = len(marked)
+            moves = [abs(d.ratio - 1) for t in tables for d in t.column(0)
+                     if not d.reference and d.ratio not in (None, math.inf)]
+            check.drift = stats.median(moves)
+            check.reference_drift = stats.geomean(
+                [d.ratio for t in tables for d in t.column(0) if d.reference])
+    return check
+
+
+def describe_self_check(check, label):
+    """Two sentences on what a run's own rounds say of the test and of the machine."""
+    if check is None:
+        return None
+    q_marked, questions = check.interleaved_questions
+    text = (f"Self-check of {label}: its odd rounds against its even rounds (interleaved, so "
+            f"only noise differs) mark {check.interleaved} of {check.cells} cells, in "
+            f"{q_marked} of {questions} questions (the test allows 5% of questions). ")
+    text += (f"Its first {check.rounds // 2} rounds against its last "
+             f"{check.rounds - check.rounds // 2} mark {check.halves} cells")
+    if check.drift is not None:
+        text += f" and differ by {check.drift:.1%} in the median cell"
+    if check.reference_drift is not None:
+        text += f" (memcpy, no kernel: ×{check.reference_drift:.3f})"
+    text += (": that much the machine drifts within one run, and two runs taken one after "
+             "the other can differ by as much without any change of their own.")
+    return text
+
+
+# ---------------------------------------------------------------- rendering
 
 def format_delta(pct):
     if pct is None:
@@ -286,7 +481,7 @@ def format_p(d):
     if d.exact:
         return "exact"
     if d.p is None:
-        return f"n<{stats.MIN_REPETITIONS}"
+        return f"<{stats.MIN_ROUNDS} rounds"
     return f"{d.p:.3f}" if d.p >= 0.001 else f"{d.p:.0e}"
 
 
@@ -298,14 +493,15 @@ def format_detectable(value):
     return f"±{value * 100:.0f}%" if value >= 0.1 else f"±{value * 100:.1f}%"
 
 
-def mark(d):
+def mark_of(d):
     if d.exact and d.significant:
         return "more" if d.delta_pct > 0 else "fewer"   # counts: neither good nor bad
+    tag = "ref " if d.reference else ""
     if d.regression:
-        return "*worse"
+        return f"{tag}*worse"
     if d.significant:
-        return "*better"
-    return ""
+        return f"{tag}*better"
+    return "ref" if d.reference else ""
 
 
 def render(table, runs):
@@ -331,24 +527,39 @@ def render(table, runs):
                 continue
             cells += [results.format_value(d.value, metric.unit), format_delta(d.delta_pct)]
             if sampled:
-                cells += [format_ci(d), format_p(d), format_detectable(d.detectable), mark(d)]
+                cells += [format_ci(d), format_p(d), format_detectable(d.detectable), mark_of(d)]
             else:
-                cells += [format_p(d), mark(d)]
+                cells += [format_p(d), mark_of(d)]
         lines.append(cells)
     if len(runs) > 1:
         geo = []
-        for g in table.geomeans:
+        for g, _, _ in table.geomeans:
             blank = [""] * (len(per_other) - 1)
             geo += ["-", *blank, ""] if g is None else [f"×{g:.3f}", format_delta((g - 1) * 100),
                                                         *blank]
-        lines.append(["geometric mean of ratios", "×1.000"] + geo)
+        lines.append(["geometric mean of ratios (read paths)", "×1.000"] + geo)
     align = "lr" + ("rr" + "r" * (len(per_other) - 1)) * (len(runs) - 1)
     align = align[:-1] + "l" if len(runs) > 1 else align
     text = [title, "", markdown_table(headers, lines, align)]
-    note = power_note(table, runs)
-    if note:
-        text += ["", note]
+    notes = [n for n in (geomean_note(table, runs), power_note(table, runs)) if n]
+    if notes:
+        text += ["", " ".join(notes)]
     return "\n".join(text)
+
+
+def geomean_note(table, runs):
+    """What the geometric mean left out, when it left anything out."""
+    parts = []
+    for (g, used, left), other in zip(table.geomeans, runs[1:]):
+        refs = sum(1 for row in table.rows if row.reference)
+        out = [f"{refs} reference cell{'s' if refs != 1 else ''}"] if refs else []
+        if left - refs > 0:
+            out.append(f"{left - refs} without a finite ratio")
+        if out and len(runs) > 2:
+            parts.append(f"{other.label}: over {used} read paths, leaving out {', '.join(out)}")
+        elif out:
+            parts.append(f"over {used} read paths, leaving out {', '.join(out)}")
+    return ("Geometric mean " + "; ".join(parts) + ".") if parts else ""
 
 
 def power_note(table, runs):
@@ -358,59 +569,67 @@ def power_note(table, runs):
         return ""
     notes = []
     for i, other in enumerate(runs[1:]):
-        column = [d for d in table.column(i) if not d.exact]
+        column = [d for d in table.column(i) if not d.exact and not d.reference]
         if not column:
             continue
-        lo, _ = table.repetitions
         tested = sum(1 for d in column if d.p is not None)
         who = f"{other.label} vs {runs[0].label}: " if len(runs) > 2 else ""
+        fewest = min(min(d.rounds) for d in column)
         if tested == 0:
-            notes.append(f"{who}too few repetitions for a p-value (fewer than "
-                         f"{stats.MIN_REPETITIONS}); rerun with more")
+            notes.append(f"{who}{fewest} round{'s' if fewest != 1 else ''} a side: no test "
+                         f"(a round is one process run, and its repetitions move together; "
+                         f"{stats.MIN_ROUNDS} or more rounds a side give one)")
             continue
-        floor = stats.smallest_p(lo, lo)
-        if floor > table.alpha / tested:
-            notes.append(f"{who}with {lo} repetitions the smallest possible p is {floor:.2g}, "
-                         f"above {table.alpha:g}/{tested} (Holm over {tested} "
-                         f"benchmarks): this comparison could detect nothing; rerun with "
-                         f"more repetitions or compare fewer benchmarks")
-            continue
-        finite = sorted(d.detectable for d in column
-                        if d.detectable is not None and d.detectable != math.inf)
+        finite = sorted(d.detectable for d in column if d.detectable is not None)
         if finite:
             mid = stats.median(finite)
+            design = "paired rounds" if any(d.paired for d in column) else "rounds"
             notes.append(f"{who}smallest detectable change {format_detectable(mid)} (median "
-                         f"over {len(finite)} benchmarks; {format_detectable(finite[0])} to "
-                         f"{format_detectable(finite[-1])}) at {lo} repetitions, 80% power, "
+                         f"over {len(finite)} cells; {format_detectable(finite[0])} to "
+                         f"{format_detectable(finite[-1])}) at {fewest}–"
+                         f"{max(max(d.rounds) for d in column)} {design} a side, 80% power, "
                          f"Holm over {tested}")
     return ("Detectable: " + "; ".join(notes) + ".") if notes else ""
 
 
 def legend(tables, alpha):
-    lo = min((t.repetitions[0] for t in tables), default=0)
-    hi = max((t.repetitions[1] for t in tables), default=0)
-    reps = f"{lo}" if lo == hi else f"{lo}–{hi}"
+    lo = min((t.rounds[0] for t in tables), default=0)
+    hi = max((t.rounds[1] for t in tables), default=0)
+    rounds = f"{lo}" if lo == hi else f"{lo}–{hi}"
     margin = max((t.min_effect for t in tables), default=0)
     beyond = (f" Only changes beyond ±{margin:g}% are tested for (--min-effect): p is for a "
               f"change larger than that.") if margin else ""
-    return (f"Values are medians over the repetitions ({reps} per benchmark). Δ is the median "
-            f"ratio to the baseline (Hodges–Lehmann on logs) with its 95% confidence "
-            f"interval; p is a two-sided Mann–Whitney U test over the repetitions; `*` marks a "
-            f"change significant after Holm correction at α = {alpha} within its table (one "
-            f"file size and cache state: one question). \"detectable\" is the smallest change "
-            f"that comparison would flag with 80% power at its repetitions and noise (\"none\": "
-            f"too few repetitions). Counts that are constant on both sides are compared "
-            f"exactly (more/fewer).{beyond}")
+    return (f"The unit is the round (one process run; {rounds} per cell): a cell's repetitions "
+            f"are summarised per round by their median, and a timing's value is the "
+            f"geometric mean of its rounds' medians. Δ is the ratio to the baseline with its "
+            f"95% confidence interval and p from Welch's t-test on the rounds' log medians "
+            f"(paired round by round where the runs were interleaved in one session); counts "
+            f"that vary use the exact Mann–Whitney U on the rounds. `*` marks a change "
+            f"significant after Holm correction at α = {alpha} within its table (one file "
+            f"size and cache state: one question); `ref` marks a reference cell (memcpy, no "
+            f"kernel), which shows how the machine itself moved and is never gated. "
+            f"\"detectable\" is the smallest change that comparison finds with 80% power at "
+            f"its rounds, noise and Holm step. A hook count constant on both sides is "
+            f"compared exactly (more/fewer).{beyond}")
 
 
-def regressions(runs, alpha, pct):
-    """[(run label, benchmark, Delta)] for native timings significantly worse by > pct %."""
-    found = []
-    for table in compare(runs, ["time"], alpha, fail_above=pct):
-        if table.emulated[0]:
+def drift_note(runs, tables):
+    """For runs taken apart (not one interleaved session): what the comparison cannot tell
+    from the machine, and how far the reference cells moved between them."""
+    lines = []
+    for j, other in enumerate(runs[1:]):
+        if paired(runs[0], other) is not None:
             continue
-        for row in table.rows:
-            for other, d, emulated in zip(runs[1:], row.deltas, table.emulated[1:]):
-                if d is not None and d.beyond and not emulated:
-                    found.append((other.label, row.bench, d))
-    return found
+        reference = [d for t in tables if t.metric.key == "time" and not t.emulated[0]
+                     for d in t.column(j) if d.reference and d.ratio not in (None, math.inf)]
+        moved = ""
+        if reference:
+            factor = stats.geomean([d.ratio for d in reference])
+            marked = sum(1 for d in reference if d.significant)
+            moved = (f" Between them the reference cells (memcpy, no kernel) moved ×{factor:.3f}"
+                     f" ({marked} of {len(reference)} significantly).")
+        lines.append(f"{other.label} and {runs[0].label} were taken apart, not interleaved: "
+                     f"their rounds are compared as independent, so a change of the machine "
+                     f"between the runs (another tenant, a thermal or frequency change) counts "
+                     f"as a change of the cells.{moved}")
+    return lines

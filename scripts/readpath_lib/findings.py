@@ -35,8 +35,9 @@ def facet_name(facet):
 
 
 def _spread(p):
-    """`±1.2%`: the half-width of the median's 95% interval, relative."""
-    if p.low is None or not p.value:
+    """`±1.2%`: the half-width of the value's 95% interval over rounds, relative; "" with
+    too few rounds for one."""
+    if p.low is None or not p.value or not p.across_rounds:
         return ""
     return f" ±{max(p.high - p.value, p.value - p.low) / p.value * 100:.1f}%"
 
@@ -221,6 +222,9 @@ def explain(metric, base_bench, other_bench, base_paths, other_paths, order):
 
 def _change(metric, base, d):
     """`17.8% slower (time [+17.1%, +18.4%])` for a time, `9 → 1` (medians) for a count."""
+    if not d.significant and d.constant:
+        return (f"{_count(base)} → {_count(d.value)} in every repetition (too few rounds to "
+                "test it)")
     if d.exact or not metric.timing:
         return f"{_count(base)} → {_count(d.value)}"
     if metric.key == "time" and d.delta_pct not in (None, math.inf):
@@ -230,20 +234,22 @@ def _change(metric, base, d):
 
 
 def _machine(table, j, runs):
-    """What the baseline cells (memcpy: user space only, no read path) say of how the
-    machine itself moved between the runs in this table: a clause, or ""."""
+    """What the reference cells (memcpy: user space only, no read path) say of how the
+    machine itself moved between the runs in this table: a clause, or "" when the table has
+    none (cold questions have no memcpy cell: the run-wide note speaks for them)."""
     reference = [row.deltas[j] for row in table.rows if row.deltas[j] is not None
-                 and runs[0].traits(row.bench.method).get("family") == "baseline"]
+                 and row.deltas[j].reference]
     ratios = [d.ratio for d in reference if d.ratio not in (None, math.inf)]
     if not ratios:
         return ""
-    moved = any(d.significant for d in reference)
     factor = stats.geomean(ratios)
-    if not moved:
-        return (f"; memcpy, which involves no kernel, did not move (×{factor:.2f}): the machine "
-                f"held still")
-    return (f"; memcpy, which involves no kernel, moved too (×{factor:.2f}): the machine itself "
-            f"changed between the runs, and changes of that size are the machine's")
+    if any(d.significant for d in reference):
+        return (f"; memcpy, which involves no kernel, moved too (×{factor:.2f}): the machine itself "
+                f"changed between the runs, and changes of that size are the machine's")
+    detectable = stats.median([d.detectable for d in reference if d.detectable is not None])
+    within = (f", within what it could show (±{detectable:.0%} detectable)"
+              if detectable is not None else ", with too few rounds to tell")
+    return f"; memcpy, which involves no kernel, moved ×{factor:.2f}{within}"
 
 
 def comparison_findings(runs, tables, paths_by_run):
@@ -259,15 +265,17 @@ def comparison_findings(runs, tables, paths_by_run):
         for j, other in enumerate(runs[1:]):
             machine = _machine(table, j, runs) if timing else ""
             marked = [(row, row.deltas[j]) for row in table.rows
-                      if row.deltas[j] is not None and row.deltas[j].significant
-                      and runs[0].traits(row.bench.method).get("family") != "baseline"]
+                      if row.deltas[j] is not None and not row.deltas[j].reference
+                      and (row.deltas[j].significant or (
+                          row.deltas[j].constant and row.deltas[j].p is None
+                          and row.deltas[j].value != row.base))]
             emulated = " (emulated timings: TCG)" if timing and (
                 table.emulated[j + 1] or table.emulated[0]) else ""
             what = f"{table.metric.title} on {table.target}, {table.question_name}{emulated}"
             head = f"{other.label} vs {runs[0].label}, {what}"
             if not marked:
                 if timing:
-                    geo = table.geomeans[j]
+                    geo = table.geomeans[j][0]
                     lines.append(head + (f": geometric mean ×{geo:.3f}" if geo else "")
                                  + "; no significant change after Holm correction" + machine + ".")
                 continue

@@ -1,7 +1,7 @@
 """The charts (PNG and SVG) of result runs, drawn from their JSON alone; what they show is
 `readpath plot`'s description (commands/plot.py). draw() is the entry point."""
 
-from . import analysis, results, stats
+from . import analysis, compare, results
 
 GIB = 2**30
 
@@ -17,9 +17,10 @@ FAMILY_TITLES = {"read": "read(2) and pread(2)", "uring": "io_uring", "mmap": "m
 VARIANT_STYLES = [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"), ((0, (6, 2, 1, 2)), "v")]
 # Runs in the runs chart are told apart by these, never by the methods' colours.
 RUN_COLORS = ["#333333", "#7b3294", "#c2185b", "#00838f", "#6d4c41"]
-NOISY_NOTE = f"hollow: repetitions vary by more than {analysis.NOISY_CV:.0%} (CV)"
-CI_NOTE = "point: median, bar: its 95% CI"
-NO_CI_NOTE = "no bar: too few repetitions for a 95% CI"
+NOISY_NOTE = (f"hollow: its rounds vary by more than {analysis.NOISY_CV:.0%}\n"
+              "(with one round: its repetitions)")
+CI_NOTE = "point: rounds' geometric mean, bar: its 95% CI"
+NO_CI_NOTE = "no bar: fewer than 3 rounds, no interval"
 
 
 def _pyplot():
@@ -168,7 +169,8 @@ class Key:
         self.labels.add(label)
 
     def saw(self, points, noisy_xs=()):
-        self.without_ci |= any(p.low is None or p.high is None for p in points)
+        self.without_ci |= any(p.low is None or p.high is None or
+                               (p.estimate is not None and not p.across_rounds) for p in points)
         self.noisy |= any(p.noisy or p.x in noisy_xs for p in points)
 
     def draw(self, fig):
@@ -243,7 +245,8 @@ def _draw_points(ax, points, style, scale=1.0, dodge=1.0, noisy_xs=(), gid=None)
     line, = ax.plot(xs, ys, color=color, ls=style["ls"], lw=1.5, zorder=2)
     if gid:
         line.set_gid(gid)
-    bars = [(x, p) for x, p in zip(xs, points) if p.low is not None and p.high is not None]
+    bars = [(x, p) for x, p in zip(xs, points) if p.low is not None and p.high is not None
+            and (p.estimate is None or p.across_rounds)]
     if bars:
         ax.errorbar([x for x, _ in bars], [p.value * scale for _, p in bars],
                     yerr=[[(p.value - p.low) * scale for _, p in bars],
@@ -501,7 +504,7 @@ LATENCY_TICKS = [(0.1, "p10"), (0.5, "p50"), (0.9, "p90"), (0.99, "p99"), (0.999
 
 def chart_latency(plt, palette, run, target, out, tag):
     """CDFs of the latency per request, one row per file and I/O size, one panel per family,
-    warm and cold together; p50 and p99 marked with their medians' 95% CIs."""
+    warm and cold together; p50 and p99 marked with their values' 95% CIs over the rounds."""
     curves = analysis.latency_curves(run, target)
     if not curves:
         return []
@@ -533,7 +536,7 @@ def chart_latency(plt, palette, run, target, out, tag):
                                     zorder=2)
                     line.set_gid(_gid(f"{label} warm:{warm}", r * len(columns) + c))
                     for fraction, p in curve.marks:
-                        if p.low is not None and p.high is not None:
+                        if p.low is not None and p.high is not None and p.across_rounds:
                             ax.errorbar([p.value], [fraction], xerr=[[p.value - p.low],
                                                                      [p.high - p.value]],
                                         fmt="none", ecolor=style["color"], elinewidth=1.0,
@@ -569,7 +572,7 @@ def chart_latency(plt, palette, run, target, out, tag):
     for warm in sorted(states, reverse=True):
         text, alpha, width = LATENCY_STATES[warm]
         key.notes.append((Line2D([], [], color="0.3", lw=width, alpha=alpha), text))
-    key.notes.append((None, "marks: p50 and p99, medians of the repetitions"))
+    key.notes.append((None, "marks: p50 and p99, geometric means of the rounds' medians"))
     key.draw(fig)
     timer = run.context("latency_timer_ns", None, target=target)
     overhead = f"; each holds about {timer} ns of clock reading" if timer else ""
@@ -629,18 +632,19 @@ def chart_runs(plt, palette, runs, target, out, tag):
     """Each run's throughput relative to the first, per benchmark, with 95% CIs."""
     base = runs[0]
     rows = []
+    metric = results.BYTES_PER_SECOND
+    pairs = [compare.paired(base, other) for other in runs[1:]]
     for key in palette.cell_order(b.key for b in analysis.usable(base, target)):
-        before = base.benchmarks[key].values("bytes_per_second")
+        before = base.benchmarks[key]
         entry = []
-        for other in runs[1:]:
+        for other, pair in zip(runs[1:], pairs):
             ob = other.benchmarks.get(key)
-            after = ob.values("bytes_per_second") if ob and not ob.skipped else []
-            if not after:
+            if ob is None or ob.skipped or not ob.values(metric.key):
                 entry.append(None)
                 continue
-            ratio, low, high = stats.ratio_ci(before, after)
-            noisy = any((stats.cv(v) or 0) > analysis.NOISY_CV for v in (before, after))
-            entry.append(None if ratio is None else (ratio, low, high, noisy))
+            d = compare.timing_delta(metric, before, ob, pair)
+            noisy = any((b.estimate(metric).spread or 0) > analysis.NOISY_CV for b in (before, ob))
+            entry.append(None if d is None else (d.ratio, d.low, d.high, noisy))
         if any(entry):
             rows.append((base.benchmarks[key], entry))
     if not rows:
@@ -679,14 +683,14 @@ def chart_runs(plt, palette, runs, target, out, tag):
     ax.set_ylim(len(rows) - 0.5, -0.5)
     ax.grid(axis="y", alpha=0.15)
     _ratio_axis(ax, "x")
-    ax.set_xlabel(f"throughput relative to {base.label} (median ratio, log scale)")
+    ax.set_xlabel(f"throughput relative to {base.label} (ratio over rounds, log scale)")
     blank = Line2D([], [], ls="none")
-    notes = [(_ci_handle(vertical=False), "point: median ratio, bar: its 95% CI")]
+    notes = [(_ci_handle(vertical=False), "point: ratio over the rounds, bar: its 95% CI")]
     if without_ci:
         notes.append((Line2D([], [], marker="o", color="0.35", ls="none", ms=5), NO_CI_NOTE))
     if noisy_seen:
         notes.append((Line2D([], [], marker="o", mfc="white", mec="0.35", mew=1.2, ls="none",
-                             ms=5), NOISY_NOTE.replace("repetitions", "either run's repetitions")))
+                             ms=5), NOISY_NOTE.replace("its rounds", "either run's rounds")))
     handles += [blank] + [h for h, _ in notes]
     texts += [""] + [t for _, t in notes]
     fig.legend(handles, texts, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)

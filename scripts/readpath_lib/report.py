@@ -54,10 +54,12 @@ def throughput_tables(run):
                     base_point = series[base].at(io) if base and name != base else None
                     cells.append("-" if p is None else _cell(p, base_point))
                 rows.append(cells)
-            heading = (f"### Throughput (GiB/s, median), {findings.where(run, target)}, "
+            heading = (f"### Throughput (GiB/s), {findings.where(run, target)}, "
                        f"{findings.facet_name(facet)}")
-            note = ("±: half-width of the median's 95% confidence interval; †: the repetitions "
-                    f"vary by more than {analysis.NOISY_CV:.0%} (coefficient of variation), "
+            rounds = {p.estimate.rounds for s in series.values() for p in s.points}
+            note = (f"Each value is the geometric mean of the rounds' medians ({_rounds(rounds)}); "
+                    "±: half-width of its 95% confidence interval over the rounds (none with "
+                    f"fewer than 3); †: its rounds vary by more than {analysis.NOISY_CV:.0%}, "
                     "a noisy cell.")
             if base:
                 note = f"In parentheses: ratio to {base} at the same I/O size. " + note
@@ -67,6 +69,12 @@ def throughput_tables(run):
             out += [heading, "", markdown_table(["path", *[results.format_size(i) for i in ios]],
                                                 rows), "", note, ""]
     return out
+
+
+def _rounds(counts):
+    """`8 rounds`, `1–2 rounds`."""
+    lo, hi = min(counts, default=0), max(counts, default=0)
+    return f"{lo} round{'s' if hi != 1 else ''}" if lo == hi else f"{lo}–{hi} rounds"
 
 
 LATENCY_COLUMNS = [("lat_p50_ns", "p50"), ("lat_p90_ns", "p90"), ("lat_p99_ns", "p99"),
@@ -289,10 +297,12 @@ def build(runs, out, title=None, charts=True, min_effect=0.0):
     tables = compare.compare(runs, min_effect=min_effect) if len(runs) > 1 else []
     text += ["## Findings", ""]
     recorded = call_paths(runs)
-    found = compare.device_changes(runs) \
+    found = compare.device_changes(runs) + compare.drift_note(runs, tables) \
         + (findings.comparison_findings(runs, tables, recorded) if tables else []) \
         + (findings.latency_findings(runs, tables, recorded) if tables else []) \
-        + findings.path_findings(recorded) + findings.run_findings(runs)
+        + findings.path_findings(recorded) + findings.run_findings(runs) \
+        + [line for line in (compare.describe_self_check(compare.self_check(r), r.label)
+                             for r in runs) if line]
     if emulated:
         found.append("Fastest paths and crossovers are not ranked from emulated (TCG) timings.")
     text += [f"- {line}" for line in found] or ["- No throughput results to summarise."]

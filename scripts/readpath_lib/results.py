@@ -2,8 +2,10 @@
 
 A run folder (what `readpath run` writes) holds raw/*.json; a result file is one
 readpath_bench JSON. Both load into a Run: benchmarks keyed by (target, name), each with
-its repetitions as samples (a run's rounds are several files holding the same cells), so
-compare, plot and report never parse JSON themselves. The target is the filesystem type
+its repetitions as samples and the round each came from, so compare, plot and report never
+parse JSON themselves. A round is one readpath_bench process: `<name>-r<N>.json` is round N
+(a run's rounds are several files holding the same cells), any other file a round of its
+own. Repetitions of one round move together; the round is what statistics count (stats.py). The target is the filesystem type
 under test (tmpfs, myfs, ...), so that native timings and VM hook counts from the same run
 are never matched against each other. Names drop Google Benchmark's timing suffix
 (`/real_time`, `/manual_time`): how a cell was clocked is not part of what it measures.
@@ -43,6 +45,13 @@ class Metric:
 
 
 TIME = Metric("time", "time per iteration", "ns", False, True)
+# The reading thread's own CPU time in a pass: its wall time without the time it waited to
+# run or the hypervisor stole, and without work done for it elsewhere (io-wq, SQPOLL,
+# interrupts, device waits); the context's `cpu_ns` says so (readpath_bench's cpu_usage).
+CPU_TIME = Metric("cpu_ns", "CPU time per iteration", "ns", False, True)
+# Where the rest of the wall time went: the thread's run-queue wait, the machine's steal.
+WAIT_METRICS = [Metric("runq_ns", "run-queue wait per iteration", "ns", False, True),
+                Metric("steal_ns", "steal (all CPUs) per iteration", "ns", False, True)]
 BYTES_PER_SECOND = Metric("bytes_per_second", "throughput", "B/s", True, True)
 ITEMS_PER_SECOND = Metric("items_per_second", "requests per second", "/s", True, True)
 FIXED_COUNTERS = [Metric("minflt", "minor faults per iteration", "", False, False),
@@ -105,6 +114,7 @@ class Benchmark:
     params: dict                        # ArgName -> int (or str when not a number)
     samples: dict = field(default_factory=dict)   # metric key -> [value per repetition]
     skipped: str = ""                   # the engine's reason when the cell did not run
+    sample_rounds: dict = field(default_factory=dict)  # metric key -> [round of each sample]
 
     @property
     def key(self):
@@ -113,15 +123,29 @@ class Benchmark:
     def values(self, metric_key):
         return self.samples.get(metric_key, [])
 
+    def add(self, metric_key, value, round_id):
+        self.samples.setdefault(metric_key, []).append(value)
+        self.sample_rounds.setdefault(metric_key, []).append(round_id)
+
+    def by_round(self, metric_key):
+        """{round: [values]} in round order."""
+        grouped = {}
+        for value, rnd in zip(self.values(metric_key), self.sample_rounds.get(metric_key, [])):
+            grouped.setdefault(rnd, []).append(value)
+        return {rnd: grouped[rnd] for rnd in sorted(grouped, key=round_order)}
+
+    def rounds(self, metric_key):
+        """The round ids that hold values of a metric, in order."""
+        return list(self.by_round(metric_key))
+
     def median(self, metric_key):
         return stats.median(self.values(metric_key))
 
-    def median_ci(self, metric_key, confidence=0.95):
-        """(low, high, coverage) of the median over the repetitions."""
-        return stats.median_ci(self.values(metric_key), confidence)
-
-    def cv(self, metric_key):
-        return stats.cv(self.values(metric_key))
+    def estimate(self, metric, confidence=0.95):
+        """stats.Estimate of a metric over the rounds (a Metric, or a key read as a timing)."""
+        key, log = (metric.key, metric.timing or metric.unit in ("B/s", "/s")) \
+            if isinstance(metric, Metric) else (metric, True)
+        return stats.estimate(list(self.by_round(key).values()), log, confidence)
 
 
 @dataclass
@@ -135,6 +159,9 @@ class Run:
     files: list
     methods: dict = field(default_factory=dict)   # method name -> its traits (engine's table)
     file_targets: dict = field(default_factory=dict)   # result file -> its target
+    # The folder its files were written to: two runs of one session (the configurations of
+    # one compare-options boot, rounds interleaved) are paired round by round.
+    session: Path = None
     _histograms: dict = field(default=None, repr=False)  # (target, name) -> merged, on demand
 
     def context(self, key, default="", target=None):
@@ -162,6 +189,27 @@ class Run:
     def targets(self):
         return sorted({b.target for b in self.benchmarks.values()})
 
+    def round_ids(self):
+        """Every round any benchmark of this run has values from, in order."""
+        ids = {r for b in self.benchmarks.values() for rs in b.sample_rounds.values() for r in rs}
+        return sorted(ids, key=round_order)
+
+    def subset(self, round_ids, label):
+        """The same run with only the samples of these rounds (a self-check splits a run)."""
+        keep = set(round_ids)
+        benchmarks = {}
+        for key, bench in self.benchmarks.items():
+            part = Benchmark(bench.name, bench.target, bench.method, bench.params,
+                             skipped=bench.skipped)
+            for metric, values in bench.samples.items():
+                for value, rnd in zip(values, bench.sample_rounds.get(metric, [])):
+                    if rnd in keep:
+                        part.add(metric, value, rnd)
+            benchmarks[key] = part
+        files = [f for f in self.files if file_round(f) in keep]
+        return Run(self.path, label, self.contexts, benchmarks, files, self.methods,
+                   self.file_targets, session=self.session)
+
     def traits(self, method):
         """The engine's description of a method (delivers, keeps_mapping, ranks_with,
         timed, family, ...); empty for results written before readpath recorded it."""
@@ -170,7 +218,8 @@ class Run:
     def metrics(self):
         """The metrics this run has values for, timings first, then counters."""
         present = {k for b in self.benchmarks.values() for k in b.samples}
-        order = [TIME, BYTES_PER_SECOND, ITEMS_PER_SECOND, *LATENCY_METRICS, *FIXED_COUNTERS,
+        order = [TIME, CPU_TIME, BYTES_PER_SECOND, ITEMS_PER_SECOND, *WAIT_METRICS,
+                 *LATENCY_METRICS, *FIXED_COUNTERS,
                  *DEVICE_COUNTERS, *[hook_metric(h) for h in hook_order([self])]]
         return [m for m in order if m.key in present]
 
@@ -259,7 +308,19 @@ def _read_json(path):
     return data
 
 
-def _add_entry(benchmarks, entry, target, path):
+def file_round(path):
+    """The round a result file holds: N for `<name>-r<N>.json`, else the file's own name
+    (a round of its own)."""
+    match = re.search(r"-r(\d+)\.json$", Path(path).name)
+    return int(match.group(1)) if match else Path(path).name
+
+
+def round_order(round_id):
+    """Sort key of round ids: numbered rounds in order, then files by name."""
+    return (0, round_id, "") if isinstance(round_id, int) else (1, 0, str(round_id))
+
+
+def _add_entry(benchmarks, entry, target, path, round_id):
     if not isinstance(entry, dict) or "name" not in entry:
         raise UsageError(f"{path}: a benchmark entry has no name; the file is not "
                          "readpath_bench output")
@@ -274,15 +335,15 @@ def _add_entry(benchmarks, entry, target, path):
     unit = _TIME_TO_NS.get(entry.get("time_unit", "ns"))
     if unit is None or not isinstance(entry.get("real_time"), (int, float)):
         raise UsageError(f"{path}: benchmark {name} has no usable real_time/time_unit")
-    bench.samples.setdefault("time", []).append(entry["real_time"] * unit)
+    bench.add("time", entry["real_time"] * unit, round_id)
     for key, value in entry.items():
         if key in _GB_KEYS or isinstance(value, bool) or not isinstance(value, (int, float)):
             continue
         if math.isfinite(value):
-            bench.samples.setdefault(key, []).append(float(value))
+            bench.add(key, float(value), round_id)
 
 
-def _add_aggregate_means(benchmarks, entries, target):
+def _add_aggregate_means(benchmarks, entries, target, round_id):
     """For files written with --benchmark_report_aggregates_only: the mean as one sample."""
     for entry in entries:
         if entry.get("run_type") != "aggregate" or entry.get("aggregate_name") != "mean":
@@ -290,7 +351,7 @@ def _add_aggregate_means(benchmarks, entries, target):
         name = canonical_name(entry.get("run_name") or entry["name"])
         if (target, name) in benchmarks:
             continue
-        _add_entry(benchmarks, dict(entry, run_type="iteration"), target, "")
+        _add_entry(benchmarks, dict(entry, run_type="iteration"), target, "", round_id)
 
 
 def result_files(path):
@@ -347,11 +408,13 @@ def load(path, label=None):
         contexts.setdefault(target, context)
         methods.update(_method_traits(context, file))
         for entry in data["benchmarks"]:
-            _add_entry(benchmarks, entry, target, file)
-        _add_aggregate_means(benchmarks, data["benchmarks"], target)
+            _add_entry(benchmarks, entry, target, file, file_round(file))
+        _add_aggregate_means(benchmarks, data["benchmarks"], target, file_round(file))
     if not benchmarks:
         raise UsageError(f"{path} has no benchmarks in it; rerun `readpath run`")
-    run = Run(path, label or "", contexts, benchmarks, files, methods, file_targets)
+    sessions = {Path(f).resolve().parent for f in files}
+    run = Run(path, label or "", contexts, benchmarks, files, methods, file_targets,
+              session=sessions.pop() if len(sessions) == 1 else None)
     run.label = label or default_label(run)
     return run
 

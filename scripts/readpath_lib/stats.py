@@ -1,31 +1,37 @@
 """The statistics compare, report and plot share.
 
-Timings on a shared machine are skewed and carry outliers, so everything here is rank-based
-and works on the log of a timing (a ratio is a difference of logs):
+The unit of a timing is the round, not the repetition. A round is one process run of a
+chunk of cells (`readpath run`), or one configuration's run in one round of an interleaved
+guest session (`compare-options`). Repetitions inside one round move together — the
+machine's state when the round ran, the process's memory layout — so they are summarised
+first, one value per round (the median of the round's repetitions, of their logs for a
+timing), and every test, interval and "detectable" works on those round values:
 
-- Mann–Whitney U with its exact null distribution when there are no ties (computed here,
-  so the smallest p a sample size allows, `smallest_p`, is the one the test really gives),
-  and the normal approximation with tie correction otherwise.
-- The Hodges–Lehmann shift with its distribution-free confidence interval (the interval
-  the same U test inverts): on logs, the median ratio between two runs and its 95% CI.
-- Order-statistic confidence intervals of a median, and Holm's step-down correction.
-- The smallest change a comparison could have detected (`detectable_change`).
+- Welch's t-test on the round values of two runs taken apart (unpaired), and the paired
+  t-test where the two were interleaved round by round in one session (A and B of the same
+  round form a pair, and the machine's drift between rounds cancels). Timings are compared
+  on logs, so a difference is a ratio. The t distribution is exact for normal round values
+  and, with the counterbalanced designs readpath uses, holds up for the skewed, outlier-prone
+  values of a shared machine: checked by simulation with round effects (tests/python/
+  test_stats.py). It can give p-values far below what a rank test of 8 against 8 rounds
+  allows (2/C(16, 8) = 1.6e-4), which a family-wise correction over every cell needs.
+- The t interval of the same difference (the interval the test inverts), and of one run's
+  value (the geometric mean of its round values for a timing).
+- The smallest change a comparison detects with 80% power, from the noncentral t
+  distribution at the comparison's rounds, noise and the threshold its multiplicity sets.
+- Mann–Whitney U with its exact conditional null distribution, ties included (counts tie
+  often), for counts that vary between rounds; Holm's step-down correction.
 
-Only the standard library; nothing here reads files.
+Nothing here reads files.
 """
 
 import math
+from dataclasses import dataclass
 from functools import lru_cache
-from statistics import NormalDist
 
-# Below this many repetitions per side no p-value is claimed at all (3 vs 3 gives at
-# best p = 0.1 two-sided).
-MIN_REPETITIONS = 3
-# Exact U distributions are cheap up to here (counts over n1·n2 + 1 values).
-_EXACT_LIMIT = 60
-# Mann–Whitney's efficiency relative to the t-test is 3/π for normal data: it needs
-# π/3 times the samples for the same power.
-_MW_EFFICIENCY = 3 / math.pi
+# Below this many rounds per side no p-value and no interval across rounds are claimed.
+MIN_ROUNDS = 3
+POWER = 0.8
 
 
 def median(values):
@@ -36,155 +42,261 @@ def median(values):
     return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
 
 
-def cv(values):
-    """Coefficient of variation (sample standard deviation / mean), or None."""
+def mean(values):
+    return sum(values) / len(values) if values else None
+
+
+def variance(values):
     n = len(values)
     if n < 2:
         return None
-    mean = sum(values) / n
-    if mean == 0:
+    m = sum(values) / n
+    return sum((v - m) ** 2 for v in values) / (n - 1)
+
+
+def cv(values):
+    """Coefficient of variation (sample standard deviation / mean), or None."""
+    var = variance(values)
+    if var is None:
         return None
-    return math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) / abs(mean)
+    m = sum(values) / len(values)
+    return None if m == 0 else math.sqrt(var) / abs(m)
 
 
-def _logs(values):
+def logs(values):
     """Natural logs, or None when a value is not positive (a log scale cannot hold it)."""
-    if any(v <= 0 for v in values):
+    if not values or any(v <= 0 for v in values):
         return None
     return [math.log(v) for v in values]
 
 
-@lru_cache(maxsize=None)
-def _u_counts(n1, n2):
-    """How many of the C(n1+n2, n1) orderings give U = 0, 1, …, n1·n2 (U counts the pairs
-    whose second-sample value is above the first-sample value)."""
-    if n1 == 0 or n2 == 0:
-        return (1,)
-    # The largest value belongs to the second sample (it beats all n1) or to the first.
-    beat_all = _u_counts(n1, n2 - 1)
-    beat_none = _u_counts(n1 - 1, n2)
-    counts = [0] * (n1 * n2 + 1)
-    for u, c in enumerate(beat_all):
-        counts[u + n1] += c
-    for u, c in enumerate(beat_none):
-        counts[u] += c
-    return tuple(counts)
+def _special():
+    """scipy's t and noncentral t functions (ufuncs: microseconds a call, where
+    scipy.stats' distribution objects take a hundred), imported on first use."""
+    import scipy.special
+    return scipy.special
 
 
-def _u_cdf(u, n1, n2):
-    """P(U <= u) under the null hypothesis, exactly."""
-    counts = _u_counts(n1, n2)
-    if u < 0:
-        return 0.0
-    return sum(counts[:int(math.floor(u)) + 1]) / math.comb(n1 + n2, n1)
+def _t_sf(x, df):
+    """P(T > x) for Student's t with df degrees of freedom."""
+    return float(_special().stdtr(df, -x))
 
 
-def _u_statistic(a, b):
-    """Pairs (x in a, y in b) with y > x, ties counting one half."""
-    return sum((y > x) + 0.5 * (y == x) for x in a for y in b)
+def _t_isf(q, df):
+    """The x with P(T > x) = q."""
+    return float(_special().stdtrit(df, 1 - q))
 
+
+def _nct_sf(x, df, noncentrality):
+    """P(T' > x) for the noncentral t, by Johnson and Kotz's normal approximation: within
+    0.02 of the exact value for df ≥ 3 at the thresholds and shifts compare uses, and a
+    thousand times cheaper than scipy's integral, which a power solve calls hundreds of
+    times."""
+    z = (x * (1 - 1 / (4 * df)) - noncentrality) / math.sqrt(1 + x * x / (2 * df))
+    return 0.5 * math.erfc(z / math.sqrt(2))
+
+
+# ---------------------------------------------------------------- rounds
+
+def round_values(by_round, log):
+    """One value per round, in the order given: the median of the round's repetitions, on
+    the log scale when `log` (timings). None when a value cannot be logged."""
+    out = []
+    for values in by_round:
+        if not values:
+            continue
+        if len(values) == 1:   # the profiles' rounds: one repetition each
+            value = values[0]
+            if log:
+                if value <= 0:
+                    return None
+                value = math.log(value)
+            out.append(value)
+            continue
+        if log:
+            values = logs(values)
+            if values is None:
+                return None
+        out.append(median(values))
+    return out
+
+
+def log_spread(by_round):
+    """The noise of a timing, split the way the rounds see it: (standard deviation of the
+    round values, of the repetitions inside a round), both on the log scale (≈ relative);
+    either None when it cannot be had."""
+    rounds = round_values(by_round, log=True)
+    between = None if rounds is None or len(rounds) < 2 else math.sqrt(variance(rounds))
+    within, df = 0.0, 0
+    for values in by_round:
+        lv = logs(values)
+        if lv and len(lv) > 1:
+            within += variance(lv) * (len(lv) - 1)
+            df += len(lv) - 1
+    return between, (math.sqrt(within / df) if df else None)
+
+
+# ---------------------------------------------------------------- t: one and two samples
+
+def _welch(a, b):
+    """(difference of means b − a, its standard error, Welch–Satterthwaite df)."""
+    va, vb = variance(a), variance(b)
+    na, nb = len(a), len(b)
+    d = mean(b) - mean(a)
+    qa, qb = va / na, vb / nb
+    se2 = qa + qb
+    if se2 == 0:
+        return d, 0.0, na + nb - 2
+    df = se2 ** 2 / (qa ** 2 / (na - 1) + qb ** 2 / (nb - 1))
+    return d, math.sqrt(se2), df
+
+
+def _paired(a, b):
+    """(mean of the differences b_i − a_i, its standard error, df)."""
+    diffs = [y - x for x, y in zip(a, b)]
+    n = len(diffs)
+    return mean(diffs), math.sqrt(variance(diffs) / n), n - 1
+
+
+def difference(a, b, paired=False):
+    """(estimate, standard error, degrees of freedom) of mean(b) − mean(a): paired when the
+    values are pairs in the same order. None with fewer than MIN_ROUNDS values per side."""
+    if paired:
+        if len(a) != len(b) or len(a) < MIN_ROUNDS:
+            return None
+        return _paired(a, b)
+    if len(a) < MIN_ROUNDS or len(b) < MIN_ROUNDS:
+        return None
+    return _welch(a, b)
+
+
+def t_p(estimate, se, df, shift=0.0, alternative="two-sided"):
+    """p of a t statistic that the true difference is beyond `shift` (≥ 0) in the direction
+    asked: "greater" (above +shift), "less" (below −shift), "two-sided" (either; twice the
+    smaller one-sided p). A zero standard error (constant values) is exact: p is 0 when the
+    estimate is beyond the shift, 1 otherwise."""
+    def one(direction):
+        excess = (estimate - shift) if direction == "greater" else (-estimate - shift)
+        if se == 0:
+            return 0.0 if excess > 0 else 1.0
+        return _t_sf(excess / se, df)
+    if alternative != "two-sided":
+        return one(alternative)
+    return min(1.0, 2 * min(one("greater"), one("less")))
+
+
+def t_interval(estimate, se, df, confidence=0.95):
+    """(low, high) of the difference (or mean) at the confidence asked."""
+    if se == 0:
+        return estimate, estimate
+    half = _t_isf((1 - confidence) / 2, df) * se
+    return estimate - half, estimate + half
+
+
+def mean_interval(values, confidence=0.95):
+    """(mean, low, high) of one sample's mean (t interval); low/high None below MIN_ROUNDS."""
+    m = mean(values)
+    if len(values) < MIN_ROUNDS:
+        return m, None, None
+    low, high = t_interval(m, math.sqrt(variance(values) / len(values)), len(values) - 1,
+                           confidence)
+    return m, low, high
+
+
+# Points of the noise's own uncertainty that the power of a design is averaged over.
+_NOISE_POINTS = 16
+
+
+@lru_cache(maxsize=4096)
+def _noncentrality(df, alpha, power, two_sided):
+    """The ratio of a true difference to its estimated standard error at which a t test at
+    level alpha with df degrees of freedom has the power asked, averaged over the noise the
+    estimate may really stand for: the true variance is df·s²/χ²(df) for an estimated s², so
+    the power at shift δ is the mean, over quantiles of χ², of P(T' > t_crit) with T' a
+    noncentral t(df, δ/(se·scale)). A plug-in estimate (scale 1) promises 80% and delivers
+    64–74% at 8–10 rounds (tests/python/test_stats.py simulates it); averaged, 71–81%."""
+    crit = _t_isf(alpha / 2 if two_sided else alpha, df)
+    special = _special()
+    scales = [math.sqrt(df / float(special.chdtri(df, 1 - (i + 0.5) / _NOISE_POINTS)))
+              for i in range(_NOISE_POINTS)]
+
+    def averaged(ratio):
+        return sum(_nct_sf(crit, df, ratio / scale) for scale in scales) / len(scales)
+
+    low, high = 0.0, crit + 10.0
+    while averaged(high) < power:
+        high *= 2
+    for _ in range(50):
+        mid = (low + high) / 2
+        if averaged(mid) < power:
+            low = mid
+        else:
+            high = mid
+    return high
+
+
+def detectable_shift(se, df, alpha, power=POWER, two_sided=True):
+    """The smallest true difference a t test with this standard error and df detects at
+    level alpha with the power asked (averaged over the uncertainty of the noise, see
+    _noncentrality): on the scale of the values (logs for a timing)."""
+    if se is None or df is None or df <= 0:
+        return None
+    # Round df so that similar comparisons share one solve; 0.5 of a degree is noise.
+    return se * _noncentrality(max(1.0, round(df * 2) / 2), alpha, power, two_sided)
+
+
+def power_of(shift, se, df, alpha, two_sided=True):
+    """The power of the t test to detect a true difference `shift` (≥ 0)."""
+    crit = _t_isf(alpha / 2 if two_sided else alpha, df)
+    return _nct_sf(crit, df, shift / se)
+
+
+# ---------------------------------------------------------------- ranks: counts
 
 def mann_whitney(a, b, alternative="two-sided"):
-    """Mann–Whitney U p-value that b is shifted from a: "greater" (b larger), "less" or
-    "two-sided". None when either side has fewer than MIN_REPETITIONS samples."""
+    """Mann–Whitney U p-value that b is shifted from a ("greater": b larger, "less",
+    "two-sided"), from its exact conditional null distribution: every split of the pooled
+    values into groups of len(a) and len(b) equally likely, ties kept as midranks. None
+    with fewer than MIN_ROUNDS values per side; 1.0 for identical constants."""
     n1, n2 = len(a), len(b)
-    if n1 < MIN_REPETITIONS or n2 < MIN_REPETITIONS:
+    if n1 < MIN_ROUNDS or n2 < MIN_ROUNDS:
         return None
-    if len(set(a)) == 1 and set(a) == set(b):
-        return 1.0  # identical constants (exact hook counts): no difference at all
-    u = _u_statistic(a, b)
-    pooled = list(a) + list(b)
-    if len(set(pooled)) == len(pooled) and n1 + n2 <= _EXACT_LIMIT:
-        upper = 1.0 - _u_cdf(u - 1, n1, n2)   # P(U >= u)
-        lower = _u_cdf(u, n1, n2)             # P(U <= u)
-    else:
-        mean = n1 * n2 / 2
-        ties = {}
-        for v in pooled:
-            ties[v] = ties.get(v, 0) + 1
-        n = n1 + n2
-        tie_term = sum(t ** 3 - t for t in ties.values()) / (n * (n - 1))
-        sd = math.sqrt(n1 * n2 / 12 * ((n + 1) - tie_term))
-        if sd == 0:
-            return 1.0
-        normal = NormalDist()
-        upper = 1 - normal.cdf((u - mean - 0.5) / sd)
-        lower = normal.cdf((u - mean + 0.5) / sd)
+    pooled = sorted(list(a) + list(b))
+    if pooled[0] == pooled[-1]:
+        return 1.0
+    # Doubled midranks are whole numbers: rank sums of a subset count exactly.
+    rank2, i = {}, 0
+    while i < len(pooled):
+        j = i
+        while j < len(pooled) and pooled[j] == pooled[i]:
+            j += 1
+        rank2[pooled[i]] = i + j + 1   # 2 × the mean of ranks i+1 .. j
+        i = j
+    observed = sum(rank2[v] for v in b)
+    counts = _rank_sum_counts(tuple(rank2[v] for v in pooled), n2)
+    total = sum(counts.values())
+    upper = sum(c for s, c in counts.items() if s >= observed) / total
+    lower = sum(c for s, c in counts.items() if s <= observed) / total
     if alternative == "greater":
-        return min(1.0, upper)
+        return upper
     if alternative == "less":
-        return min(1.0, lower)
+        return lower
     return min(1.0, 2 * min(upper, lower))
 
 
-def smallest_p(n1, n2, alternative="two-sided"):
-    """The smallest p-value Mann–Whitney U can give for n1 vs n2 samples (exact test)."""
-    if n1 < 1 or n2 < 1:
-        return 1.0
-    one_sided = 1 / math.comb(n1 + n2, n1)
-    return min(1.0, one_sided if alternative != "two-sided" else 2 * one_sided)
+@lru_cache(maxsize=256)
+def _rank_sum_counts(ranks, k):
+    """{sum: number of k-subsets of `ranks` with that sum}."""
+    ways = [dict() for _ in range(k + 1)]
+    ways[0][0] = 1
+    for r in ranks:
+        for size in range(min(k, len(ranks)) - 1, -1, -1):
+            for s, c in ways[size].items():
+                ways[size + 1][s + r] = ways[size + 1].get(s + r, 0) + c
+    return ways[k]
 
 
-def _critical_rank(n1, n2, confidence):
-    """The largest k with P(U < k) <= (1 - confidence) / 2: the Hodges–Lehmann interval
-    runs from the k-th smallest to the k-th largest pairwise difference. 0 when no
-    interval of that confidence exists at these sample sizes."""
-    tail = (1 - confidence) / 2
-    if n1 + n2 > _EXACT_LIMIT:
-        z = NormalDist().inv_cdf(1 - tail)
-        k = math.floor(n1 * n2 / 2 - z * math.sqrt(n1 * n2 * (n1 + n2 + 1) / 12))
-        return max(0, k)
-    counts, total, below, k = _u_counts(n1, n2), math.comb(n1 + n2, n1), 0, 0
-    while k < len(counts) and (below + counts[k]) / total <= tail:
-        below += counts[k]
-        k += 1
-    return k
-
-
-def shift_ci(a, b, confidence=0.95):
-    """Hodges–Lehmann estimate of the shift from a to b (median of all b_j - a_i) and its
-    distribution-free confidence interval: (shift, low, high); low/high are None when the
-    samples are too small for an interval of that confidence."""
-    if not a or not b:
-        return None, None, None
-    diffs = sorted(y - x for x in a for y in b)
-    estimate = median(diffs)
-    k = _critical_rank(len(a), len(b), confidence)
-    if k < 1:
-        return estimate, None, None
-    return estimate, diffs[k - 1], diffs[-k]
-
-
-def ratio_ci(base, other, confidence=0.95):
-    """The median ratio other/base (Hodges–Lehmann on logs) with its confidence interval:
-    (ratio, low, high), all None when a value is not positive; low/high None when too few
-    samples for the interval."""
-    lb, lo = _logs(base), _logs(other)
-    if not lb or not lo:
-        return None, None, None
-    shift, low, high = shift_ci(lb, lo, confidence)
-    exp = lambda v: None if v is None else math.exp(v)   # noqa: E731
-    return exp(shift), exp(low), exp(high)
-
-
-def median_ci(values, confidence=0.95):
-    """Distribution-free interval of the median from order statistics: (low, high,
-    coverage). With too few values for the asked confidence, the widest interval there
-    is (the extremes) and its lower coverage."""
-    n = len(values)
-    if n == 0:
-        return None, None, 0.0
-    xs = sorted(values)
-    tail = (1 - confidence) / 2
-    below, j = 0.0, 0
-    # The largest j with P(Bin(n, 1/2) < j) <= tail; the interval is x(j)..x(n+1-j).
-    while j < n and below + math.comb(n, j) / 2 ** n <= tail:
-        below += math.comb(n, j) / 2 ** n
-        j += 1
-    j = max(j, 1)
-    coverage = 1 - 2 * sum(math.comb(n, i) for i in range(j)) / 2 ** n
-    return xs[j - 1], xs[n - j], coverage
-
+# ---------------------------------------------------------------- families and summaries
 
 def holm(pvalues):
     """Holm–Bonferroni adjusted p-values, in the input order (None entries stay None)."""
@@ -200,57 +312,88 @@ def holm(pvalues):
 
 def geomean(values):
     """Geometric mean of positive ratios; None when there are none."""
-    logs = [math.log(v) for v in values if v is not None and v > 0]
-    return math.exp(sum(logs) / len(logs)) if logs else None
+    logs_ = [math.log(v) for v in values if v is not None and v > 0]
+    return math.exp(sum(logs_) / len(logs_)) if logs_ else None
 
 
-def log_spread(base, other):
-    """The noise of two samples on a ratio scale: the pooled median absolute deviation of
-    their logs, scaled to a standard deviation (1.4826·MAD). Robust like the rank test it
-    serves — one outlier repetition does not make a comparison look blind. None when it
-    cannot be had."""
-    lb, lo = _logs(base), _logs(other)
-    if not lb or not lo or len(lb) + len(lo) < 3:
+def median_ci(values, confidence=0.95):
+    """Distribution-free interval of the median from order statistics: (low, high,
+    coverage). With too few values for the asked confidence, the widest interval there
+    is (the extremes) and its lower coverage. (A LAVA device, with busybox awk and no
+    logarithm, summarises a cell's round medians this way.)"""
+    n = len(values)
+    if n == 0:
+        return None, None, 0.0
+    xs = sorted(values)
+    tail = (1 - confidence) / 2
+    below, j = 0.0, 0
+    # The largest j with P(Bin(n, 1/2) < j) <= tail; the interval is x(j)..x(n+1-j).
+    while j < n and below + math.comb(n, j) / 2 ** n <= tail:
+        below += math.comb(n, j) / 2 ** n
+        j += 1
+    j = max(j, 1)
+    coverage = 1 - 2 * sum(math.comb(n, i) for i in range(j)) / 2 ** n
+    return xs[j - 1], xs[n - j], coverage
+
+
+# ---------------------------------------------------------------- one cell's value
+
+@dataclass(frozen=True)
+class Estimate:
+    """A cell's value with its interval and what the interval really is.
+
+    With MIN_ROUNDS rounds or more: the mean of the round values (for a timing or a rate the
+    geometric mean of the rounds' medians) with its t interval, `coverage` the confidence it
+    was made for. With fewer, there is no interval across rounds: low and high are the range
+    of the repetitions and `coverage` the chance that range holds their median (1 − 2^(1−n):
+    75% for 3), which says nothing of how a rerun would move, since repetitions of one round
+    move together. `spread` is the standard deviation of the round values (of the
+    repetitions with a single round): relative, on the log scale, for timings."""
+
+    value: float
+    low: float = None
+    high: float = None
+    coverage: float = None
+    rounds: int = 0
+    repetitions: int = 0
+    spread: float = None
+
+    @property
+    def across_rounds(self):
+        return self.rounds >= MIN_ROUNDS
+
+    @property
+    def interval_name(self):
+        """`95% CI over 8 rounds`, `range of 3 repetitions in 1 round (75%)`."""
+        if self.low is None:
+            return "no interval"
+        if self.across_rounds:
+            return f"{self.coverage:.0%} CI over {self.rounds} rounds"
+        rounds = f"{self.rounds} round{'s' if self.rounds != 1 else ''}"
+        return f"range of {self.repetitions} repetitions in {rounds} ({self.coverage:.0%})"
+
+
+def estimate(by_round, log=True, confidence=0.95):
+    """The Estimate of one cell from its values per round (lists, in round order); on the
+    log scale for timings and rates (log), else the median of the rounds' medians with no
+    interval. None without values."""
+    by_round = [list(v) for v in by_round if v]
+    flat = [v for values in by_round for v in values]
+    if not flat:
         return None
-    deviations = []
-    for xs in (lb, lo):
-        m = median(xs)
-        deviations += [abs(x - m) for x in xs]
-    return 1.4826 * median(deviations)
-
-
-def detectable_change(base, other, alpha, power=0.8, margin=0.0):
-    """The smallest relative change (0.07 = 7%) a two-sided Mann–Whitney test at level
-    alpha would detect with the given power, for samples as large and as noisy as these,
-    when only changes beyond a relative margin count. Normal theory on logs, inflated by
-    Mann–Whitney's efficiency; math.inf when the sample sizes cannot reach alpha at all,
-    None when the noise cannot be estimated."""
-    n1, n2 = len(base), len(other)
-    if n1 < MIN_REPETITIONS or n2 < MIN_REPETITIONS or smallest_p(n1, n2) > alpha:
-        return math.inf
-    sigma = log_spread(base, other)
-    if sigma is None:
-        return None
-    normal = NormalDist()
-    z = normal.inv_cdf(1 - alpha / 2) + normal.inv_cdf(power)
-    return (1 + margin) * math.exp(z * sigma * math.sqrt((1 / n1 + 1 / n2) / _MW_EFFICIENCY)) - 1
-
-
-def shifted_p(base, other, margin, alternative="two-sided"):
-    """Mann–Whitney p that other differs from base by more than a relative margin (0.05 =
-    5%): the test applied to other scaled back by the margin, in each direction asked.
-    With margin 0 it is the plain test. Values are positive quantities (times, rates)."""
-    if margin == 0:
-        return mann_whitney(base, other, alternative)
-    up = down = None
-    if alternative in ("two-sided", "greater"):
-        up = mann_whitney(base, [v / (1 + margin) for v in other], "greater")
-    if alternative in ("two-sided", "less"):
-        down = mann_whitney(base, [v * (1 + margin) for v in other], "less")
-    if alternative == "greater":
-        return up
-    if alternative == "less":
-        return down
-    if up is None or down is None:
-        return None
-    return min(1.0, 2 * min(up, down))
+    rounds = round_values(by_round, log)
+    if rounds is None:   # a value a log cannot hold: no spread, the median as it is
+        return Estimate(median(flat), rounds=len(by_round), repetitions=len(flat))
+    if not log:
+        return Estimate(median(rounds), rounds=len(rounds), repetitions=len(flat))
+    if len(rounds) >= MIN_ROUNDS:
+        centre, low, high = mean_interval(rounds, confidence)
+        return Estimate(math.exp(centre), math.exp(low), math.exp(high), confidence,
+                        len(rounds), len(flat), math.sqrt(variance(rounds)))
+    centre = math.exp(mean(rounds))
+    if len(flat) < 2:
+        return Estimate(centre, rounds=len(rounds), repetitions=len(flat))
+    spread = math.sqrt(variance(logs(flat)))
+    low, high = min(flat), max(flat)
+    return Estimate(min(max(centre, low), high), low, high, 1 - 2 / 2 ** len(flat), len(rounds),
+                    len(flat), spread)

@@ -1,27 +1,39 @@
-"""`readpath compare`: tables per metric and question, significance after Holm within the
-question, what a comparison could detect, --min-effect and --fail-above — proven on known
-effects: a run against itself, and runs slowed on purpose by a known factor."""
+"""`readpath compare`: tables per metric and question, the round as the unit, significance
+after Holm within the question, what a comparison could detect, --min-effect and the
+--fail-above gate — proven on known effects: a run against itself, runs slowed on purpose by
+a known factor, rounds that move together, and an interleaved session's pairs."""
 
 import json
 import re
 
 import pytest
 
-from conftest import FIXTURES, readpath
+from conftest import (CELLS, FIXTURES, in_rounds, readpath, run_folder_with_rounds,
+                      write_rounds)
+from readpath_lib import compare, results
 
-BASE, NEW = FIXTURES / "base.json", FIXTURES / "new.json"
+BASE_FILE, NEW_FILE = FIXTURES / "base.json", FIXTURES / "new.json"
 MYFS_61 = FIXTURES / "myfs-6.1.0-56-amd64.json"
 MYFS_612 = FIXTURES / "myfs-6.12.117+deb12-amd64.json"
+PREAD = "pread/io:4096/file:16777216/warm:1"
+
+
+@pytest.fixture(scope="module")
+def base_new(tmp_path_factory):
+    """base.json and new.json (new: pread 4K on 16M planted 17.7% slower, uring qd:32
+    faster), each repetition a round of its own: 8 rounds a side."""
+    root = tmp_path_factory.mktemp("fixtures")
+    return in_rounds(BASE_FILE, root / "base"), in_rounds(NEW_FILE, root / "new")
 
 
 def row(output, name):
     return next(line for line in output.splitlines() if line.startswith(f"| {name} "))
 
 
-def slowed(tmp_path, factor, name="slowed.json"):
-    """The base fixture with every timing made `factor` times slower, as a run on a
+def slowed(tmp_path, factor, name="slowed"):
+    """base.json's rounds with every timing made `factor` times slower, as a run on a
     machine that got slower would look (same spread, shifted)."""
-    data = json.loads(BASE.read_text())
+    data = json.loads(BASE_FILE.read_text())
     for bench in data["benchmarks"]:
         for key in ("real_time", "cpu_time"):
             if key in bench:
@@ -29,80 +41,80 @@ def slowed(tmp_path, factor, name="slowed.json"):
         for key in ("bytes_per_second", "items_per_second"):
             if key in bench:
                 bench[key] /= factor
-    path = tmp_path / name
+    path = tmp_path / f"{name}.json"
     path.write_text(json.dumps(data))
-    return path
+    return in_rounds(path, tmp_path / name)
 
 
-def test_regression_is_marked_significant_and_worse():
-    proc = readpath("compare", BASE, NEW, "--metric", "throughput")
+def test_regression_is_marked_significant_and_worse(base_new):
+    proc = readpath("compare", *base_new, "--metric", "throughput")
     assert proc.returncode == 0, proc.stderr
     line = row(proc.stdout, "pread/io:4096/file:16777216/warm:1")
     assert "-15." in line and "*worse" in line
 
 
-def test_improvement_is_marked_better_and_noise_is_not_marked():
-    out = readpath("compare", BASE, NEW, "--metric", "throughput").stdout
+def test_improvement_is_marked_better_and_noise_is_not_marked(base_new):
+    out = readpath("compare", *base_new, "--metric", "throughput").stdout
     assert "*better" in row(out, "uring/io:65536/file:16777216/warm:1/qd:32")
     assert "*" not in row(out, "read/io:4096/file:16777216/warm:1")
 
 
-def test_each_change_carries_its_confidence_interval():
-    out = readpath("compare", BASE, NEW, "--metric", "time").stdout
+def test_each_change_carries_its_confidence_interval(base_new):
+    out = readpath("compare", *base_new, "--metric", "time").stdout
     line = row(out, "pread/io:4096/file:16777216/warm:1")
     low, high = map(float, re.search(r"\[\+([\d.]+)%, \+([\d.]+)%\]", line).groups())
     assert low < 17.7 < high   # the planted +17.7% lies inside its own interval
 
 
-def test_tables_are_one_per_question_with_a_geometric_mean():
-    out = readpath("compare", BASE, NEW, "--metric", "time").stdout
+def test_tables_are_one_per_question_with_a_geometric_mean(base_new):
+    out = readpath("compare", *base_new, "--metric", "time").stdout
     assert "### time per iteration (ns) on tmpfs, file 1M, warm" in out
     assert "### time per iteration (ns) on tmpfs, file 16M, warm" in out
     assert re.search(r"\| geometric mean of ratios .*×1\.000 .*×0\.9\d\d", out)
 
 
-def test_every_table_says_what_it_could_detect():
-    out = readpath("compare", BASE, NEW, "--metric", "time").stdout
+def test_every_table_says_what_it_could_detect(base_new):
+    out = readpath("compare", *base_new, "--metric", "time").stdout
     notes = re.findall(r"Detectable: smallest detectable change ±([\d.]+)%", out)
     assert len(notes) == 2 and all(float(n) < 5 for n in notes)
 
 
-def test_a_run_compared_with_itself_flags_nothing():
-    proc = readpath("compare", BASE, BASE, "--fail-above", "10")
+def test_a_run_compared_with_itself_flags_nothing(base_new):
+    proc = readpath("compare", base_new[0], base_new[0], "--fail-above", "10")
     assert proc.returncode == 0, proc.stdout
     assert "*worse" not in proc.stdout and "*better" not in proc.stdout
     assert "No timing is significantly worse" in proc.stdout
 
 
-def test_fail_above_catches_a_run_slowed_1_8_times(tmp_path):
-    proc = readpath("compare", BASE, slowed(tmp_path, 1.8), "--fail-above", "10")
+def test_fail_above_catches_a_run_slowed_1_8_times(base_new, tmp_path):
+    proc = readpath("compare", base_new[0], slowed(tmp_path, 1.8), "--fail-above", "10")
     assert proc.returncode == 1, proc.stdout
     assert "significantly worse by more than 10%" in proc.stdout
-    assert "pread/io:4096/file:16777216/warm:1 time +80.0%" in proc.stdout
+    assert "pread/io:4096/file:16777216/warm:1 +80.0%" in proc.stdout
 
 
-def test_fail_above_lets_a_slowdown_below_its_threshold_pass(tmp_path):
-    proc = readpath("compare", BASE, slowed(tmp_path, 1.05), "--fail-above", "10")
+def test_fail_above_lets_a_slowdown_below_its_threshold_pass(base_new, tmp_path):
+    proc = readpath("compare", base_new[0], slowed(tmp_path, 1.05), "--fail-above", "10")
     assert proc.returncode == 0, proc.stdout
     # ... although the 5% is real and significant as a change.
     assert "*worse" in row(proc.stdout, "pread/io:4096/file:16777216/warm:1")
 
 
-def test_fail_above_exits_1_on_a_real_regression_beyond_the_threshold():
-    proc = readpath("compare", BASE, NEW, "--fail-above", "5")
+def test_fail_above_exits_1_on_a_real_regression_beyond_the_threshold(base_new):
+    proc = readpath("compare", *base_new, "--fail-above", "5")
     assert proc.returncode == 1
     assert "pread/io:4096" in proc.stdout
 
 
-def test_fail_above_passes_when_the_regression_is_smaller_than_the_threshold():
-    proc = readpath("compare", BASE, NEW, "--fail-above", "20")
+def test_fail_above_passes_when_the_regression_is_smaller_than_the_threshold(base_new):
+    proc = readpath("compare", *base_new, "--fail-above", "20")
     assert proc.returncode == 0, proc.stdout
 
 
-def test_min_effect_keeps_small_changes_out_of_significance(tmp_path):
+def test_min_effect_keeps_small_changes_out_of_significance(base_new, tmp_path):
     slower = slowed(tmp_path, 1.03)
-    plain = readpath("compare", BASE, slower, "--metric", "time").stdout
-    margin = readpath("compare", BASE, slower, "--metric", "time", "--min-effect", "5").stdout
+    plain = readpath("compare", base_new[0], slower, "--metric", "time").stdout
+    margin = readpath("compare", base_new[0], slower, "--metric", "time", "--min-effect", "5").stdout
     name = "read/io:4096/file:16777216/warm:1"
     assert "*worse" in row(plain, name)
     assert "*worse" not in row(margin, name)
@@ -123,38 +135,106 @@ def test_emulated_timings_never_fail_the_build():
     assert proc.returncode == 0, proc.stdout
 
 
-def test_single_repetitions_say_why_there_is_no_p_value(tmp_path):
-    data = json.loads(BASE.read_text())
-    data["benchmarks"] = [b for b in data["benchmarks"] if b.get("repetition_index") == 0]
-    one = tmp_path / "one.json"
-    one.write_text(json.dumps(data))
-    out = readpath("compare", one, one).stdout
-    assert "n<3" in out and "too few repetitions" in out
+def test_repetitions_of_one_process_are_not_a_test(tmp_path):
+    # base.json as it is: one file, one process, 8 repetitions a cell; against new.json's
+    # planted 17.7%: shown, never tested, and the reason said.
+    proc = readpath("compare", BASE_FILE, NEW_FILE, "--metric", "time", "--fail-above", "5")
+    assert proc.returncode == 0, proc.stdout
+    line = row(proc.stdout, PREAD)
+    assert "+17." in line and "<3 rounds" in line and "*" not in line
+    assert "1 round a side: no test (a round is one process run" in proc.stdout
+    assert "had too few rounds for a test" in proc.stdout
 
 
 def test_run_folders_compare_like_files(run_folder):
-    proc = readpath("compare", run_folder, NEW, "--metric", "time")
+    proc = readpath("compare", run_folder, NEW_FILE, "--metric", "time")
     assert proc.returncode == 0, proc.stderr
     assert "6.12.117+deb12-amd64" in proc.stdout
 
 
-def test_says_plainly_when_repetitions_are_too_few_to_detect_anything():
-    real = FIXTURES / "real-tiny-tmpfs.json"
-    out = readpath("compare", real, real, "--metric", "time").stdout
-    assert "this comparison could detect nothing" in out
-    assert "none" in row(out, "read/io:4096/file:1048576/warm:1")
+def test_round_effects_are_not_mistaken_for_changes(tmp_path):
+    # Two runs of the same cells whose rounds move by 20% (the machine), repetitions inside a
+    # round by 1%: compared as repetitions, almost every cell would differ; as rounds, none.
+    base = run_folder_with_rounds(tmp_path / "a", rounds=8, repetitions=3, round_sd=0.2, seed=1)
+    other = run_folder_with_rounds(tmp_path / "b", rounds=8, repetitions=3, round_sd=0.2, seed=2)
+    proc = readpath("compare", base, other, "--metric", "time", "--fail-above", "0")
+    assert proc.returncode == 0, proc.stdout
+    assert "*worse" not in proc.stdout and "*better" not in proc.stdout
+    runs = results.load_all([base, other])
+    assert all(len(b.by_round("time")) == 8 for b in runs[0].benchmarks.values())
+
+
+def test_a_change_beyond_the_round_noise_is_found_in_every_cell(tmp_path):
+    base = run_folder_with_rounds(tmp_path / "a", rounds=8, round_sd=0.03, seed=1)
+    slower = run_folder_with_rounds(tmp_path / "b", rounds=8, round_sd=0.03, seed=2,
+                                    factors={name: 1.3 for name in CELLS})
+    proc = readpath("compare", base, slower, "--metric", "time", "--fail-above", "10")
+    assert proc.returncode == 1, proc.stdout
+    paths = [name for name in CELLS if not name.startswith("memcpy")]
+    assert all("*worse" in row(proc.stdout, name) for name in paths)
+    # the reference cells moved too: marked as such, never gated
+    assert "ref *worse" in row(proc.stdout, "memcpy/io:4096/file:16777216/warm:1")
+    assert "memcpy" not in proc.stdout.split("readpath compare:")[1]
+    assert f"{len(paths)} timing(s) significantly worse by more than 10%" in proc.stdout
+
+
+def test_the_geometric_mean_is_over_read_paths_and_says_what_it_left_out(tmp_path):
+    base = run_folder_with_rounds(tmp_path / "a", seed=1)
+    other = run_folder_with_rounds(tmp_path / "b", seed=2, factors={
+        name: 2.0 for name in CELLS if name.startswith("memcpy")})
+    out = readpath("compare", base, other, "--metric", "time").stdout
+    geo = float(re.search(r"geometric mean of ratios \(read paths\) .*?×([\d.]+)", out).group(1))
+    assert 0.9 < geo < 1.1, "memcpy's ×2 is the machine's, not a read path's"
+    assert "Geometric mean over 9 read paths, leaving out 3 reference cells" in out
+
+
+def test_runs_taken_apart_say_what_they_cannot_tell_from_the_machine(tmp_path):
+    base = run_folder_with_rounds(tmp_path / "a", seed=1)
+    other = run_folder_with_rounds(tmp_path / "b", seed=2, factors={
+        name: 1.2 for name in CELLS if name.startswith("memcpy")})
+    out = readpath("compare", base, other, "--metric", "time").stdout
+    note = next(line for line in out.splitlines() if "were taken apart" in line)
+    assert "compared as independent" in note
+    assert "the reference cells (memcpy, no kernel) moved ×1.2" in note
+
+
+def test_a_session_interleaved_round_by_round_is_compared_in_pairs(tmp_path):
+    # compare-options' design: configurations A and B run in the same rounds, which move by
+    # 15% together; B is 4% slower. Paired, the 4% stands out in every cell; the same values
+    # as two runs taken apart are lost in the rounds' noise.
+    raw = tmp_path / "session" / "raw"
+    effects = write_rounds(raw, "myfs-a", CELLS, 8, round_sd=0.15, rep_sd=0.005, seed=1)
+    write_rounds(raw, "myfs-b", CELLS, 8, rep_sd=0.005, seed=2, effects=effects,
+                 factors={name: 1.04 for name in CELLS})
+    runs = [results.load(results.round_files(raw, stem), label=stem) for stem in ("myfs-a", "myfs-b")]
+    assert compare.paired(*runs) == list(range(1, 9))
+    paired = compare.compare(runs, ["time"])[0]
+    assert all(d.paired and d.significant and 1.02 < d.ratio < 1.06 for d in paired.column(0))
+    for run in runs:
+        run.session = None
+    apart = compare.compare(runs, ["time"])[0]
+    assert not any(d.significant for d in apart.column(0))
+
+
+def test_a_run_with_enough_rounds_checks_itself(tmp_path):
+    base = run_folder_with_rounds(tmp_path / "a", rounds=8, seed=1)
+    other = run_folder_with_rounds(tmp_path / "b", rounds=8, seed=2)
+    out = readpath("compare", base, other, "--metric", "time").stdout
+    check = next(line for line in out.splitlines() if line.startswith("Self-check of"))
+    assert re.search(r"odd rounds against its even rounds .* mark \d+ of 9 cells", check)
+    assert "first 4 rounds against its last 4" in check
 
 
 @pytest.mark.parametrize("suffix", ["manual_time", "real_time"])
 def test_cells_match_however_they_were_clocked(tmp_path, suffix):
-    data = json.loads(BASE.read_text())
+    data = json.loads(BASE_FILE.read_text())
     for bench in data["benchmarks"]:
         for key in ("name", "run_name"):
             if key in bench:
                 bench[key] = bench[key].replace("/real_time", f"/{suffix}")
     other = tmp_path / "other.json"
     other.write_text(json.dumps(data))
-    proc = readpath("compare", BASE, other, "--metric", "time")
+    proc = readpath("compare", BASE_FILE, other, "--metric", "time")
     assert proc.returncode == 0, proc.stderr
     assert "pread/io:4096/file:16777216/warm:1 " in proc.stdout
 
@@ -166,7 +246,8 @@ COLD_READ = "read/io:4096/file:1048576/warm:0"
 def tail_moved(tmp_path, readahead=None):
     """The latency fixture with the cold read's p99 made 3× longer and nothing else changed
     (a few requests now wait longer, the typical one does not); with `readahead` = (base,
-    other), both runs also carry that myfs readahead count in the cell. Returns (base, other)."""
+    other), both runs also carry that myfs readahead count in the cell. Its 3 repetitions
+    become 3 rounds. Returns (base, other) run folders."""
     paths = []
     for name, factor, count in (("base.json", 1, 0), ("tail.json", 3, 1)):
         data = json.loads(LATENCY.read_text())
@@ -177,7 +258,7 @@ def tail_moved(tmp_path, readahead=None):
                     bench["myfs_readahead"] = readahead[count]
         path = tmp_path / name
         path.write_text(json.dumps(data))
-        paths.append(path)
+        paths.append(in_rounds(path, tmp_path / path.stem))
     return paths
 
 
@@ -234,11 +315,17 @@ def test_a_block_device_on_one_side_only_is_said():
             "device nullb0)") in proc.stdout
 
 
-def test_device_requests_are_compared_as_exact_counts():
-    proc = readpath("compare", BLOCK_61, BLOCK_612, "--metric", "dev_reads")
+def test_device_requests_are_counts_compared_by_rounds_and_only_myfs_hooks_exactly():
+    # One guest run a side (one round): the device's requests are shown, not tested (the
+    # device is not myfs: its counts can move with what else reads it); myfs's calls in the
+    # same cells are compared exactly.
+    proc = readpath("compare", BLOCK_61, BLOCK_612, "--metric", "dev_reads",
+                    "--metric", "myfs_bio_submit")
     assert proc.returncode == 0, proc.stderr
     cold = proc.stdout.split("device read requests per pass on myfs, file 1M, cold")[1]
     cells = [c.strip() for c in row(cold, "pread/io:4096/file:1048576/warm:0").split("|")]
-    assert cells[2:6] == ["8", "6", "-25.0%", "exact"]
+    assert cells[2:4] == ["8", "6"] and cells[4] == "-25.0%" and cells[6] == "<3 rounds"
     direct = [c.strip() for c in row(cold, "pread_direct/io:4096/file:1048576/warm:0").split("|")]
-    assert direct[2:4] == ["256", "256"] and direct[6] == "", "unchanged: not marked"
+    assert direct[2:4] == ["256", "256"] and direct[-2] == "", "unchanged: not marked"
+    bios = proc.stdout.split("myfs bio_submit per iteration on myfs, file 1M, cold")[1]
+    assert "exact" in row(bios, "pread/io:4096/file:1048576/warm:0")

@@ -8,7 +8,9 @@ import re
 
 import pytest
 
-from conftest import FIXTURES, readpath
+from pathlib import Path
+
+from conftest import FIXTURES, in_rounds, readpath
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 MYFS_OLD = FIXTURES / "myfs-6.1.0-56-amd64.json"
@@ -20,7 +22,9 @@ def charts_in(folder):
 
 
 def plot(tmp_path, *results):
-    proc = readpath("plot", *[FIXTURES / r for r in results], "--out", tmp_path)
+    """Charts of fixtures (by name) or run folders (paths) into tmp_path."""
+    proc = readpath("plot", *[r if isinstance(r, Path) else FIXTURES / r for r in results],
+                    "--out", tmp_path)
     assert proc.returncode == 0, proc.stderr
     return tmp_path
 
@@ -70,17 +74,26 @@ def test_svg_carries_title_units_and_legend(tmp_path):
     assert "io_uring" in svg, "a panel per family, titled with it"
 
 
-def test_every_median_is_explained_as_a_median_with_its_confidence_interval(tmp_path):
-    plot(tmp_path, "base.json")
+def test_every_point_is_explained_with_its_interval_over_the_rounds(tmp_path):
+    plot(tmp_path / "charts", in_rounds(FIXTURES / "base.json", tmp_path / "base"))
     for stem in ("throughput-tmpfs", "ratio-tmpfs", "fault-cost-tmpfs", "threads-tmpfs"):
-        assert "point: median, bar: its 95% CI" in (tmp_path / f"{stem}.svg").read_text()
+        svg = (tmp_path / "charts" / f"{stem}.svg").read_text()
+        assert "point: rounds' geometric mean, bar: its 95% CI" in svg
+        assert "no bar" not in svg, "eight rounds give every point its interval"
+
+
+def test_one_round_draws_no_bar_and_says_why(tmp_path):
+    # base.json as it is: one process, eight repetitions; a range of repetitions is not an
+    # interval a rerun would fall in, so no bar claims to be one.
+    svg = (plot(tmp_path, "base.json") / "throughput-tmpfs.svg").read_text()
+    assert "no bar: fewer than 3 rounds, no interval" in svg
 
 
 def test_noisy_points_are_explained_only_where_there_are_some(tmp_path):
-    # base.json's repetitions vary < 1%; the tiny real run's vary by up to 70%.
+    # base.json's repetitions (one round) vary < 1%; the tiny real run's by up to 70%.
     plot(tmp_path / "quiet", "base.json")
     plot(tmp_path / "noisy", "real-tiny-tmpfs.json")
-    note = "hollow: repetitions vary by more than 3% (CV)"
+    note = "hollow: its rounds vary by more than 3%"
     assert note not in (tmp_path / "quiet" / "throughput-tmpfs.svg").read_text()
     assert note in (tmp_path / "noisy" / "throughput-tmpfs.svg").read_text()
 
@@ -160,15 +173,16 @@ def test_two_emulated_runs_get_the_runs_chart_marked_emulated(tmp_path):
                    for n in names)
     svg = (tmp_path / "runs-myfs.svg").read_text()
     assert "emulated (TCG)" in svg
-    # three repetitions a side are too few for a 95% interval of a ratio
-    assert "no bar: too few repetitions for a 95% CI" in svg
+    # one round a side (one guest run each) gives a ratio no interval
+    assert "no bar: fewer than 3 rounds, no interval" in svg
 
 
 def test_two_runs_add_the_comparison_chart_with_confidence_intervals(tmp_path):
-    plot(tmp_path, "base.json", "new.json")
-    svg = (tmp_path / "runs-tmpfs.svg").read_text()
-    assert "point: median ratio, bar: its 95% CI" in svg
-    assert "no bar" not in svg, "eight repetitions a side give every ratio its interval"
+    plot(tmp_path / "charts", in_rounds(FIXTURES / "base.json", tmp_path / "base"),
+         in_rounds(FIXTURES / "new.json", tmp_path / "new"))
+    svg = (tmp_path / "charts" / "runs-tmpfs.svg").read_text()
+    assert "point: ratio over the rounds, bar: its 95% CI" in svg
+    assert "no bar" not in svg, "eight rounds a side give every ratio its interval"
     assert "emulated" not in svg
 
 

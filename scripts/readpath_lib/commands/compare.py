@@ -2,32 +2,49 @@
 set against it, one table per metric and question — each file size and cache state is a
 question ("did this panel of paths change?") and the unit of multiple-testing correction.
 
-Per benchmark: the median, the change as a median ratio (Hodges–Lehmann on logs) with its
-95% confidence interval, a two-sided Mann–Whitney U p-value over the repetitions, a mark
-where the change is significant after Holm correction within the question, and the
-smallest change the comparison could have detected at its repetitions and noise (80%
-power, at the strictest Holm step). A question whose repetitions are too few for any
-p-value to survive Holm says so.
+The unit is the round: one process run of readpath_bench (a run's raw/<chunk>-r<N>.json;
+a lone result file is one round). Repetitions inside a round move together — the state of
+the machine when it ran — so each cell is summarised per round (the median of its
+repetitions) and only rounds are counted as independent; with fewer than 3 rounds a side
+there is no test, only the values. Per benchmark: the geometric mean of its rounds'
+medians, the change as a ratio with its 95% confidence interval and the p of Welch's
+t-test on the rounds' log medians (paired round by round when both runs come from one
+interleaved session, as compare-options' configurations do), a mark where the change is
+significant after Holm correction within the question, and the smallest change the
+comparison detects with 80% power at its rounds, noise and Holm step. Counts that vary
+between rounds use the exact Mann–Whitney U; a myfs hook count constant on both sides is
+compared exactly. Reference cells (memcpy: no kernel) show how the machine itself moved;
+they are marked `ref`, never gated and left out of the geometric means.
+
+Two runs taken at different times are compared as independent sets of rounds: the test
+cannot tell a change of the code from a change of the machine between them (another
+tenant, a frequency change), which is why the reference cells' movement is printed beside
+the result, and why each run's own rounds are set against each other (a self-check: odd
+against even rounds shows what noise alone marks; first half against second half, what
+the machine's drift within one run looks like).
 
 Examples:
   readpath compare results/2026-11-20-6.1-box results/2026-11-21-6.12-box
-  readpath compare base.json new.json --metric time --fail-above 10    # for CI
+  readpath compare base/ new/ --metric time --fail-above 10    # for CI
 
 --fail-above PCT asks a stricter question than significance: is a timing worse by MORE than
-PCT percent, significantly (one-sided Mann–Whitney on the time shifted by PCT, Holm within
-the question)? A run slowed by less, or by noise, does not fail. Timings from a TCG guest
-are marked "emulated" and never fail it; hook counts are exact under any accelerator, so
-their differences are marked "exact", not tested. Runs on a block device carry its
-requests, merges and KiB per pass (dev_*) as counters; when the device, its I/O scheduler,
-model or read_ahead_kb differ between two runs, that is said before the tables.
+PCT percent, significantly? One-sided Welch t on the rounds, shifted by PCT, with Holm over
+every gated cell of the whole comparison (all questions and runs): an unchanged machine
+fails it in at most alpha of comparisons. It gates time per iteration (--gate-metric cpu_ns:
+the reading thread's CPU time, which leaves out waiting to run and steal), native timings
+only: TCG timings are marked "emulated" and never fail it, nor do reference cells.
+Runs on a block device carry its requests, merges and KiB per pass (dev_*) as counters;
+when the device, its I/O scheduler, model or read_ahead_kb differ between two runs, that is
+said before the tables.
 """
 
 from .. import cli, results
-from ..compare import (compare, device_changes, format_ci, format_delta, legend, metric_names,
-                       regressions, render)
+from ..compare import (GATED, compare, describe_self_check, device_changes, drift_note,
+                       format_ci, format_delta, format_detectable, gate, legend, metric_names,
+                       render, self_check)
 from ..errors import UsageError
 
-HELP = "compare runs: per-metric tables with median ratio, 95%% CI, Mann–Whitney U, Holm"
+HELP = "compare runs round by round: per-metric tables with ratio, 95%% CI, t-test, Holm"
 
 
 def add_arguments(parser):
@@ -43,7 +60,11 @@ def add_arguments(parser):
                              "with confidence (default 0: any change; on a noisy machine, 5)")
     parser.add_argument("--fail-above", type=cli.percentage, metavar="PCT",
                         help="exit 1 if any timing is significantly worse than the baseline "
-                             "by more than PCT percent (time per iteration, native timings)")
+                             "by more than PCT percent (one-sided, Holm over every gated "
+                             "cell; native timings, reference cells never)")
+    parser.add_argument("--gate-metric", choices=GATED, default="time",
+                        help="what --fail-above gates: time per iteration (default) or "
+                             "cpu_ns, the reading thread's CPU time per iteration")
 
 
 def run(args):
@@ -65,17 +86,30 @@ def run(args):
         print(render(table, runs))
     print()
     print(legend(tables, args.alpha))
+    for line in drift_note(runs, tables):
+        print()
+        print(line)
+    for run in runs:
+        check = describe_self_check(self_check(run, args.alpha), run.label)
+        if check:
+            print()
+            print(check)
     if args.fail_above is None:
         return 0
-    found = regressions(runs, args.alpha, args.fail_above)
-    if found:
-        print(f"\nreadpath compare: {len(found)} timing(s) significantly worse by more than "
-              f"{args.fail_above:g}%:")
-        for label, bench, d in found:
-            print(f"  {results.short_name(bench.name)} time {format_delta(d.delta_pct)} "
-                  f"{format_ci(d)} in {label} (p = {d.p_beyond:.2g} that it is worse by more "
-                  f"than {args.fail_above:g}%)")
+    result = gate(runs, args.alpha, args.fail_above, args.gate_metric)
+    power = (f"; it detects {format_detectable(result.detectable)} in the median cell with 80% "
+             f"power" if result.detectable is not None else "")
+    untested = (f"; {result.untested} cell(s) had too few rounds for a test"
+                if result.untested else "")
+    family = (f"({result.metric.title}; one-sided, Holm over {result.cells} gated cells"
+              f"{untested}{power})")
+    if result.found:
+        print(f"\nreadpath compare: {len(result.found)} timing(s) significantly worse by more "
+              f"than {args.fail_above:g}% {family}:")
+        for label, bench, d in result.found:
+            print(f"  {results.short_name(bench.name)} {format_delta(d.delta_pct)} "
+                  f"{format_ci(d)} in {label} (Holm-adjusted p = {d.p_beyond:.2g})")
         return 1
     print(f"\nNo timing is significantly worse than the baseline by more than "
-          f"{args.fail_above:g}%.")
+          f"{args.fail_above:g}% {family}.")
     return 0

@@ -11,7 +11,7 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import FIXTURES, readpath
+from conftest import FIXTURES, in_rounds, readpath
 
 from readpath_lib import results, stats
 from readpath_lib.errors import RunError, UsageError
@@ -125,14 +125,17 @@ def _awk_program():
 
 @pytest.mark.skipif(shutil.which("busybox") is None, reason="busybox is not installed")
 def test_the_devices_medians_and_intervals_are_readpaths(tmp_path):
-    """device.sh summarises with busybox awk (no Python on the device): the same median and
-    order-statistics interval as stats.median_ci, and skipped cells as skipped."""
-    fixture = FIXTURES / "myfs-6.1.0-56-amd64.json"
+    """device.sh summarises with busybox awk (no Python on the device): per cell the median
+    of its rounds' medians and the order-statistics interval of it (stats.median_ci on the
+    round medians), and skipped cells as skipped. The fixture's 3 repetitions as 3 rounds,
+    each round's file given to awk as the device gives them."""
+    folder = in_rounds(FIXTURES / "myfs-6.1.0-56-amd64.json", tmp_path / "run")
+    files = sorted((folder / "raw").glob("*.json"))
     program = tmp_path / "cells.awk"
     program.write_text(_awk_program())
-    out = subprocess.run(["busybox", "awk", "-f", str(program), str(fixture)],
+    out = subprocess.run(["busybox", "awk", "-f", str(program), *map(str, files)],
                          capture_output=True, text=True, check=True).stdout
-    run = results.load(fixture)
+    run = results.load(folder)
     by_case = {}
     for line in out.splitlines():
         kind, case, *rest = line.split(" ")
@@ -145,10 +148,10 @@ def test_the_devices_medians_and_intervals_are_readpaths(tmp_path):
             assert kind == "skip"
             continue
         median, low, high, coverage, count = map(float, rest)
-        values = bench.values("time")
-        lo, hi, cov = stats.median_ci(values)
-        assert count == len(values)
-        assert median == pytest.approx(stats.median(values), rel=1e-5)
+        rounds = [stats.median(values) for values in bench.by_round("time").values()]
+        lo, hi, cov = stats.median_ci(rounds)
+        assert count == len(rounds) == 3
+        assert median == pytest.approx(stats.median(rounds), rel=1e-5)
         assert (low, high) == (pytest.approx(lo, rel=1e-5), pytest.approx(hi, rel=1e-5))
         assert coverage == pytest.approx(100 * cov, abs=0.01)
 

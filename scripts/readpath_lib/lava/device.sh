@@ -2,8 +2,8 @@
 # readpath on a LAVA device: the test definition's one step (installed by the job's readpath
 # overlay as /opt/readpath/bin/readpath-device). It loads the myfs the job's modules overlay
 # put in /lib/modules/$(uname -r), runs readpath_bench's profile on myfs in ROUNDS rounds of
-# REPETITIONS, reports each cell's median time and the 95% interval of that median as LAVA
-# test cases, and prints every file it measured -- the Google Benchmark JSON of each round,
+# REPETITIONS, reports each cell's median time over its rounds and that median's
+# order-statistic interval (named with its real coverage) as LAVA test cases, and prints every file it measured -- the Google Benchmark JSON of each round,
 # its latency sidecar, console log, and the call paths myfs recorded -- into the log as
 # gzip+base64 blocks with their sha256, for `readpath lava import` to take home whole.
 #
@@ -97,17 +97,25 @@ for f in "$OUT"/r*.json "$OUT"/r*.json.latency.json "$OUT"/r*.log "$OUT/paths"; 
     [ -f "$f" ] && emit "${f##*/}" "$f"
 done
 
-# Per cell: the median real time over every repetition of every round, and the
-# distribution-free 95% interval of the median from order statistics (readpath's
-# stats.median_ci: x(j)..x(n+1-j) with the largest j where P(Bin(n,1/2) < j) <= 2.5%,
-# the extremes when n is too small, and the coverage that gives). Skipped cells: their reason.
+# Per cell, with the round as the unit (a round is one readpath_bench process: its
+# repetitions move together): each round's median real time, then the median of those and
+# its distribution-free interval from order statistics (readpath's stats.median_ci on the
+# round medians: x(j)..x(n+1-j) with the largest j where P(Bin(n,1/2) < j) <= 2.5%, the
+# extremes when n is too small, and the coverage that gives, which names the interval's
+# test cases). busybox awk has no logarithm, so not readpath's geometric mean: the raw files
+# above are what `readpath lava import` and compare use. Skipped cells: their reason.
 awk '
 function flush() {
     if (name == "" || type != "iteration") return
     if (!(name in seen)) { seen[name] = 1; order[++cells] = name }
     if (err) { why[name] = msg; return }
-    n[name]++; v[name, n[name]] = t * scale[unit]
+    if (!((name, FILENAME) in r)) { r[name, FILENAME] = ++rounds[name]; file[name, rounds[name]] = FILENAME }
+    k = r[name, FILENAME]; n[name, k]++; v[name, k, n[name, k]] = t * scale[unit]
 }
+function sort(a, k,    i, j, y) {
+    for (i = 2; i <= k; i++) { y = a[i]; for (j = i - 1; j >= 1 && a[j] > y; j--) a[j + 1] = a[j]; a[j + 1] = y }
+}
+function median(a, k) { return (k % 2) ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2 }
 BEGIN { scale["ns"] = 1; scale["us"] = 1e3; scale["ms"] = 1e6; scale["s"] = 1e9 }
 /^    \{/ { name = ""; type = ""; err = 0; msg = ""; t = 0; unit = "ns" }
 /"run_name":/ { s = $0; sub(/.*"run_name": "/, "", s); sub(/".*/, "", s); name = s }
@@ -119,12 +127,15 @@ BEGIN { scale["ns"] = 1; scale["us"] = 1e3; scale["ms"] = 1e6; scale["s"] = 1e9 
 /^    \}/ { flush(); name = "" }
 END {
     for (c = 1; c <= cells; c++) {
-        name = order[c]; k = n[name] + 0
+        name = order[c]; k = rounds[name] + 0
         case_name = name; sub(/\/(manual_time|real_time)/, "", case_name); gsub(/\//, ".", case_name)
         if (k == 0) { print "skip", case_name, why[name]; continue }
-        for (i = 1; i <= k; i++) x[i] = v[name, i]
-        for (i = 2; i <= k; i++) { y = x[i]; for (j = i - 1; j >= 1 && x[j] > y; j--) x[j + 1] = x[j]; x[j + 1] = y }
-        med = (k % 2) ? x[(k + 1) / 2] : (x[k / 2] + x[k / 2 + 1]) / 2
+        for (q = 1; q <= k; q++) {
+            m = n[name, q]
+            for (i = 1; i <= m; i++) y1[i] = v[name, q, i]
+            sort(y1, m); x[q] = median(y1, m)
+        }
+        sort(x, k); med = median(x, k)
         half = 1; for (i = 0; i < k; i++) half /= 2   # busybox awk may lack ^ (no libm)
         p = half; below = 0; j = 0
         while (j < k && below + p <= 0.025) { below += p; p = p * (k - j) / (j + 1); j++ }
@@ -141,9 +152,12 @@ while read -r kind case_name median low high coverage count; do
         continue
     fi
     lava-test-case "$case_name" --result pass --measurement "$median" --units ns
-    lava-test-case "$case_name.ci95_low" --result pass --measurement "$low" --units ns
-    lava-test-case "$case_name.ci95_high" --result pass --measurement "$high" --units ns
+    # The interval's cases carry its real coverage: ci95 from 6 rounds, ci75 with 2, none with 1.
+    [ "$count" -gt 1 ] || continue
+    cover=${coverage%%.*}
+    lava-test-case "$case_name.ci${cover}_low" --result pass --measurement "$low" --units ns
+    lava-test-case "$case_name.ci${cover}_high" --result pass --measurement "$high" --units ns
 done < "$OUT/cells"
-echo "READPATH-CELLS $(grep -c '^cell' "$OUT/cells") measured, $(grep -c '^skip' "$OUT/cells") skipped; interval coverage $(awk '/^cell/ {print $6 "% over " $7 " repetitions"; exit}' "$OUT/cells")"
+echo "READPATH-CELLS $(grep -c '^cell' "$OUT/cells") measured, $(grep -c '^skip' "$OUT/cells") skipped; interval coverage $(awk '/^cell/ {print $6 "% over " $7 " rounds"; exit}' "$OUT/cells")"
 lava-test-case readpath-suite --result pass
 echo "READPATH-DONE"

@@ -73,10 +73,12 @@ std::string method_list() {
 
 }  // namespace
 
-// rounds x repetitions is a cell's sample in `readpath run`, chosen so that compare can flag
-// a change: Mann-Whitney U reaches p = 7e-7 at 12 vs 12 (quick) and 1e-5 at 10 vs 10
-// (default), enough for Holm over the cells of one file size and cache state. min_time is
-// per repetition.
+// rounds: how many separate processes of readpath_bench time each cell in `readpath run`,
+// interleaved with the other chunks; repetitions: how many times each of them does. The
+// round is the unit compare counts (repetitions of one process move together), so the
+// profiles take many rounds of one repetition: as many timed repetitions as before, now
+// 12 or 10 independent values a cell, which gives Welch's t-test on the rounds 22 or 18
+// degrees of freedom against two runs of each. min_time is per repetition.
 // duration: `readpath run` with the profile, measured on the 2-core development host while
 // other work shared it (2026-11-22): quick 2 min 48 s, default 9 min 38 s (8 min native,
 // 1.5 min for the 6.1 guest under TCG).
@@ -85,7 +87,7 @@ const std::vector<Profile>& profiles() {
       {.name = "tiny",
        .summary = "the main methods at 4K and 64K on a 1M file: smoke tests, guests",
        .duration = "under a minute",
-       .rounds = 1, .repetitions = 3,
+       .rounds = 3, .repetitions = 1,
        .methods = {"read", "pread", "uring", "uring_fixed", "mmap_copy", "mmap_touch", "mmap_populate",
                    "pread_direct", "uring_direct"},
        .io_sizes = {4 * K, 64 * K}, .file_sizes = {1 * M}, .qds = {1, 8}, .threads = {1}, .warm = {1, 0},
@@ -94,7 +96,7 @@ const std::vector<Profile>& profiles() {
       {.name = "quick",
        .summary = "the main methods at 4K to 1M on 16M and 256M, and memcpy",
        .duration = "about 3 minutes",
-       .rounds = 4, .repetitions = 3,
+       .rounds = 12, .repetitions = 1,
        .methods = {"read", "pread", "pread_rand", "uring", "uring_fixed", "mmap_copy", "mmap_touch",
                    "mmap_populate", "pread_direct", "uring_direct"},
        .io_sizes = {4 * K, 64 * K, 1 * M}, .file_sizes = {16 * M, 256 * M}, .qds = {1, 32}, .threads = {1},
@@ -104,7 +106,7 @@ const std::vector<Profile>& profiles() {
       {.name = "default",
        .summary = "most methods at 4K to 4M on 1M to 256M, pread and uring threaded",
        .duration = "about 10 minutes",
-       .rounds = 2, .repetitions = 5,
+       .rounds = 10, .repetitions = 1,
        .methods = {"read", "pread", "pread_rand", "preadv2_nowait", "uring", "uring_fixed", "uring_sqpoll",
                    "mmap_copy", "mmap_touch", "mmap_populate", "mmap_populate_read", "pread_direct",
                    "uring_direct"},
@@ -115,7 +117,7 @@ const std::vector<Profile>& profiles() {
       {.name = "full",
        .summary = "every method, queue depths 1 to 128, up to a thread per CPU",
        .duration = "hours (not measured here)",
-       .rounds = 3, .repetitions = 4,
+       .rounds = 12, .repetitions = 1,
        .methods = all_methods(),
        .io_sizes = {4 * K, 16 * K, 64 * K, 256 * K, 1 * M, 4 * M}, .file_sizes = {1 * M, 16 * M, 256 * M, 1 * G},
        .qds = {1, 4, 16, 32, 128}, .threads = powers_of_two_to_cpus(), .warm = {1, 0},

@@ -66,8 +66,9 @@ def run_chunk(bench, chunk, rnd, profile, settings, raw, progress, dir_args):
            f"--benchmark_filter={engine.cell_filter(chunk['cells'])}",
            f"--benchmark_out={partial}", "--benchmark_out_format=json",
            f"--benchmark_repetitions={reps}", "--benchmark_color=false"]
-    if reps > 1:
-        cmd.append("--benchmark_enable_random_interleaving=true")
+    # Each round runs the chunk's cells in a new random order (with one repetition too):
+    # no cell always runs first after the file is written, or always after a given other.
+    cmd.append("--benchmark_enable_random_interleaving=true")
     names = set(chunk["cells"])
     seen = {}
     progress.what = f"round {rnd} of {settings['rounds']}: {chunk['id']}"

@@ -36,11 +36,13 @@ def test_tiny_run_writes_raw_json_environment_charts_and_report(tmp_path):
     proc = readpath("run", "--profile", "tiny", "--no-build", "--no-vm", "--out", out)
     assert proc.returncode == 0, proc.stderr
     plan = json.loads((out / "plan.json").read_text())
-    reps = 3 * sum(len(c["cells"]) for c in plan["chunks"])   # 3 repetitions, 1 round
+    rounds = plan["settings"]["rounds"]
+    assert (rounds, plan["settings"]["repetitions"]) == (3, 1)   # the tiny profile's
+    reps = rounds * sum(len(c["cells"]) for c in plan["chunks"])
     assert reps >= 96 and f"repetition {reps} of {reps}" in proc.stderr
     assert plan["status"] == "complete"
     raw = sorted(p.name for p in (out / "raw").glob("*.json"))
-    chunks = sorted(f"{c['id']}-r1.json" for c in plan["chunks"])
+    chunks = sorted(f"{c['id']}-r{r}.json" for c in plan["chunks"] for r in range(1, rounds + 1))
     # the tiny profile runs a latency pass: each result keeps its histograms beside it
     assert raw == sorted(chunks + [f"{name}.latency.json" for name in chunks])
     env = json.loads((out / "environment.json").read_text())

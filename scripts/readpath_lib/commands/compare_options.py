@@ -2,8 +2,10 @@
 options — the seed's `.read` against `.read_iter` (`read=read`), fault-around on or off
 (`fault_around=off`), a modelled device latency (`read_latency_ns=N`), counting on or off
 (`counters=off`) — and report them the way compare-kernels does: timings set against the
-first set with Mann–Whitney U and Holm, hook counts side by side, call paths with the
-differing frames marked.
+first set round by round with Holm, hook counts side by side, call paths with the
+differing frames marked. The sets run in the same rounds, so each cell is compared round
+by round (the paired t-test on the rounds' log medians): the machine's drift between
+rounds falls on both sides of every pair and cancels.
 
 Each OPTIONS is a comma-separated list of myfs mount options (kmod/README.md) added to
 `synthetic,trace=once`, or `default` for myfs's defaults; with one OPTIONS the baseline is
@@ -45,8 +47,8 @@ def add_arguments(parser):
     parser.add_argument("--rounds", type=cli.positive_int, metavar="N",
                         help="interleaved rounds over the sets (default: the profile's)")
     parser.add_argument("--repetitions", type=cli.positive_int, metavar="N",
-                        help="repetitions per set and round (default: the profile's); a cell's "
-                             "sample is rounds × repetitions")
+                        help="repetitions per set and round (default: the profile's); each "
+                             "round counts once, whatever its repetitions")
     parser.add_argument("--min-effect", type=cli.percentage, default=0.0, metavar="PCT",
                         help="call a change significant only when it is beyond PCT percent "
                              "with confidence (default 0: any change)")
@@ -89,9 +91,9 @@ def run(args):
         raise UsageError(f"no profile {args.profile!r}; readpath_bench has {', '.join(profiles)}")
     rounds = args.rounds or profiles[args.profile]["rounds"]
     repetitions = args.repetitions or profiles[args.profile]["repetitions"]
-    if rounds * repetitions < 3:
-        raise UsageError(f"rounds × repetitions is {rounds} × {repetitions}; it must be at "
-                         "least 3 for a p-value")
+    if rounds < 3:
+        raise UsageError(f"{rounds} round(s): a test needs at least 3 (the round is the unit: "
+                         "repetitions inside one move together); give --rounds 3 or more")
     bench_args = ["--methods", args.methods] if args.methods else []
     folder = paths.new_results_folder(f"options-{kernel.release}", args.out)
     try:

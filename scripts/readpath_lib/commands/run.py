@@ -17,9 +17,10 @@ raw/<chunk>-r<N>.json at once, so Ctrl-C keeps what finished and `--resume` runs
 what is missing.
 
 Profiles are readpath_bench's (`readpath_bench --list-profiles`): which cells, how many
-rounds and repetitions, and how long a run takes; --profile's help below lists them. A
-cell's rounds x repetitions are enough for compare to flag a change after Holm correction
-over the cells of one file size and cache state.
+rounds and repetitions, and how long a run takes; --profile's help below lists them. The
+round is the unit compare counts (each is a separate process; repetitions inside one move
+together): the profiles take many rounds of one repetition each, and their reports say
+the change each cell could detect.
 
 Examples:
   readpath run --quick
@@ -62,10 +63,11 @@ def add_arguments(parser):
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted run (--out, or the newest unfinished one)")
     parser.add_argument("--repetitions", type=cli.positive_int, metavar="N",
-                        help="repetitions per cell and round (default: the profile's; compare "
-                             "needs 3 or more in all)")
+                        help="repetitions per cell and round (default: the profile's); a round "
+                             "counts once in compare, whatever its repetitions")
     parser.add_argument("--rounds", type=cli.positive_int, metavar="N",
-                        help="rounds over every chunk (default: the profile's)")
+                        help="rounds over every chunk, each a new process (default: the "
+                             "profile's; compare tests a cell with 3 or more)")
     parser.add_argument("--no-build", action="store_true",
                         help="use the readpath_bench already built instead of building first")
     backings.add_arguments(parser)

@@ -413,19 +413,32 @@ class SelfCheck:
     reference_drift: float = None  # the reference cells' geometric mean ratio, second/first
 
 
+def split_rounds(run, how="interleaved"):
+    """Two runs made of one run's numbered rounds, taken apart (not paired): its odd and
+    even rounds ("interleaved"), or its first and second half ("halves"); None with fewer
+    than 2 × stats.MIN_ROUNDS of them."""
+    rounds = [r for r in run.round_ids() if isinstance(r, int)]
+    if len(rounds) < 2 * stats.MIN_ROUNDS:
+        return None
+    half = len(rounds) // 2
+    first, second, names = ((rounds[0::2], rounds[1::2], ("odd rounds", "even rounds"))
+                            if how == "interleaved" else
+                            (rounds[:half], rounds[half:], ("first half", "second half")))
+    parts = [run.subset(first, f"{run.label}, {names[0]}"),
+             run.subset(second, f"{run.label}, {names[1]}")]
+    for part in parts:
+        part.session = None   # two sets of rounds, not pairs
+    return parts
+
+
 def self_check(run, alpha=0.05, metric_key="time"):
     """None when the run has fewer than 2 × stats.MIN_ROUNDS numbered rounds."""
     rounds = [r for r in run.round_ids() if isinstance(r, int)]
     if len(rounds) < 2 * stats.MIN_ROUNDS:
         return None
     check = SelfCheck(len(rounds))
-    halves = len(rounds) // 2
-    splits = {"interleaved": (rounds[0::2], rounds[1::2]),
-              "halves": (rounds[:halves], rounds[halves:])}
-    for name, (first, second) in splits.items():
-        runs = [run.subset(first, "first"), run.subset(second, "second")]
-        for side in runs:
-            side.session = None   # two sets of rounds, not pairs
+    for name in ("interleaved", "halves"):
+        runs = split_rounds(run, name)
         tables = [t for t in compare(runs, [metric_key], alpha) if not t.emulated[0]]
         marked = [(t, d) for t in tables for d in t.column(0) if d.significant and not d.reference]
         if name == "interleaved":

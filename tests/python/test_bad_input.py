@@ -56,8 +56,9 @@ def test_unknown_metric():
     assert_one_clear_line(readpath("compare", BASE, BASE, "--metric", "speed"), "unknown metric")
 
 
-def test_compare_needs_two_runs():
-    assert_one_clear_line(readpath("compare", BASE), "at least two runs")
+def test_compare_of_one_run_needs_rounds_to_set_against_each_other():
+    # base.json is one process: no rounds of its own to compare.
+    assert_one_clear_line(readpath("compare", BASE), "give a second run to compare with")
 
 
 def test_plot_of_a_file_needs_an_output_folder():

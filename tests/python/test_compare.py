@@ -216,6 +216,19 @@ def test_a_session_interleaved_round_by_round_is_compared_in_pairs(tmp_path):
     assert not any(d.significant for d in apart.column(0))
 
 
+def test_one_run_is_its_odd_rounds_against_its_even_rounds(tmp_path):
+    run = run_folder_with_rounds(tmp_path / "a", rounds=12, round_sd=0.1, seed=3)
+    proc = readpath("compare", run, "--metric", "time", "--fail-above", "10")
+    assert proc.returncode == 0, proc.stdout
+    assert proc.stdout.startswith("Self-check: ")
+    assert "6.1.0-56-amd64, odd rounds" in proc.stdout
+    assert "6.1.0-56-amd64, even rounds" in proc.stdout
+    assert "*worse" not in proc.stdout and "*better" not in proc.stdout
+    assert "No timing is significantly worse than the baseline by more than 10%" in proc.stdout
+    assert proc.stdout.count("Self-check of") == 1, "the run's own, not its halves'"
+    assert "taken apart" not in proc.stdout, "odd and even rounds ran interleaved"
+
+
 def test_a_run_with_enough_rounds_checks_itself(tmp_path):
     base = run_folder_with_rounds(tmp_path / "a", rounds=8, seed=1)
     other = run_folder_with_rounds(tmp_path / "b", rounds=8, seed=2)

@@ -21,10 +21,12 @@ cannot tell a change of the code from a change of the machine between them (anot
 tenant, a frequency change), which is why the reference cells' movement is printed beside
 the result, and why each run's own rounds are set against each other (a self-check: odd
 against even rounds shows what noise alone marks; first half against second half, what
-the machine's drift within one run looks like).
+the machine's drift within one run looks like). Given one run, compare sets its odd rounds
+against its even rounds in full (tables, --fail-above): what that run's noise alone marks.
 
 Examples:
   readpath compare results/2026-11-20-6.1-box results/2026-11-21-6.12-box
+  readpath compare results/2026-11-20-6.1-box --fail-above 10    # one run: odd vs even rounds
   readpath compare base/ new/ --metric time --fail-above 10    # for CI
 
 --fail-above PCT asks a stricter question than significance: is a timing worse by MORE than
@@ -40,8 +42,9 @@ said before the tables.
 
 from .. import cli, results
 from ..compare import (GATED, compare, describe_self_check, device_changes, drift_note,
-                       format_ci, format_delta, format_detectable, gate, legend, metric_names,
-                       render, self_check)
+                       format_ci, format_delta, gate, legend, metric_names,
+                       render, self_check, split_rounds)
+from ..stats import MIN_ROUNDS
 from ..errors import UsageError
 
 HELP = "compare runs round by round: per-metric tables with ratio, 95%% CI, t-test, Holm"
@@ -70,9 +73,16 @@ def add_arguments(parser):
 def run(args):
     if args.alpha <= 0 or args.alpha >= 1:
         raise UsageError("--alpha must be between 0 and 1, e.g. 0.05")
-    runs = results.load_all(args.runs)
-    if len(runs) < 2:
-        raise UsageError("compare needs at least two runs: a baseline and one to compare")
+    runs = checked = results.load_all(args.runs)
+    if len(runs) == 1:
+        # One run: its odd rounds against its even ones, which only noise tells apart.
+        parts = split_rounds(runs[0])
+        if parts is None:
+            raise UsageError(f"{runs[0].path} has fewer than {2 * MIN_ROUNDS} numbered rounds to "
+                             "set against each other; give a second run to compare with")
+        print(f"Self-check: {runs[0].label}'s odd rounds against its even rounds; they ran "
+              "interleaved, so any mark below is noise (about 5% of questions may show one).")
+        runs = parts
     tables = compare(runs, args.metric, args.alpha, min_effect=args.min_effect)
     if not tables:
         raise UsageError("the runs share no metric with values; try without --metric")
@@ -86,10 +96,10 @@ def run(args):
         print(render(table, runs))
     print()
     print(legend(tables, args.alpha))
-    for line in drift_note(runs, tables):
+    for line in drift_note(runs, tables) if checked is runs else []:
         print()
         print(line)
-    for run in runs:
+    for run in checked:
         check = describe_self_check(self_check(run, args.alpha), run.label)
         if check:
             print()
@@ -97,7 +107,7 @@ def run(args):
     if args.fail_above is None:
         return 0
     result = gate(runs, args.alpha, args.fail_above, args.gate_metric)
-    power = (f"; it detects {format_detectable(result.detectable)} in the median cell with 80% "
+    power = (f"; in the median cell it catches a slowdown of {result.detectable:.0%} with 80% "
              f"power" if result.detectable is not None else "")
     untested = (f"; {result.untested} cell(s) had too few rounds for a test"
                 if result.untested else "")

@@ -206,12 +206,13 @@ void skip_cell(benchmark::State& state, const std::string& why) {
 }
 
 // The file as the cell's method reads it: O_DIRECT methods skip (with the reason) where the
-// filesystem refuses O_DIRECT, and on tmpfs, which since 6.6 accepts it but serves it from
-// the page cache that holds its files: there is no device to bypass it for.
+// filesystem refuses O_DIRECT, and on tmpfs (and devtmpfs), which since 6.6 accept it but
+// serve it from the page cache that holds their files: there is no device to bypass it for.
 std::unique_ptr<Fd> open_for(const Cell& cell, const std::string& path) {
   if (!cell.method->direct) return std::make_unique<Fd>(path);
-  if (g_run.mount.fstype == "tmpfs")
-    throw Error("O_DIRECT: tmpfs keeps its files in the page cache; there is no device to read them from");
+  if (g_run.mount.memory_only())
+    throw Error("O_DIRECT: " + g_run.mount.fstype +
+                " keeps its files in the page cache; there is no device to read them from");
   try {
     return std::make_unique<Fd>(path, O_DIRECT);
   } catch (const Error& e) {

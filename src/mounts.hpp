@@ -28,6 +28,9 @@ struct MountInfo {
   std::string note;
 
   bool is_myfs() const { return fstype == "myfs"; }
+  // Its files live in the page cache alone, with no device under them (tmpfs, and devtmpfs
+  // and ramfs, which a /dev/shm or a scratch directory of a minimal root can be).
+  bool memory_only() const { return fstype == "tmpfs" || fstype == "devtmpfs" || fstype == "ramfs"; }
   // myfs in block mode (its source names a block device): its files are an image's, made
   // by tools/mkfs.myfs, and read-only.
   bool is_myfs_block() const { return is_myfs() && source.rfind("/dev/", 0) == 0; }

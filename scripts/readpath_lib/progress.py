@@ -5,6 +5,11 @@ import sys
 import time
 
 
+# The ETA waits for this share of the work and this many seconds.
+ETA_AFTER_SHARE = 0.05
+ETA_AFTER_SECONDS = 20
+
+
 class Progress:
     """Counts units of work; the ETA weighs them by an expected cost when given one."""
 
@@ -35,7 +40,10 @@ class Progress:
         self.shown = self.done
         elapsed = now - self.start
         ran = self.cost_done - self.start_cost
-        eta = "?" if ran <= 0 else clock(elapsed / ran * (self.cost_total - self.cost_done))
+        # The first units carry the start-up (files written and checked, a guest booted):
+        # extrapolated alone they promise hours. An ETA only once a share of the work ran.
+        settled = ran >= ETA_AFTER_SHARE * self.cost_total and elapsed >= ETA_AFTER_SECONDS
+        eta = clock(elapsed / ran * (self.cost_total - self.cost_done)) if settled else "…"
         line = (f"{self.unit} {self.done} of {self.total}  elapsed {clock(elapsed)}  ETA {eta}"
                 f"  {self.what}")
         if self.tty:

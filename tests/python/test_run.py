@@ -139,14 +139,27 @@ def test_eta_weighs_cells_on_large_files_by_their_size(capsys):
     large = "read/io:4096/file:1073741824/warm:1/manual_time/threads:1"
     assert run_module.cell_cost(small) == 1
     assert run_module.cell_cost(large) == 4
-    # Two cells, the small one done after 10 s: the 1 GiB cell left should take 40 s.
+    # Two cells, the small one done after 20 s: the 1 GiB cell left should take 80 s.
     progress = progress_module.Progress(2, cost_total=5, cost_done=0)
-    progress.start -= 10
+    progress.start -= 20
     progress.tty = False
     progress.advance(cost=run_module.cell_cost(small))
     progress.show(force=True)
     line = capsys.readouterr().err.splitlines()[-1]
-    assert "cell 1 of 2" in line and "ETA 0:40" in line
+    assert "cell 1 of 2" in line and "ETA 1:20" in line
+
+
+def test_the_eta_waits_for_the_start_up_to_pass(capsys):
+    # 1 of 100 units after 25 s, the first one carrying the start-up: no ETA of 40 minutes.
+    progress = progress_module.Progress(100)
+    progress.start -= 25
+    progress.tty = False
+    progress.advance()
+    progress.show(force=True)
+    assert "ETA …" in capsys.readouterr().err.splitlines()[-1]
+    progress.advance(9)   # a tenth done: now it may say
+    progress.show(force=True)
+    assert "ETA …" not in capsys.readouterr().err.splitlines()[-1]
 
 
 def test_guest_progress_takes_the_guests_own_cell_list(tmp_path):

@@ -149,10 +149,13 @@ PreparedFile prepare_file(const std::string& path, uint64_t size, bool synthetic
   const std::string dir = path.substr(0, path.find_last_of('/'));
   struct statvfs vfs {};
   if (!synthetic && statvfs(dir.c_str(), &vfs) == 0) {
-    const uint64_t avail = static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+    // A filesystem that reports no size at all (ramfs, myfs without `synthetic`) keeps its
+    // files in memory, as much as there is: that is what must hold the file.
+    const bool sized = vfs.f_blocks != 0;
+    const uint64_t avail = sized ? static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize : memory_available();
     if (avail < size)
-      throw Error(dir + " has " + human(avail) + " free; a " + human(size) +
-                  " file does not fit (use --dir elsewhere or smaller --file-sizes)");
+      throw Error(dir + " has " + human(avail) + (sized ? " free" : " of memory available (it reports no size)") +
+                  "; a " + human(size) + " file does not fit (use --dir elsewhere or smaller --file-sizes)");
   }
   const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) throw sys_error("open " + path);

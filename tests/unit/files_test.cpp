@@ -1,7 +1,10 @@
 // File preparation: the content lands after creation (it depends on st_ino), synthetic
 // files are only sized, a file that cannot fit is refused up front, and removal works.
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -9,6 +12,7 @@
 #include <vector>
 
 #include "content.hpp"
+#include "environment.hpp"
 #include "error.hpp"
 #include "mounts.hpp"
 #include "test_util.hpp"
@@ -106,6 +110,38 @@ TEST_F(FilesTest, RefusesAnImageFileOfAnotherSize) {
     EXPECT_NE(std::string(e.what()).find("has 4000 bytes, not 4096"), std::string::npos) << e.what();
   }
   unlink(path.c_str());
+}
+
+// ramfs (as myfs without `synthetic`) reports no size: a file must fit in memory, not in the
+// zero blocks statvfs says are free. On a ramfs in a private mount namespace (a child).
+TEST_F(FilesTest, AFilesystemWithoutASizeTakesWhatMemoryHolds) {
+  enum { kWritten = 0, kRefused = 1, kWrongSize = 2, kTooLargeTaken = 3, kCannot = 77 };
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (unshare(CLONE_NEWNS) != 0 || mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+        mount("ramfs", dir_.c_str(), "ramfs", 0, nullptr) != 0)
+      _exit(kCannot);
+    try {
+      const PreparedFile f = prepare_file(dir_ + "/in-memory", 1 << 20, false);
+      if (f.size != 1u << 20) _exit(kWrongSize);
+      remove_file(f);
+    } catch (const Error&) {
+      _exit(kRefused);
+    }
+    try {
+      prepare_file(dir_ + "/too-large", memory_available() + (1ull << 40), false);
+      _exit(kTooLargeTaken);
+    } catch (const Error& e) {
+      _exit(std::string(e.what()).find("of memory available (it reports no size)") != std::string::npos ? kWritten
+                                                                                                      : kRefused);
+    }
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  if (WEXITSTATUS(status) == kCannot) GTEST_SKIP() << "cannot mount a ramfs in a private mount namespace here (needs root)";
+  EXPECT_EQ(WEXITSTATUS(status), kWritten);
 }
 
 // The default directory: a tmpfs when there is one, said in a note when it is not the first.

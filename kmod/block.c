@@ -160,8 +160,8 @@ static int myfs_image_add(struct super_block *sb, const struct myfs_entry *e)
 		iput(inode);
 		return -ENOMEM;
 	}
-	/* d_alloc_name's reference stays: the pin myfs_kill_sb drops. */
-	d_add(dentry, inode);
+	myfs_make_persistent(dentry, inode);	/* the pin umount drops */
+	dput(dentry);
 	return 0;
 }
 

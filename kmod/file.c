@@ -148,11 +148,11 @@ static void myfs_readahead(struct readahead_control *rac)
 }
 
 /* ramfs's write_end is not exported on its own; its aops table is. */
-static int myfs_write_end(struct file *file, struct address_space *mapping,
+static int myfs_write_end(myfs_write_ctx_t *ctx, struct address_space *mapping,
 			  loff_t pos, unsigned int len, unsigned int copied,
 			  myfs_write_unit_t *unit, void *fsdata)
 {
-	return ram_aops.write_end(file, mapping, pos, len, copied, unit, fsdata);
+	return ram_aops.write_end(ctx, mapping, pos, len, copied, unit, fsdata);
 }
 
 /* ---- vm operations ---- */

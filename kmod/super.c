@@ -185,24 +185,23 @@ static int myfs_mknod(myfs_idmap_t *idmap, struct inode *dir,
 
 	if (!inode)
 		return -ENOSPC;
-	d_instantiate(dentry, inode);
-	dget(dentry);	/* pinned in the dcache, as in ramfs */
+	myfs_make_persistent(dentry, inode);	/* pinned in the dcache, as in ramfs */
 	myfs_inode_touch(dir);
 	return 0;
 }
 
-static int myfs_mkdir(myfs_idmap_t *idmap, struct inode *dir,
-		      struct dentry *dentry, umode_t mode)
+static myfs_mkdir_ret_t myfs_mkdir(myfs_idmap_t *idmap, struct inode *dir,
+				   struct dentry *dentry, umode_t mode)
 {
 	int err = myfs_mknod(idmap, dir, dentry, mode | S_IFDIR, 0);
 
 	if (!err)
 		inc_nlink(dir);
-	return err;
+	return MYFS_MKDIR_RETURN(err);
 }
 
 static int myfs_create(myfs_idmap_t *idmap, struct inode *dir,
-		       struct dentry *dentry, umode_t mode, bool excl)
+		       struct dentry *dentry, umode_t mode MYFS_CREATE_EXCL_PARAM)
 {
 	return myfs_mknod(idmap, dir, dentry, mode | S_IFREG, 0);
 }
@@ -220,8 +219,7 @@ static int myfs_symlink(myfs_idmap_t *idmap, struct inode *dir,
 		iput(inode);
 		return err;
 	}
-	d_instantiate(dentry, inode);
-	dget(dentry);
+	myfs_make_persistent(dentry, inode);
 	myfs_inode_touch(dir);
 	return 0;
 }
@@ -378,10 +376,11 @@ static int myfs_init_fs_context(struct fs_context *fc)
 }
 
 /*
- * Unpins every dentry below the root, as kill_litter_super's d_genocide
- * does (6.1 exports d_genocide, 6.12 no longer does): each positive child
- * of the root goes with its subtree through simple_recursive_removal,
- * which drops the pin every myfs dentry holds.
+ * Before persistent dentries (compat.h), unpins every dentry below the
+ * root, as kill_litter_super's d_genocide does (6.1 exports d_genocide,
+ * 6.12 no longer does): each positive child of the root goes with its
+ * subtree through simple_recursive_removal, which drops the pin every myfs
+ * dentry holds.  Since, umount drops the pins itself.
  */
 static void myfs_unpin_tree(struct super_block *sb)
 {
@@ -418,10 +417,11 @@ static void myfs_kill_sb(struct super_block *sb)
 		 * Block mode.  Evicting the inodes waits for bios in flight,
 		 * whose end_io counts on the sbi: it is freed only after.
 		 */
-		myfs_unpin_tree(sb);
+		if (!MYFS_HAS_PERSISTENT_DENTRIES)
+			myfs_unpin_tree(sb);
 		kill_block_super(sb);
 	} else {
-		kill_litter_super(sb);
+		myfs_kill_nodev_super(sb);
 	}
 	sb->s_fs_info = NULL;
 	if (sbi)
@@ -474,7 +474,7 @@ static const struct inode_operations myfs_dir_inode_operations = {
 
 static const struct super_operations myfs_super_operations = {
 	.statfs		= simple_statfs,
-	.drop_inode	= generic_delete_inode,
+	.drop_inode	= myfs_drop_inode,
 	.show_options	= myfs_show_options,
 };
 

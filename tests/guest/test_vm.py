@@ -15,10 +15,10 @@ import time
 
 import pytest
 
-from conftest import REPO, vm
+from conftest import REPO, kernel_specs, vm
 from readpath_lib import paths
 from readpath_lib.errors import RunError, UsageError
-from readpath_lib.vm import initramfs, qemu
+from readpath_lib.vm import debian, initramfs, qemu
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PYTHON = "/usr/bin/python3"
@@ -199,6 +199,34 @@ def test_unknown_kernel_is_usage_error():
     assert "Traceback" not in done.stderr
 
 
+def test_unknown_series_is_usage_error():
+    done = _readpath("vm", "--kernel", "5.99", "--", "true")
+    assert done.returncode == 2, done.stderr
+    assert "unknown kernel series '5.99'" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_newer_debian_kernels_build_myfs_with_their_own_compiler():
+    """A kernel from Debian's newer suites gets myfs built in its suite's build root, by
+    its own gcc (Debian 13's gcc-14), not the host's gcc-12; the host's kernels by the host's."""
+    kernels = [k for k in (vm.resolve_kernel(s) for s in kernel_specs())]
+    newer = [k for k in kernels if k.build_root is not None]
+    if not newer:
+        pytest.skip("no test kernel comes from Debian's newer suites (READPATH_TEST_KERNELS)")
+    for kernel in kernels:
+        comment = subprocess.run(["readelf", "-p", ".comment", str(vm.build_myfs(kernel))],
+                                 capture_output=True, text=True).stdout
+        built_by = re.findall(r"GCC: \(Debian ([\d.]+)", comment)
+        assert built_by, comment
+        host_gcc = subprocess.run(["gcc", "-dumpfullversion"], capture_output=True,
+                                  text=True).stdout.strip()
+        if kernel.build_root is None:
+            assert set(built_by) == {host_gcc}, (kernel.release, built_by)
+        else:
+            assert host_gcc not in built_by and all(v.startswith("14.") for v in built_by), \
+                (kernel.release, built_by)
+
+
 def test_kernel_path_must_be_a_bzimage(tmp_path):
     bogus = tmp_path / "bzImage"
     bogus.write_bytes(b"\0" * 4096)
@@ -209,6 +237,20 @@ def test_kernel_path_must_be_a_bzimage(tmp_path):
 def test_series_pick_the_newest_release():
     assert vm.kernels.version_key("6.1.0-9-amd64") < vm.kernels.version_key("6.1.0-56-amd64")
     assert vm.kernels.version_key("6.12.43+deb12-amd64") < vm.kernels.version_key("6.12.117+deb12-amd64")
+    key = debian._release_key
+    assert key("7.2.9+deb13-amd64") < key("7.2.13+deb13-amd64") < key("7.2.13+deb14-amd64")
+    assert debian._base_suite("trixie-backports") == "trixie" and debian._base_suite("sid") == "sid"
+
+
+def test_modules_without_a_builtin_list_count_as_built_in(tmp_path):
+    """Debian's 7.x packages ship no modules.builtin; 7.3 builds virtio_pci in."""
+    (tmp_path / "modules.dep").write_text("kernel/fs/9p/9p.ko.xz: kernel/net/9p/9pnet.ko.xz\n"
+                                          "kernel/net/9p/9pnet.ko.xz:\n")
+    order = initramfs.module_load_order(tmp_path, ["virtio_pci", "9p"])
+    assert order == ["kernel/net/9p/9pnet.ko.xz", "kernel/fs/9p/9p.ko.xz"]
+    (tmp_path / "modules.builtin").write_text("")
+    with pytest.raises(RunError, match="lack virtio_pci"):
+        initramfs.module_load_order(tmp_path, ["virtio_pci", "9p"])
 
 
 def test_memory_sizes():

@@ -287,6 +287,7 @@ def test_initramfs_loads_9p_and_overlay_modules_after_their_dependencies(kernel)
 def test_kernel_trouble_is_recognised_by_its_printed_format():
     trouble = [
         "[    9.5] WARNING: CPU: 1 PID: 166 at drivers/foo.c:12 foo_init+0x1/0x2 [foo]",
+        "[    5.0] WARNING: vm_warn.c:11 at vm_warn_init+0x10/0xff0 [vm_warn], CPU#0: insmod/134",
         "[    9.5] BUG: kernel NULL pointer dereference, address: 0000000000000000",
         "[    9.5] Oops: 0002 [#1] PREEMPT SMP NOPTI",
         "[    9.5] general protection fault, probably for non-canonical address 0xdead: 0000 [#1] SMP",

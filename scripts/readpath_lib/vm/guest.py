@@ -25,9 +25,11 @@ GUEST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 NINEP = "trans=virtio,version=9p2000.L,msize=262144"
 # Kernel log lines that fail a run, whatever the command's own status.
 # (Boot-time "WARNING:" notes about CPU vulnerabilities or a user program's GP fault are
-# not kernel trouble, so WARN and die() are matched by the formats they print.)
+# not kernel trouble, so WARN and die() are matched by the formats they print: up to 6.x
+# `WARNING: CPU: 0 PID: 134 at FILE:LINE FUNC`, in 7.x `WARNING: FILE:LINE at FUNC, CPU#0: COMM/PID`.)
 TROUBLE = re.compile(r"Kernel panic - not syncing|\bOops\b|\bBUG: |kernel BUG at|"
-                     r"WARNING: CPU: \d+ PID: \d+ at|WARNING: (possible|suspicious|inconsistent) |"
+                     r"WARNING: CPU: \d+ PID: \d+ at|WARNING: \S+ at \S+.*, CPU#\d+: |"
+                     r"WARNING: (possible|suspicious|inconsistent) |"
                      r"\[#\d+\]")
 TAIL_LINES = 40
 # Quiet console (the full log is read with dmesg at the end), reboot on panic (QEMU then

@@ -189,6 +189,30 @@ static inline bool myfs_bio_add_folio(struct bio *bio, struct folio *folio)
 }
 
 /*
+ * -o nowait: a file that says it can be read without blocking.  FMODE_NOWAIT
+ * lets io_uring issue a read with IOCB_NOWAIT and complete it inline when the
+ * pages are cached (6.1's io_uring assumed it of every regular file; 6.12
+ * and 7.x punt reads of files without it to an io-wq worker).  Async buffered
+ * reads (a cache miss waits on a page callback, not in a worker) are a file
+ * mode bit up to 6.10 and a file_operations flag since 6.11: whichever the
+ * headers define.
+ */
+#ifdef FMODE_BUF_RASYNC
+#define MYFS_FMODE_NOWAIT (FMODE_NOWAIT | FMODE_BUF_RASYNC)
+#else
+#define MYFS_FMODE_NOWAIT FMODE_NOWAIT
+#endif
+
+/* The file tables' fop_flags (6.11 moved such flags from f_mode there). */
+#ifdef FOP_BUFFER_RASYNC
+#define MYFS_FOP_FLAGS
+#define MYFS_FOP_FLAGS_NOWAIT .fop_flags = FOP_BUFFER_RASYNC,
+#else
+#define MYFS_FOP_FLAGS
+#define MYFS_FOP_FLAGS_NOWAIT
+#endif
+
+/*
  * iomap_dio_rw(iocb, iter, ops, dops, dio_flags, private, done_before) and
  * iomap_ops.iomap_begin(inode, pos, length, flags, iomap, srcmap) are the
  * same on 6.1 and 6.12 (checked against both trees' linux/iomap.h), so

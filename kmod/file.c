@@ -289,12 +289,20 @@ static int myfs_fsync(struct file *file, loff_t start, loff_t end, int datasync)
 	return noop_fsync(file, start, end, datasync);
 }
 
-static const struct file_operations myfs_file_read_operations;
+/* [read=read][nowait=on]; [0][0] is myfs_file_operations, every inode's i_fop. */
+static const struct file_operations *const myfs_fops[2][2];
 
 static int myfs_open(struct inode *inode, struct file *file)
 {
-	if (READ_ONCE(inode_sbi(inode)->opts.read_mode) == MYFS_READ_MODE_READ)
-		replace_fops(file, &myfs_file_read_operations);
+	struct myfs_sb_info *sbi = inode_sbi(inode);
+	bool by_read = READ_ONCE(sbi->opts.read_mode) == MYFS_READ_MODE_READ;
+	bool nowait = READ_ONCE(sbi->opts.nowait);
+
+	if (by_read || nowait)
+		replace_fops(file, myfs_fops[by_read][nowait]);
+	/* -o nowait: io_uring may read it with IOCB_NOWAIT, inline when cached. */
+	if (nowait)
+		file->f_mode |= MYFS_FMODE_NOWAIT;
 	/* Image files read O_DIRECT from the device (memory files cannot). */
 	if (myfs_is_image(inode))
 		file->f_mode |= FMODE_CAN_ODIRECT;
@@ -387,8 +395,9 @@ const struct address_space_operations myfs_aops = {
 };
 
 /*
- * Both file tables.  -o read=read takes the second: its ->read takes read(2)
- * and pread(2); readv and io_uring keep ->read_iter.
+ * The file tables.  -o read=read takes one with ->read, which takes read(2)
+ * and pread(2) (readv and io_uring keep ->read_iter); -o nowait one with
+ * async buffered reads where the kernel flags them in file_operations.
  */
 #define MYFS_FILE_OPERATIONS					\
 	.open		= myfs_open,				\
@@ -403,11 +412,29 @@ const struct address_space_operations myfs_aops = {
 
 const struct file_operations myfs_file_operations = {
 	MYFS_FILE_OPERATIONS,
+	MYFS_FOP_FLAGS
 };
 
 static const struct file_operations myfs_file_read_operations = {
 	MYFS_FILE_OPERATIONS,
 	.read		= myfs_read,
+	MYFS_FOP_FLAGS
+};
+
+static const struct file_operations myfs_file_nowait_operations = {
+	MYFS_FILE_OPERATIONS,
+	MYFS_FOP_FLAGS_NOWAIT
+};
+
+static const struct file_operations myfs_file_read_nowait_operations = {
+	MYFS_FILE_OPERATIONS,
+	.read		= myfs_read,
+	MYFS_FOP_FLAGS_NOWAIT
+};
+
+static const struct file_operations *const myfs_fops[2][2] = {
+	{ &myfs_file_operations, &myfs_file_nowait_operations },
+	{ &myfs_file_read_operations, &myfs_file_read_nowait_operations },
 };
 
 const struct inode_operations myfs_file_inode_operations = {

@@ -61,6 +61,7 @@ struct myfs_options {
 	bool fault_around;
 	enum myfs_trace_mode trace;
 	bool counters;
+	bool nowait;			/* files opened say FMODE_NOWAIT (compat.h) */
 };
 
 struct myfs_counters {

@@ -30,6 +30,7 @@ enum myfs_param {
 	Opt_fault_around,
 	Opt_trace,
 	Opt_counters,
+	Opt_nowait,
 };
 
 static const struct constant_table myfs_param_read[] = {
@@ -65,6 +66,7 @@ static const struct fs_parameter_spec myfs_fs_parameters[] = {
 	fsparam_enum("fault_around", Opt_fault_around, myfs_param_on_off),
 	fsparam_enum("trace", Opt_trace, myfs_param_trace),
 	fsparam_enum("counters", Opt_counters, myfs_param_on_off),
+	fsparam_enum("nowait", Opt_nowait, myfs_param_on_off),
 	{}
 };
 
@@ -110,6 +112,9 @@ static int myfs_parse_param(struct fs_context *fc, struct fs_parameter *param)
 	case Opt_counters:
 		ctx->opts.counters = result.uint_32;
 		break;
+	case Opt_nowait:
+		ctx->opts.nowait = result.uint_32;
+		break;
 	}
 	return 0;
 }
@@ -130,6 +135,8 @@ static int myfs_show_options(struct seq_file *m, struct dentry *root)
 	seq_printf(m, ",fault_around=%s", READ_ONCE(opts->fault_around) ? "on" : "off");
 	seq_printf(m, ",trace=%s", myfs_param_trace[READ_ONCE(opts->trace)].name);
 	seq_printf(m, ",counters=%s", READ_ONCE(opts->counters) ? "on" : "off");
+	if (READ_ONCE(opts->nowait))
+		seq_puts(m, ",nowait=on");
 	return 0;
 }
 
@@ -340,6 +347,7 @@ static int myfs_reconfigure(struct fs_context *fc)
 	WRITE_ONCE(sbi->opts.fault_around, ctx->opts.fault_around);
 	WRITE_ONCE(sbi->opts.trace, ctx->opts.trace);
 	WRITE_ONCE(sbi->opts.counters, ctx->opts.counters);
+	WRITE_ONCE(sbi->opts.nowait, ctx->opts.nowait);
 	return 0;
 }
 

@@ -1,0 +1,95 @@
+"""Read-path features since 6.12, as myfs knobs, each proved by its known effect on every
+test kernel through `readpath compare-options` (one guest per kernel):
+
+- `nowait=on`: myfs files say FMODE_NOWAIT (and async buffered reads). io_uring then
+  issues each read with IOCB_NOWAIT from io_uring_enter and completes it inline when the
+  pages are cached; without it, 6.12 and 7.3 hand every read of a myfs file to an io-wq
+  worker. myfs's recorded call paths show where every `read_iter` call came from, exactly:
+  all through `io_wq_worker` without the knob, none with it. 6.1's io_uring takes every
+  regular file as nowait-capable, so there both show none, and the test asserts that too.
+  The reader's context switches (one per punted request on 6.12, about one in twenty on
+  7.3, whose io_uring waits on the worker's completion with fewer sleeps) fall to ~0.
+"""
+
+import subprocess
+
+import pytest
+
+from conftest import REPO
+from readpath_lib import build, callpaths, guest_suite, results
+from readpath_lib.vm import kernels
+
+CONFIGS = ["default", "nowait=on"]
+
+
+def punts_without_nowait(kernel):
+    """Whether this kernel's io_uring sends reads of files without FMODE_NOWAIT to io-wq:
+    measured on the test kernels (6.1: no; 6.12 and 7.3: yes)."""
+    return kernels.version_key(kernel.release) >= kernels.version_key("6.12")
+
+
+@pytest.fixture(scope="module")
+def nowait_runs(kernel, tmp_path_factory):
+    """{label: results.Run} of one compare-options run of default against nowait=on."""
+    if not build.bench_binary().is_file():
+        pytest.skip(f"{build.bench_binary()} is not built (readpath test builds it first)")
+    out = tmp_path_factory.mktemp(f"nowait-{kernel.release}")
+    proc = subprocess.run(["/usr/bin/python3", str(REPO / "scripts" / "readpath"),
+                           "compare-options", *CONFIGS, "--kernel", kernel.release,
+                           "--profile", "tiny", "--rounds", "1", "--repetitions", "3",
+                           "--methods", "uring", "--no-build",
+                           "--out", str(out)], capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runs = {label: results.load(out / "raw" / f"myfs-{guest_suite.slug(label)}.json",
+                                label=label) for label in CONFIGS}
+    paths = {label: callpaths.load(out / "raw" / f"myfs-{guest_suite.slug(label)}.paths")
+             for label in CONFIGS}
+    return runs, paths, (out / "report.md").read_text()
+
+
+def _uring_reads(paths):
+    """(read_iter calls issued by io_uring, those of them issued by an io-wq worker)."""
+    stacks = [s for s in paths.get("read_iter", []) if "io_issue_sqe" in s.frames]
+    assert stacks and not any(s.unrecorded for s in stacks), paths.get("read_iter")
+    return (sum(s.calls for s in stacks),
+            sum(s.calls for s in stacks if "io_wq_worker" in s.frames))
+
+
+def _warm_uring(run):
+    cells = [b for b in run.benchmarks.values()
+             if b.method == "uring" and b.params.get("warm") == 1 and b.params.get("io") == 4096
+             and b.params.get("qd") == 1]
+    assert cells, f"no warm 4 KiB uring cell at queue depth 1 in {run.label}"
+    return cells
+
+
+def test_nowait_issues_io_uring_reads_inline_instead_of_from_io_wq(kernel, nowait_runs):
+    _, paths, _ = nowait_runs
+    calls, by_worker = _uring_reads(paths["default"])
+    if punts_without_nowait(kernel):
+        assert by_worker == calls, (kernel.release, by_worker, calls)
+    else:
+        assert by_worker == 0, (kernel.release, by_worker, calls)
+    calls, by_worker = _uring_reads(paths["nowait=on"])
+    assert by_worker == 0, (kernel.release, by_worker, calls)
+
+
+def test_nowait_leaves_the_reader_without_context_switches(kernel, nowait_runs):
+    runs, _, _ = nowait_runs
+    for default, nowait in zip(_warm_uring(runs["default"]), _warm_uring(runs["nowait=on"])):
+        requests = default.params["file"] // 4096
+        off, on = default.median("ctxsw"), nowait.median("ctxsw")
+        assert on <= 0.02 * requests, (kernel.release, on, requests)
+        if punts_without_nowait(kernel):
+            assert off > on + 0.02 * requests, (kernel.release, off, on, requests)
+        else:
+            assert off <= 0.02 * requests, (kernel.release, off, requests)
+        # The same reads reach myfs either way.
+        assert default.median("myfs_read_iter") == nowait.median("myfs_read_iter") == requests
+
+
+def test_nowait_shows_in_the_mount_options(nowait_runs):
+    runs, _, report = nowait_runs
+    assert "nowait=on" in runs["nowait=on"].context("fs_options")
+    assert "nowait" not in runs["default"].context("fs_options")
+    assert "nowait=on" in report

@@ -203,10 +203,21 @@ static inline bool myfs_bio_add_folio(struct bio *bio, struct folio *folio)
 #define MYFS_FMODE_NOWAIT FMODE_NOWAIT
 #endif
 
+/*
+ * 6.14: uncached buffered reads (RWF_DONTCACHE: pages a read brings in leave
+ * the cache when it completes) where the filesystem says FOP_DONTCACHE.
+ * myfs says it in every file table.
+ */
+#ifdef FOP_DONTCACHE
+#define MYFS_FOP_DONTCACHE FOP_DONTCACHE
+#else
+#define MYFS_FOP_DONTCACHE 0
+#endif
+
 /* The file tables' fop_flags (6.11 moved such flags from f_mode there). */
 #ifdef FOP_BUFFER_RASYNC
-#define MYFS_FOP_FLAGS
-#define MYFS_FOP_FLAGS_NOWAIT .fop_flags = FOP_BUFFER_RASYNC,
+#define MYFS_FOP_FLAGS .fop_flags = MYFS_FOP_DONTCACHE,
+#define MYFS_FOP_FLAGS_NOWAIT .fop_flags = MYFS_FOP_DONTCACHE | FOP_BUFFER_RASYNC,
 #else
 #define MYFS_FOP_FLAGS
 #define MYFS_FOP_FLAGS_NOWAIT

@@ -116,6 +116,7 @@ static int myfs_read_folio(struct file *file, struct folio *folio)
 	struct myfs_sb_info *sbi = inode_sbi(inode);
 
 	myfs_hook(sbi, MYFS_READ_FOLIO);
+	myfs_add(sbi, MYFS_READ_FOLIO_PAGES, folio_nr_pages(folio));
 	if (!sbi->opts.synthetic)
 		return ram_aops.read_folio(file, folio);	/* a hole: zeros */
 	myfs_model_latency(sbi);
@@ -132,12 +133,14 @@ static void myfs_readahead(struct readahead_control *rac)
 	struct myfs_sb_info *sbi = inode_sbi(inode);
 	loff_t isize = i_size_read(inode);
 	struct folio *folio;
+	u64 folios = 0;
 
 	myfs_hook(sbi, MYFS_READAHEAD);
 	myfs_add(sbi, MYFS_READAHEAD_PAGES, readahead_count(rac));
 	if (sbi->opts.synthetic)
 		myfs_model_latency(sbi);
 	while ((folio = readahead_folio(rac))) {
+		folios++;
 		if (sbi->opts.synthetic)
 			myfs_fill_synthetic(folio, inode->i_ino, isize);
 		else
@@ -145,6 +148,7 @@ static void myfs_readahead(struct readahead_control *rac)
 		folio_mark_uptodate(folio);
 		folio_unlock(folio);
 	}
+	myfs_add(sbi, MYFS_READAHEAD_FOLIOS, folios);
 }
 
 /* ramfs's write_end is not exported on its own; its aops table is. */
@@ -319,8 +323,16 @@ static int myfs_open(struct inode *inode, struct file *file)
  */
 static void myfs_size_grown(struct inode *inode, loff_t oldsize)
 {
-	if (inode_sbi(inode)->opts.synthetic && i_size_read(inode) > oldsize &&
-	    offset_in_page(oldsize))
+	if (!inode_sbi(inode)->opts.synthetic || i_size_read(inode) <= oldsize ||
+	    !offset_in_page(oldsize))
+		return;
+	/*
+	 * A large folio holding the old end may not split, and truncating
+	 * inside it only zeroes: drop the whole cache (it is regenerated).
+	 */
+	if (mapping_large_folio_support(inode->i_mapping))
+		truncate_pagecache(inode, 0);
+	else
 		truncate_pagecache(inode, round_down(oldsize, PAGE_SIZE));
 }
 
@@ -397,7 +409,8 @@ const struct address_space_operations myfs_aops = {
 /*
  * The file tables.  -o read=read takes one with ->read, which takes read(2)
  * and pread(2) (readv and io_uring keep ->read_iter); -o nowait one with
- * async buffered reads where the kernel flags them in file_operations.
+ * async buffered reads where the kernel flags them in file_operations.  All
+ * offer uncached reads (RWF_DONTCACHE) where the kernel has them.
  */
 #define MYFS_FILE_OPERATIONS					\
 	.open		= myfs_open,				\

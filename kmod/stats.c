@@ -42,6 +42,8 @@ const char *const myfs_counter_names[MYFS_NR_COUNTERS] = {
 	[MYFS_BIO_COMPLETE] = "bio_complete",
 	[MYFS_BIO_ERROR] = "bio_error",
 	[MYFS_DIRECT_READ] = "direct_read",
+	[MYFS_READAHEAD_FOLIOS] = "readahead_folios",
+	[MYFS_READ_FOLIO_PAGES] = "read_folio_pages",
 };
 
 /* /sys/fs/myfs */

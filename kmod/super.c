@@ -31,6 +31,7 @@ enum myfs_param {
 	Opt_trace,
 	Opt_counters,
 	Opt_nowait,
+	Opt_large_folios,
 };
 
 static const struct constant_table myfs_param_read[] = {
@@ -67,6 +68,7 @@ static const struct fs_parameter_spec myfs_fs_parameters[] = {
 	fsparam_enum("trace", Opt_trace, myfs_param_trace),
 	fsparam_enum("counters", Opt_counters, myfs_param_on_off),
 	fsparam_enum("nowait", Opt_nowait, myfs_param_on_off),
+	fsparam_enum("large_folios", Opt_large_folios, myfs_param_on_off),
 	{}
 };
 
@@ -115,6 +117,9 @@ static int myfs_parse_param(struct fs_context *fc, struct fs_parameter *param)
 	case Opt_nowait:
 		ctx->opts.nowait = result.uint_32;
 		break;
+	case Opt_large_folios:
+		ctx->opts.large_folios = result.uint_32;
+		break;
 	}
 	return 0;
 }
@@ -137,6 +142,8 @@ static int myfs_show_options(struct seq_file *m, struct dentry *root)
 	seq_printf(m, ",counters=%s", READ_ONCE(opts->counters) ? "on" : "off");
 	if (READ_ONCE(opts->nowait))
 		seq_puts(m, ",nowait=on");
+	if (READ_ONCE(opts->large_folios))
+		seq_puts(m, ",large_folios=on");
 	return 0;
 }
 
@@ -164,6 +171,9 @@ static struct inode *myfs_get_inode(struct super_block *sb, const struct inode *
 		inode->i_op = &myfs_file_inode_operations;
 		inode->i_fop = &myfs_file_operations;
 		inode->i_mapping->a_ops = &myfs_aops;
+		/* -o large_folios: the page cache may use folios of any order it offers. */
+		if (READ_ONCE(MYFS_SB(sb)->opts.large_folios))
+			mapping_set_large_folios(inode->i_mapping);
 		/* Synthetic pages are clean and can be regenerated: let them go. */
 		if (!MYFS_SB(sb)->opts.synthetic)
 			mapping_set_unevictable(inode->i_mapping);
@@ -348,6 +358,7 @@ static int myfs_reconfigure(struct fs_context *fc)
 	WRITE_ONCE(sbi->opts.trace, ctx->opts.trace);
 	WRITE_ONCE(sbi->opts.counters, ctx->opts.counters);
 	WRITE_ONCE(sbi->opts.nowait, ctx->opts.nowait);
+	WRITE_ONCE(sbi->opts.large_folios, ctx->opts.large_folios);
 	return 0;
 }
 

@@ -1,5 +1,6 @@
-"""Read-path features since 6.12, as myfs knobs, each proved by its known effect on every
-test kernel through `readpath compare-options` (one guest per kernel):
+"""Read-path features since 6.12 as myfs knobs and readpath methods, each proved by its
+known effect on every test kernel. One `readpath compare-options default nowait=on
+large_folios=on` per kernel (one guest) gives all of it:
 
 - `nowait=on`: myfs files say FMODE_NOWAIT (and async buffered reads). io_uring then
   issues each read with IOCB_NOWAIT from io_uring_enter and completes it inline when the
@@ -9,6 +10,14 @@ test kernel through `readpath compare-options` (one guest per kernel):
   regular file as nowait-capable, so there both show none, and the test asserts that too.
   The reader's context switches (one per punted request on 6.12, about one in twenty on
   7.3, whose io_uring waits on the worker's completion with fewer sleeps) fall to ~0.
+- `large_folios=on`: the page cache reads myfs files in folios of several pages
+  (`readahead_folios` below `readahead_pages`); without it, one page per folio.
+- the cache state of every cell (`cache_pages` after the counted pass; cachestat where the
+  kernel has it, 6.5 and later, mincore on 6.1).
+- `pread_dontcache`, `uring_dontcache` (RWF_DONTCACHE, 6.14 and later; myfs says
+  FOP_DONTCACHE): a cold pass leaves none of the file's pages in the page cache, where
+  `pread` leaves all of them; the same pages were read in. On older kernels their cells are
+  skipped, saying why.
 """
 
 import subprocess
@@ -19,7 +28,13 @@ from conftest import REPO
 from readpath_lib import build, callpaths, guest_suite, results
 from readpath_lib.vm import kernels
 
-CONFIGS = ["default", "nowait=on"]
+CONFIGS = ["default", "nowait=on", "large_folios=on"]
+METHODS = "uring,pread,mmap_touch,pread_dontcache,uring_dontcache"
+
+
+def has_dontcache(kernel):
+    """RWF_DONTCACHE came in 6.14 (and myfs says FOP_DONTCACHE wherever the kernel has it)."""
+    return kernels.version_key(kernel.release) >= kernels.version_key("6.14")
 
 
 def punts_without_nowait(kernel):
@@ -37,7 +52,7 @@ def nowait_runs(kernel, tmp_path_factory):
     proc = subprocess.run(["/usr/bin/python3", str(REPO / "scripts" / "readpath"),
                            "compare-options", *CONFIGS, "--kernel", kernel.release,
                            "--profile", "tiny", "--rounds", "1", "--repetitions", "3",
-                           "--methods", "uring", "--no-build",
+                           "--methods", METHODS, "--no-build",
                            "--out", str(out)], capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-3000:]
     runs = {label: results.load(out / "raw" / f"myfs-{guest_suite.slug(label)}.json",
@@ -93,3 +108,62 @@ def test_nowait_shows_in_the_mount_options(nowait_runs):
     assert "nowait=on" in runs["nowait=on"].context("fs_options")
     assert "nowait" not in runs["default"].context("fs_options")
     assert "nowait=on" in report
+
+
+def _cells(run, method, warm):
+    cells = [b for b in run.benchmarks.values() if b.method == method and b.params.get("warm") == warm]
+    assert cells, f"no {method} warm:{warm} cell in {run.label}"
+    return cells
+
+
+def test_large_folios_read_several_pages_per_folio(kernel, nowait_runs):
+    runs, _, _ = nowait_runs
+    for method in ("pread", "mmap_touch"):
+        for default, large in zip(_cells(runs["default"], method, 0), _cells(runs["large_folios=on"], method, 0)):
+            pages = default.params["file"] // 4096
+            assert default.median("myfs_readahead_pages") == large.median("myfs_readahead_pages") == pages
+            assert default.median("myfs_readahead_folios") == pages, (kernel.release, default.name)
+            folios = large.median("myfs_readahead_folios")
+            assert folios <= pages / 4, (kernel.release, large.name, folios)
+            print(f"{kernel.release} {large.name}: {pages} pages in {folios:g} folios")
+
+
+def test_every_cell_records_what_the_page_cache_holds(kernel, nowait_runs):
+    runs, _, _ = nowait_runs
+    run = runs["default"]
+    source = run.context("cache_state_via")
+    expected = "cachestat" if kernels.version_key(kernel.release) >= kernels.version_key("6.5") else "mincore"
+    assert source == expected, (kernel.release, source)
+    for warm in (0, 1):
+        for cell in _cells(run, "pread", warm):
+            assert cell.median("cache_pages") == cell.params["file"] // 4096, cell.name
+            assert bool(cell.values("cache_evicted")) == (source == "cachestat"), cell.name
+
+
+def test_uncached_reads_leave_none_of_their_pages_in_the_page_cache(kernel, nowait_runs):
+    if not has_dontcache(kernel):
+        pytest.skip(f"{kernel.release} has no RWF_DONTCACHE (6.14 and later): its cells skip, "
+                    "as test_uncached_read_cells_say_why_the_kernel_refuses_them checks")
+    runs, _, _ = nowait_runs
+    run = runs["default"]
+    pread_cold = _cells(run, "pread", 0)
+    for method in ("pread_dontcache", "uring_dontcache"):
+        for cell in _cells(run, method, 0):
+            assert not cell.skipped, cell.skipped
+            assert cell.median("cache_pages") == 0, (cell.name, cell.median("cache_pages"))
+            # The same pages were read in as by pread.
+            assert cell.median("myfs_readahead_pages") == pread_cold[0].median("myfs_readahead_pages")
+        for cell in _cells(run, method, 1):  # pages found in the page cache stay there
+            assert cell.median("cache_pages") == cell.params["file"] // 4096, cell.name
+    assert all(c.median("cache_pages") == c.params["file"] // 4096 for c in pread_cold)
+
+
+def test_uncached_read_cells_say_why_the_kernel_refuses_them(kernel, nowait_runs):
+    if has_dontcache(kernel):
+        pytest.skip(f"{kernel.release} has RWF_DONTCACHE: its cells run "
+                    "(test_uncached_reads_leave_none_of_their_pages_in_the_page_cache)")
+    runs, _, _ = nowait_runs
+    for method in ("pread_dontcache", "uring_dontcache"):
+        for warm in (0, 1):
+            for cell in _cells(runs["default"], method, warm):
+                assert "need Linux 6.14 or later" in cell.skipped, (cell.name, cell.skipped)

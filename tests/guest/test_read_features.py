@@ -8,8 +8,10 @@ large_folios=on` per kernel (one guest) gives all of it:
   worker. myfs's recorded call paths show where every `read_iter` call came from, exactly:
   all through `io_wq_worker` without the knob, none with it. 6.1's io_uring takes every
   regular file as nowait-capable, so there both show none, and the test asserts that too.
-  The reader's context switches (one per punted request on 6.12, about one in twenty on
-  7.3, whose io_uring waits on the worker's completion with fewer sleeps) fall to ~0.
+  The reader's context switches fall to ~0; how many there were without the knob depends on
+  timing (whether the worker finished before the reader slept: warm 4K at queue depth 1,
+  56 per 256 requests on 6.12 and 14 on 7.3 in one run here), so that count is only
+  asserted to drop.
 - `large_folios=on`: the page cache reads myfs files in folios of several pages
   (`readahead_folios` below `readahead_pages`); without it, one page per folio.
 - the cache state of every cell (`cache_pages` after the counted pass; cachestat where the
@@ -96,7 +98,7 @@ def test_nowait_leaves_the_reader_without_context_switches(kernel, nowait_runs):
         off, on = default.median("ctxsw"), nowait.median("ctxsw")
         assert on <= 0.02 * requests, (kernel.release, on, requests)
         if punts_without_nowait(kernel):
-            assert off > on + 0.02 * requests, (kernel.release, off, on, requests)
+            assert off > on, (kernel.release, off, on, requests)
         else:
             assert off <= 0.02 * requests, (kernel.release, off, requests)
         # The same reads reach myfs either way.

@@ -275,7 +275,10 @@ def ensure_build_root(release, log=lambda msg: None) -> Path:
         log(f"readpath vm: installing linux-headers-{release} in the {_base_suite(suite)} "
             "build root, once")
         target = f"-t {suite} " if suite.endswith("-backports") else ""
-        done = chroot_run(root, "apt-get update -qq && DEBIAN_FRONTEND=noninteractive "
+        # sid's Release is valid for a week; a mirror that serves an older snapshot of it
+        # (as here) makes apt refuse it as expired. Its signature is still checked.
+        done = chroot_run(root, "apt-get -o Acquire::Check-Valid-Until=false update -qq && "
+                          "DEBIAN_FRONTEND=noninteractive "
                           f"apt-get install -y -qq --no-install-recommends {target}"
                           f"linux-headers-{release} {' '.join(BUILD_TOOLS)} && apt-get clean",
                           capture_output=True, text=True)

@@ -263,6 +263,7 @@ void untimed_together(CellThread& t, Pass&& pass) {
 struct Counted {
   Counters hooks;
   std::optional<BlockReads> device;
+  std::optional<CacheState> cache;  // the whole file's, after the pass (thread 0)
 };
 
 // An untimed pass of every thread in the cell's cache state. With check, every byte is
@@ -283,6 +284,9 @@ Counted untimed_pass(CellThread& t, bool check, bool count) {
   if (counts_device)
     g_sync.attempt([&] { counted.device = read_block_stat(g_run.device->stat_path) - device_before; });
   if (counts_hooks) g_sync.attempt([&] { counted.hooks = counter_delta(before, read_stats(g_run.stats_path)); });
+  // After the hook counters: mincore's mapping (where there is no cachestat) is no hook call
+  // of the pass.
+  if (count && t.index == 0) g_sync.attempt([&] { counted.cache = cache_state(t.fd->get(), t.file->size); });
   return counted;
 }
 
@@ -393,6 +397,14 @@ void set_counters(benchmark::State& state, const Cell& cell, const PassTotals& t
   // number of timed iterations (kAvgIterations would divide by those).
   for (const auto& [name, calls] : counted.hooks)
     state.counters["myfs_" + name] = Counter(static_cast<double>(calls), Counter::kAvgThreads);
+  // What the page cache holds of the file after that pass, in pages (thread 0 alone sets
+  // them: the sum over threads leaves them as they are).
+  if (const auto& cache = counted.cache) {
+    state.counters["cache_pages"] = static_cast<double>(cache->cached);
+    if (cache->evicted) state.counters["cache_evicted"] = static_cast<double>(*cache->evicted);
+    if (cache->recently_evicted)
+      state.counters["cache_recently_evicted"] = static_cast<double>(*cache->recently_evicted);
+  }
   // The device's reads during the same pass, alike; the average request size is a ratio of
   // two of them, so it is not divided (thread 0 alone sets it: the sum leaves it as it is).
   if (const auto& dev = counted.device) {
@@ -735,6 +747,7 @@ int main_impl(int argc, char** argv) {
   benchmark::AddCustomContext("placement", std::string(placement_name(o.placement)));
   benchmark::AddCustomContext("topology", topology_summary());
   benchmark::AddCustomContext("page_size", std::to_string(page_size()));
+  benchmark::AddCustomContext("cache_state_via", cache_state_source());
   benchmark::AddCustomContext("myfs_synthetic", g_run.synthetic ? "1" : "0");
   // The names come from myfs itself, in its order: the scripts keep no list of their own.
   if (!g_run.counter_names.empty()) benchmark::AddCustomContext("myfs_counters", g_run.counter_names);

@@ -160,8 +160,8 @@ static int myfs_image_add(struct super_block *sb, const struct myfs_entry *e)
 		iput(inode);
 		return -ENOMEM;
 	}
-	/* d_alloc_name's reference stays: the pin myfs_kill_sb drops. */
-	d_add(dentry, inode);
+	myfs_make_persistent(dentry, inode);	/* the pin umount drops */
+	dput(dentry);
 	return 0;
 }
 
@@ -367,6 +367,7 @@ static int myfs_image_read_folio(struct file *file, struct folio *folio)
 	struct myfs_bio_ctx ctx = { };
 
 	myfs_hook(sbi, MYFS_READ_FOLIO);
+	myfs_add(sbi, MYFS_READ_FOLIO_PAGES, folio_nr_pages(folio));
 	myfs_model_latency(sbi);
 	myfs_read_folio_into(inode, sbi, &ctx, folio, 1,
 			     mapping_gfp_constraint(folio->mapping, GFP_KERNEL), 0);
@@ -383,14 +384,18 @@ static void myfs_image_readahead(struct readahead_control *rac)
 	gfp_t gfp = mapping_gfp_constraint(rac->mapping, GFP_KERNEL) | __GFP_NORETRY | __GFP_NOWARN;
 	struct myfs_bio_ctx ctx = { };
 	struct folio *folio;
+	u64 folios = 0;
 
 	myfs_hook(sbi, MYFS_READAHEAD);
 	myfs_add(sbi, MYFS_READAHEAD_PAGES, readahead_count(rac));
 	myfs_model_latency(sbi);
-	while ((folio = readahead_folio(rac)))
+	while ((folio = readahead_folio(rac))) {
+		folios++;
 		myfs_read_folio_into(inode, sbi, &ctx, folio,
 				     bio_max_segs(readahead_count(rac)), gfp, REQ_RAHEAD);
+	}
 	myfs_submit(sbi, &ctx);
+	myfs_add(sbi, MYFS_READAHEAD_FOLIOS, folios);
 }
 
 const struct address_space_operations myfs_image_aops = {

@@ -116,6 +116,7 @@ static int myfs_read_folio(struct file *file, struct folio *folio)
 	struct myfs_sb_info *sbi = inode_sbi(inode);
 
 	myfs_hook(sbi, MYFS_READ_FOLIO);
+	myfs_add(sbi, MYFS_READ_FOLIO_PAGES, folio_nr_pages(folio));
 	if (!sbi->opts.synthetic)
 		return ram_aops.read_folio(file, folio);	/* a hole: zeros */
 	myfs_model_latency(sbi);
@@ -132,12 +133,14 @@ static void myfs_readahead(struct readahead_control *rac)
 	struct myfs_sb_info *sbi = inode_sbi(inode);
 	loff_t isize = i_size_read(inode);
 	struct folio *folio;
+	u64 folios = 0;
 
 	myfs_hook(sbi, MYFS_READAHEAD);
 	myfs_add(sbi, MYFS_READAHEAD_PAGES, readahead_count(rac));
 	if (sbi->opts.synthetic)
 		myfs_model_latency(sbi);
 	while ((folio = readahead_folio(rac))) {
+		folios++;
 		if (sbi->opts.synthetic)
 			myfs_fill_synthetic(folio, inode->i_ino, isize);
 		else
@@ -145,14 +148,15 @@ static void myfs_readahead(struct readahead_control *rac)
 		folio_mark_uptodate(folio);
 		folio_unlock(folio);
 	}
+	myfs_add(sbi, MYFS_READAHEAD_FOLIOS, folios);
 }
 
 /* ramfs's write_end is not exported on its own; its aops table is. */
-static int myfs_write_end(struct file *file, struct address_space *mapping,
+static int myfs_write_end(myfs_write_ctx_t *ctx, struct address_space *mapping,
 			  loff_t pos, unsigned int len, unsigned int copied,
 			  myfs_write_unit_t *unit, void *fsdata)
 {
-	return ram_aops.write_end(file, mapping, pos, len, copied, unit, fsdata);
+	return ram_aops.write_end(ctx, mapping, pos, len, copied, unit, fsdata);
 }
 
 /* ---- vm operations ---- */
@@ -289,12 +293,20 @@ static int myfs_fsync(struct file *file, loff_t start, loff_t end, int datasync)
 	return noop_fsync(file, start, end, datasync);
 }
 
-static const struct file_operations myfs_file_read_operations;
+/* [read=read][nowait=on]; [0][0] is myfs_file_operations, every inode's i_fop. */
+static const struct file_operations *const myfs_fops[2][2];
 
 static int myfs_open(struct inode *inode, struct file *file)
 {
-	if (READ_ONCE(inode_sbi(inode)->opts.read_mode) == MYFS_READ_MODE_READ)
-		replace_fops(file, &myfs_file_read_operations);
+	struct myfs_sb_info *sbi = inode_sbi(inode);
+	bool by_read = READ_ONCE(sbi->opts.read_mode) == MYFS_READ_MODE_READ;
+	bool nowait = READ_ONCE(sbi->opts.nowait);
+
+	if (by_read || nowait)
+		replace_fops(file, myfs_fops[by_read][nowait]);
+	/* -o nowait: io_uring may read it with IOCB_NOWAIT, inline when cached. */
+	if (nowait)
+		file->f_mode |= MYFS_FMODE_NOWAIT;
 	/* Image files read O_DIRECT from the device (memory files cannot). */
 	if (myfs_is_image(inode))
 		file->f_mode |= FMODE_CAN_ODIRECT;
@@ -311,8 +323,16 @@ static int myfs_open(struct inode *inode, struct file *file)
  */
 static void myfs_size_grown(struct inode *inode, loff_t oldsize)
 {
-	if (inode_sbi(inode)->opts.synthetic && i_size_read(inode) > oldsize &&
-	    offset_in_page(oldsize))
+	if (!inode_sbi(inode)->opts.synthetic || i_size_read(inode) <= oldsize ||
+	    !offset_in_page(oldsize))
+		return;
+	/*
+	 * A large folio holding the old end may not split, and truncating
+	 * inside it only zeroes: drop the whole cache (it is regenerated).
+	 */
+	if (mapping_large_folio_support(inode->i_mapping))
+		truncate_pagecache(inode, 0);
+	else
 		truncate_pagecache(inode, round_down(oldsize, PAGE_SIZE));
 }
 
@@ -387,8 +407,10 @@ const struct address_space_operations myfs_aops = {
 };
 
 /*
- * Both file tables.  -o read=read takes the second: its ->read takes read(2)
- * and pread(2); readv and io_uring keep ->read_iter.
+ * The file tables.  -o read=read takes one with ->read, which takes read(2)
+ * and pread(2) (readv and io_uring keep ->read_iter); -o nowait one with
+ * async buffered reads where the kernel flags them in file_operations.  All
+ * offer uncached reads (RWF_DONTCACHE) where the kernel has them.
  */
 #define MYFS_FILE_OPERATIONS					\
 	.open		= myfs_open,				\
@@ -403,11 +425,29 @@ const struct address_space_operations myfs_aops = {
 
 const struct file_operations myfs_file_operations = {
 	MYFS_FILE_OPERATIONS,
+	MYFS_FOP_FLAGS
 };
 
 static const struct file_operations myfs_file_read_operations = {
 	MYFS_FILE_OPERATIONS,
 	.read		= myfs_read,
+	MYFS_FOP_FLAGS
+};
+
+static const struct file_operations myfs_file_nowait_operations = {
+	MYFS_FILE_OPERATIONS,
+	MYFS_FOP_FLAGS_NOWAIT
+};
+
+static const struct file_operations myfs_file_read_nowait_operations = {
+	MYFS_FILE_OPERATIONS,
+	.read		= myfs_read,
+	MYFS_FOP_FLAGS_NOWAIT
+};
+
+static const struct file_operations *const myfs_fops[2][2] = {
+	{ &myfs_file_operations, &myfs_file_nowait_operations },
+	{ &myfs_file_read_operations, &myfs_file_read_nowait_operations },
 };
 
 const struct inode_operations myfs_file_inode_operations = {

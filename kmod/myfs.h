@@ -47,6 +47,8 @@ enum myfs_counter {
 	MYFS_BIO_COMPLETE,	/* bios whose end_io ran */
 	MYFS_BIO_ERROR,		/* of those, failed ones */
 	MYFS_DIRECT_READ,	/* reads with IOCB_DIRECT (image files) */
+	MYFS_READAHEAD_FOLIOS,	/* folios in readahead calls (pages: readahead_pages) */
+	MYFS_READ_FOLIO_PAGES,	/* pages of the folios read_folio calls read */
 	MYFS_NR_COUNTERS
 };
 
@@ -61,6 +63,8 @@ struct myfs_options {
 	bool fault_around;
 	enum myfs_trace_mode trace;
 	bool counters;
+	bool nowait;			/* files opened say FMODE_NOWAIT (compat.h) */
+	bool large_folios;		/* files created take folios of any order */
 };
 
 struct myfs_counters {

@@ -18,6 +18,7 @@
 #include <linux/jhash.h>
 #include <linux/spinlock.h>
 
+#include "compat.h"
 #include "myfs.h"
 
 const char *const myfs_counter_names[MYFS_NR_COUNTERS] = {
@@ -41,6 +42,8 @@ const char *const myfs_counter_names[MYFS_NR_COUNTERS] = {
 	[MYFS_BIO_COMPLETE] = "bio_complete",
 	[MYFS_BIO_ERROR] = "bio_error",
 	[MYFS_DIRECT_READ] = "direct_read",
+	[MYFS_READAHEAD_FOLIOS] = "readahead_folios",
+	[MYFS_READ_FOLIO_PAGES] = "read_folio_pages",
 };
 
 /* /sys/fs/myfs */
@@ -216,7 +219,7 @@ static int myfs_paths_format(struct myfs_sb_info *sbi, char **textp, size_t *len
  * file reads the snapshot formatted at its offset 0 instead.
  */
 static ssize_t paths_read(struct file *file, struct kobject *kobj,
-			  struct bin_attribute *attr, char *buf, loff_t off,
+			  myfs_bin_attr_t *attr, char *buf, loff_t off,
 			  size_t count)
 {
 	struct myfs_sb_info *sbi = kobj_to_sbi(kobj);
@@ -252,7 +255,7 @@ static struct attribute *myfs_sb_attrs[] = {
 	NULL,
 };
 
-static struct bin_attribute *myfs_sb_bin_attrs[] = {
+static myfs_bin_attr_t *myfs_sb_bin_attrs[] = {
 	&paths_attr,
 	NULL,
 };

@@ -30,6 +30,8 @@ enum myfs_param {
 	Opt_fault_around,
 	Opt_trace,
 	Opt_counters,
+	Opt_nowait,
+	Opt_large_folios,
 };
 
 static const struct constant_table myfs_param_read[] = {
@@ -65,6 +67,8 @@ static const struct fs_parameter_spec myfs_fs_parameters[] = {
 	fsparam_enum("fault_around", Opt_fault_around, myfs_param_on_off),
 	fsparam_enum("trace", Opt_trace, myfs_param_trace),
 	fsparam_enum("counters", Opt_counters, myfs_param_on_off),
+	fsparam_enum("nowait", Opt_nowait, myfs_param_on_off),
+	fsparam_enum("large_folios", Opt_large_folios, myfs_param_on_off),
 	{}
 };
 
@@ -110,6 +114,12 @@ static int myfs_parse_param(struct fs_context *fc, struct fs_parameter *param)
 	case Opt_counters:
 		ctx->opts.counters = result.uint_32;
 		break;
+	case Opt_nowait:
+		ctx->opts.nowait = result.uint_32;
+		break;
+	case Opt_large_folios:
+		ctx->opts.large_folios = result.uint_32;
+		break;
 	}
 	return 0;
 }
@@ -130,6 +140,10 @@ static int myfs_show_options(struct seq_file *m, struct dentry *root)
 	seq_printf(m, ",fault_around=%s", READ_ONCE(opts->fault_around) ? "on" : "off");
 	seq_printf(m, ",trace=%s", myfs_param_trace[READ_ONCE(opts->trace)].name);
 	seq_printf(m, ",counters=%s", READ_ONCE(opts->counters) ? "on" : "off");
+	if (READ_ONCE(opts->nowait))
+		seq_puts(m, ",nowait=on");
+	if (READ_ONCE(opts->large_folios))
+		seq_puts(m, ",large_folios=on");
 	return 0;
 }
 
@@ -157,6 +171,9 @@ static struct inode *myfs_get_inode(struct super_block *sb, const struct inode *
 		inode->i_op = &myfs_file_inode_operations;
 		inode->i_fop = &myfs_file_operations;
 		inode->i_mapping->a_ops = &myfs_aops;
+		/* -o large_folios: the page cache may use folios of any order it offers. */
+		if (READ_ONCE(MYFS_SB(sb)->opts.large_folios))
+			mapping_set_large_folios(inode->i_mapping);
 		/* Synthetic pages are clean and can be regenerated: let them go. */
 		if (!MYFS_SB(sb)->opts.synthetic)
 			mapping_set_unevictable(inode->i_mapping);
@@ -185,24 +202,23 @@ static int myfs_mknod(myfs_idmap_t *idmap, struct inode *dir,
 
 	if (!inode)
 		return -ENOSPC;
-	d_instantiate(dentry, inode);
-	dget(dentry);	/* pinned in the dcache, as in ramfs */
+	myfs_make_persistent(dentry, inode);	/* pinned in the dcache, as in ramfs */
 	myfs_inode_touch(dir);
 	return 0;
 }
 
-static int myfs_mkdir(myfs_idmap_t *idmap, struct inode *dir,
-		      struct dentry *dentry, umode_t mode)
+static myfs_mkdir_ret_t myfs_mkdir(myfs_idmap_t *idmap, struct inode *dir,
+				   struct dentry *dentry, umode_t mode)
 {
 	int err = myfs_mknod(idmap, dir, dentry, mode | S_IFDIR, 0);
 
 	if (!err)
 		inc_nlink(dir);
-	return err;
+	return MYFS_MKDIR_RETURN(err);
 }
 
 static int myfs_create(myfs_idmap_t *idmap, struct inode *dir,
-		       struct dentry *dentry, umode_t mode, bool excl)
+		       struct dentry *dentry, umode_t mode MYFS_CREATE_EXCL_PARAM)
 {
 	return myfs_mknod(idmap, dir, dentry, mode | S_IFREG, 0);
 }
@@ -220,8 +236,7 @@ static int myfs_symlink(myfs_idmap_t *idmap, struct inode *dir,
 		iput(inode);
 		return err;
 	}
-	d_instantiate(dentry, inode);
-	dget(dentry);
+	myfs_make_persistent(dentry, inode);
 	myfs_inode_touch(dir);
 	return 0;
 }
@@ -342,6 +357,8 @@ static int myfs_reconfigure(struct fs_context *fc)
 	WRITE_ONCE(sbi->opts.fault_around, ctx->opts.fault_around);
 	WRITE_ONCE(sbi->opts.trace, ctx->opts.trace);
 	WRITE_ONCE(sbi->opts.counters, ctx->opts.counters);
+	WRITE_ONCE(sbi->opts.nowait, ctx->opts.nowait);
+	WRITE_ONCE(sbi->opts.large_folios, ctx->opts.large_folios);
 	return 0;
 }
 
@@ -378,10 +395,11 @@ static int myfs_init_fs_context(struct fs_context *fc)
 }
 
 /*
- * Unpins every dentry below the root, as kill_litter_super's d_genocide
- * does (6.1 exports d_genocide, 6.12 no longer does): each positive child
- * of the root goes with its subtree through simple_recursive_removal,
- * which drops the pin every myfs dentry holds.
+ * Before persistent dentries (compat.h), unpins every dentry below the
+ * root, as kill_litter_super's d_genocide does (6.1 exports d_genocide,
+ * 6.12 no longer does): each positive child of the root goes with its
+ * subtree through simple_recursive_removal, which drops the pin every myfs
+ * dentry holds.  Since, umount drops the pins itself.
  */
 static void myfs_unpin_tree(struct super_block *sb)
 {
@@ -418,10 +436,11 @@ static void myfs_kill_sb(struct super_block *sb)
 		 * Block mode.  Evicting the inodes waits for bios in flight,
 		 * whose end_io counts on the sbi: it is freed only after.
 		 */
-		myfs_unpin_tree(sb);
+		if (!MYFS_HAS_PERSISTENT_DENTRIES)
+			myfs_unpin_tree(sb);
 		kill_block_super(sb);
 	} else {
-		kill_litter_super(sb);
+		myfs_kill_nodev_super(sb);
 	}
 	sb->s_fs_info = NULL;
 	if (sbi)
@@ -474,7 +493,7 @@ static const struct inode_operations myfs_dir_inode_operations = {
 
 static const struct super_operations myfs_super_operations = {
 	.statfs		= simple_statfs,
-	.drop_inode	= generic_delete_inode,
+	.drop_inode	= myfs_drop_inode,
 	.show_options	= myfs_show_options,
 };
 

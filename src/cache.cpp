@@ -4,7 +4,10 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <cmath>
 #include <cstdio>
@@ -15,6 +18,25 @@
 
 namespace readpath {
 namespace {
+
+// cachestat(2) (Linux 6.5); Debian 12's headers and glibc predate it.
+constexpr long kSysCachestat = 451;
+struct CachestatRange {
+  uint64_t off, len;
+};
+struct Cachestat {
+  uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
+};
+
+// True when the kernel has cachestat: an invalid descriptor fails with EBADF, not ENOSYS.
+bool have_cachestat() {
+  static const bool have = [] {
+    CachestatRange range{0, 0};
+    Cachestat cs{};
+    return syscall(kSysCachestat, -1, &range, &cs, 0) != 0 && errno == EBADF;
+  }();
+  return have;
+}
 
 std::string percent(double fraction) {
   char buf[32];
@@ -143,6 +165,24 @@ void CellCache::check_still_warm() {
     throw Error("warm: " + std::to_string(missing_pages(resident, region_.begin, region_.end)) +
                 " pages left the page cache during the run (reclaim: memory pressure or DAMON); "
                 "the timings are not all warm");
+}
+
+std::string cache_state_source() { return have_cachestat() ? "cachestat" : "mincore"; }
+
+CacheState cache_state(int fd, uint64_t size) {
+  CacheState state;
+  if (have_cachestat()) {
+    CachestatRange range{0, 0};  // len 0: to the end of the file
+    Cachestat cs{};
+    if (syscall(kSysCachestat, fd, &range, &cs, 0) != 0) throw sys_error("cachestat");
+    state.cached = cs.nr_cache;
+    state.evicted = cs.nr_evicted;
+    state.recently_evicted = cs.nr_recently_evicted;
+    return state;
+  }
+  const uint64_t pages = (size + page_size() - 1) / page_size();
+  state.cached = pages - missing_pages(resident_fraction(fd, 0, size), 0, size);
+  return state;
 }
 
 }  // namespace readpath

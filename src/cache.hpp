@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,18 @@ void check_evictable(int fd, uint64_t begin, uint64_t end, ResidencyProbe& probe
 
 // How many pages of [begin, end) a residency fraction leaves out.
 uint64_t missing_pages(double resident, uint64_t begin, uint64_t end);
+
+// What the page cache holds of a whole file: its pages there and, where the kernel has the
+// cachestat syscall (6.5 and later), the pages evicted from it whose shadow entries remain
+// (recently: within the working set's refault distance). Without cachestat, mincore counts
+// the cached pages alone (through a mapping, which myfs counts as an mmap call).
+struct CacheState {
+  uint64_t cached = 0;
+  std::optional<uint64_t> evicted, recently_evicted;
+};
+CacheState cache_state(int fd, uint64_t size);
+// "cachestat" or "mincore": what cache_state uses on this kernel (asked once).
+std::string cache_state_source();
 
 // A benchmark cell's cache state, warm or cold, made for the whole file by the cell's
 // threads together. Each thread has one, over its own region of the file; thread 0 also

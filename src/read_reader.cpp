@@ -1,5 +1,5 @@
-// The read(2) family: read, pread (sequential or random order), preadv2 with flags, and
-// pread on an O_DIRECT file.
+// The read(2) family: read, pread (sequential or random order), preadv2 with flags
+// (RWF_NOWAIT, RWF_HIPRI, RWF_DONTCACHE), and pread on an O_DIRECT file.
 //
 // Timed region (pass): the system calls only; the buffer, the random order and the
 // file position are prepared in the constructor or before the loop. The latency pass times
@@ -22,7 +22,7 @@
 namespace readpath {
 namespace {
 
-enum class Mode { read, pread, pread_rand, preadv2_nowait, preadv2_hipri, pread_direct };
+enum class Mode { read, pread, pread_rand, preadv2_nowait, preadv2_hipri, pread_direct, pread_dontcache };
 
 Mode mode_of(std::string_view name) {
   if (name == "read") return Mode::read;
@@ -31,6 +31,7 @@ Mode mode_of(std::string_view name) {
   if (name == "preadv2_nowait") return Mode::preadv2_nowait;
   if (name == "preadv2_hipri") return Mode::preadv2_hipri;
   if (name == "pread_direct") return Mode::pread_direct;
+  if (name == "pread_dontcache") return Mode::pread_dontcache;
   throw Error("read reader: unknown method " + std::string(name));
 }
 
@@ -109,6 +110,9 @@ class ReadReader final : public Reader {
         return checked(::pread(t_.fd, buf, want, pos), "pread");
       case Mode::preadv2_hipri:
         return checked(::preadv2(t_.fd, &iov, 1, pos, RWF_HIPRI), "preadv2(RWF_HIPRI)");
+      case Mode::pread_dontcache:
+        if (const ssize_t n = ::preadv2(t_.fd, &iov, 1, pos, kRwfDontcache); n >= 0) return n;
+        throw dontcache_error("preadv2(RWF_DONTCACHE)", errno);
     }
     throw Error("read reader: unknown mode");
   }

@@ -143,6 +143,13 @@ std::string json_string(std::string_view text) {
   return out + '"';
 }
 
+Error dontcache_error(const std::string& call, int err) {
+  if (err != EOPNOTSUPP) return sys_error(call, err);
+  return Error(call + ": " + std::strerror(err) + ": uncached buffered reads (RWF_DONTCACHE) need Linux 6.14 "
+                   "or later and a filesystem that offers them",
+               err);
+}
+
 RanksWith ranks_with(const MethodInfo& method) {
   if (method.family == Family::baseline) return RanksWith::baseline;
   if (method.delivers == Delivers::touch) return RanksWith::fault;
@@ -162,6 +169,10 @@ const std::vector<MethodInfo>& methods() {
                 ", and a blocking pread(2) for each that returns EAGAIN",
                 ", with the blocking pread(2) after it when it returns EAGAIN"),
       read_call("preadv2_hipri", "preadv2(RWF_HIPRI)", "preadv2(RWF_HIPRI)"),
+      read_call("pread_dontcache", "preadv2(RWF_DONTCACHE): buffered, pages dropped once read (6.14+)",
+                "preadv2(RWF_DONTCACHE)",
+                "; pages it brought into the page cache leave it when the read completes, pages found there "
+                "stay"),
       direct_reads("pread_direct", Family::read, "pread(2) with O_DIRECT: from the device, page cache bypassed",
                    "pread(2) calls on a file opened O_DIRECT, each request read by the device into one reused "
                    "4096-aligned buffer (no page cache)",
@@ -169,6 +180,9 @@ const std::vector<MethodInfo>& methods() {
       uring_reads("uring", "io_uring IORING_OP_READ, qd requests in flight", "; the ring is set up before timing"),
       uring_reads("uring_regfile", "io_uring IORING_OP_READ on a registered file",
                   ", on a file registered before timing"),
+      uring_reads("uring_dontcache", "io_uring IORING_OP_READ with RWF_DONTCACHE (6.14+)",
+                  ", with RWF_DONTCACHE (pages it brought into the page cache leave it when the read "
+                  "completes); the ring is set up before timing"),
       syscall_copy("uring_fixed", Family::uring, "io_uring READ_FIXED: registered buffers and file",
                    "io_uring submissions, waits and completions of qd READ_FIXED requests in flight, into "
                    "buffers and from a file registered before timing",

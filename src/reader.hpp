@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "error.hpp"
 #include "latency.hpp"
 
 namespace readpath {
@@ -46,6 +47,13 @@ struct MethodInfo {
 
 // The alignment O_DIRECT methods keep for buffers, offsets and request sizes.
 constexpr size_t kDirectAlign = 4096;
+
+// RWF_DONTCACHE (Linux 6.14): a buffered read whose pages leave the page cache once read;
+// Debian 12's headers predate it. The _dontcache methods read with it.
+constexpr int kRwfDontcache = 0x80;
+// What a refused RWF_DONTCACHE read (EOPNOTSUPP) means: the kernel is older than 6.14, or
+// the filesystem does not offer uncached reads (FOP_DONTCACHE). Other errors as sys_error.
+Error dontcache_error(const std::string& call, int err);
 
 // Derived from the traits, here and nowhere else.
 RanksWith ranks_with(const MethodInfo& method);

@@ -73,6 +73,7 @@ class UringReader final : public Reader {
         direct_(config.method->direct) {
     const std::string_view name = config.method->name;
     fixed_buffers_ = name == "uring_fixed";
+    dontcache_ = name == "uring_dontcache";
     fixed_file_ = name == "uring_regfile" || name == "uring_fixed" || name == "uring_sqpoll";
 
     io_uring_params params{};
@@ -195,6 +196,7 @@ class UringReader final : public Reader {
         const unsigned s = static_cast<unsigned>(io_uring_cqe_get_data64(cqes_[i]));
         const int res = cqes_[i]->res;
         Slot& slot = slots_[s];
+        if (res < 0 && dontcache_) throw dontcache_error("io_uring READ (RWF_DONTCACHE)", -res);
         if (res < 0) throw sys_error(fixed_buffers_ ? "io_uring READ_FIXED" : "io_uring READ", -res);
         if (res == 0)
           throw Error("io_uring READ: unexpected end of file at offset " + std::to_string(slot.off));
@@ -285,6 +287,7 @@ class UringReader final : public Reader {
     else
       io_uring_prep_read(sqe, fd, slot_buffer(s), len, slots_[s].off);
     if (fixed_file_) io_uring_sqe_set_flags(sqe, IOSQE_FIXED_FILE);
+    if (dontcache_) sqe->rw_flags = kRwfDontcache;
     io_uring_sqe_set_data64(sqe, s);
     if constexpr (Timing::on) unsubmitted_.push_back(s);
   }
@@ -297,6 +300,7 @@ class UringReader final : public Reader {
   bool direct_;
   bool fixed_buffers_ = false;
   bool fixed_file_ = false;
+  bool dontcache_ = false;
   unsigned accepted_ = 0;
   unsigned refused_ = 0;
   int sq_cpu_ = -1;  // requested for the SQPOLL thread (SQ_AFF); -1: none

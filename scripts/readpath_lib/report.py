@@ -144,27 +144,31 @@ def method_table(runs):
 
 
 def hook_tables(runs):
-    """Per-iteration myfs hook counts: one column per run and hook, hooks that fired only."""
+    """Per-iteration myfs hook counts: one column per run and hook, hooks that fired only;
+    then the pages of the file the page cache held after the counted pass (`cache_pages`)."""
     out = []
     hooks = [h for h in results.hook_order(runs)
              if any(any(b.values(f"myfs_{h}")) for r in runs for b in r.benchmarks.values())]
     if not hooks:
         return out
+    keys = [f"myfs_{h}" for h in hooks]
+    if any(b.values("cache_pages") for r in runs for b in r.benchmarks.values()):
+        keys.append("cache_pages")
     for target in sorted({t for r in runs for t in r.targets()}):
         names = sorted({b.name for r in runs for b in r.benchmarks.values()
                         if b.target == target and any(b.values(f"myfs_{h}") for h in hooks)},
                        key=lambda n: results.sort_key((target, n)))
         if not names:
             continue
-        headers = ["benchmark", *hooks]
+        headers = ["benchmark", *hooks, *(["cached pages after"] if "cache_pages" in keys else [])]
         rows = []
         for name in names:
             cells = [results.short_name(name)]
-            for h in hooks:
+            for key in keys:
                 values = []
                 for r in runs:
                     b = r.benchmarks.get((target, name))
-                    values.append(None if b is None else b.median(f"myfs_{h}"))
+                    values.append(None if b is None or not b.values(key) else b.median(key))
                 differs = len({v for v in values if v is not None}) > 1
                 text = " / ".join(results.format_value(v, "") for v in values)
                 cells.append(f"**{text}**" if differs else text)

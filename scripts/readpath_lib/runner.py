@@ -387,11 +387,8 @@ class HostMyfs:
     def _build(self):
         from . import vm
         release = host_kernel()
-        headers = Path(f"/lib/modules/{release}/build")
-        image = Path(f"/boot/vmlinuz-{release}")
-        kernel = vm.Kernel(release=release, image=image, headers=headers,
-                           modules=Path(f"/lib/modules/{release}"),
-                           debian=image.is_file() and release.endswith("-amd64"))
+        kernel = vm.kernels.running_kernel(release)
+        headers = kernel.headers
         try:
             return vm.build_myfs(kernel, self.log)
         except (UsageError, RunError) as err:

@@ -40,7 +40,7 @@ WORK = "/run/block-checks"
 COUNTERS = ["read", "read_iter", "read_folio", "readahead", "readahead_pages", "mmap", "fault",
             "fault_major", "fault_minor", "fault_error", "map_pages", "map_pages_pages",
             "page_mkwrite", "write_iter", "fsync", "bio_submit", "bio_pages", "bio_complete",
-            "bio_error", "direct_read"]
+            "bio_error", "direct_read", "readahead_folios", "read_folio_pages"]
 O_DIRECT = getattr(os, "O_DIRECT", 0o40000)
 
 

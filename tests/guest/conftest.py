@@ -1,7 +1,7 @@
 """Fixtures for tests that boot kernels under `readpath vm`.
 
 - `kernel`: a readpath_lib.vm.Kernel, one per entry of READPATH_TEST_KERNELS
-  (comma-separated specs, default "6.1,6.12"); the test id is the spec. A kernel that
+  (comma-separated specs, default "6.1,6.12,7.3"); the test id is the spec. A kernel that
   cannot be resolved or installed here skips its tests, saying why.
 - `first_kernel`: the first of those only, for checks that need not repeat per kernel.
 - `run_vm(kernel, argv, **kwargs)`: readpath_lib.vm.run_in_vm with echo off and a
@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 from readpath_lib import vm  # noqa: E402
 from readpath_lib.errors import RunError, UsageError  # noqa: E402
 
-DEFAULT_KERNELS = "6.1,6.12"
+DEFAULT_KERNELS = "6.1,6.12,7.3"
 GUEST_TIMEOUT = 300  # a boot takes 5-15 s under TCG; generous for a busy CI host
 
 

@@ -42,7 +42,7 @@ MYFS_MAGIC = 0x6D796673
 COUNTERS = ["read", "read_iter", "read_folio", "readahead", "readahead_pages", "mmap", "fault",
             "fault_major", "fault_minor", "fault_error", "map_pages", "map_pages_pages",
             "page_mkwrite", "write_iter", "fsync", "bio_submit", "bio_pages", "bio_complete",
-            "bio_error", "direct_read"]
+            "bio_error", "direct_read", "readahead_folios", "read_folio_pages"]
 WORK = "/run/myfs-checks"  # /run is a tmpfs of its own in readpath guests
 
 libc = ctypes.CDLL(None, use_errno=True)

@@ -15,10 +15,10 @@ import time
 
 import pytest
 
-from conftest import REPO, vm
+from conftest import REPO, kernel_specs, vm
 from readpath_lib import paths
 from readpath_lib.errors import RunError, UsageError
-from readpath_lib.vm import initramfs, qemu
+from readpath_lib.vm import debian, initramfs, qemu
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PYTHON = "/usr/bin/python3"
@@ -199,6 +199,28 @@ def test_unknown_kernel_is_usage_error():
     assert "Traceback" not in done.stderr
 
 
+def test_unknown_series_is_usage_error():
+    done = _readpath("vm", "--kernel", "5.99", "--", "true")
+    assert done.returncode == 2, done.stderr
+    assert "unknown kernel series '5.99'" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_myfs_is_built_by_the_compiler_that_built_the_kernel():
+    """Every test kernel gets myfs from the gcc it was built with (its .config's
+    CONFIG_CC_VERSION_TEXT): the host's gcc-12 for Debian 12's kernels, the kernel's own in
+    its suite's build root for newer ones (trixie's gcc-14 for 7.3, sid's gcc-16 for 7.2)."""
+    for kernel in (vm.resolve_kernel(s) for s in kernel_specs()):
+        ko = vm.build_myfs(kernel)  # installs the headers first where they are missing
+        config = (kernel.headers / ".config").read_text()
+        wanted = re.search(r'^CONFIG_CC_VERSION_TEXT=".*\((Debian [^)]*)\) ([\d.]+)"', config, re.M)
+        assert wanted, f"{kernel.release}: no CONFIG_CC_VERSION_TEXT in {kernel.headers}/.config"
+        comment = subprocess.run(["readelf", "-p", ".comment", str(ko)],
+                                 capture_output=True, text=True).stdout
+        built_by = set(re.findall(r"GCC: \((Debian [^)]*)\) ([\d.]+)", comment))
+        assert built_by == {wanted.groups()}, (kernel.release, built_by, wanted.groups())
+
+
 def test_kernel_path_must_be_a_bzimage(tmp_path):
     bogus = tmp_path / "bzImage"
     bogus.write_bytes(b"\0" * 4096)
@@ -209,6 +231,20 @@ def test_kernel_path_must_be_a_bzimage(tmp_path):
 def test_series_pick_the_newest_release():
     assert vm.kernels.version_key("6.1.0-9-amd64") < vm.kernels.version_key("6.1.0-56-amd64")
     assert vm.kernels.version_key("6.12.43+deb12-amd64") < vm.kernels.version_key("6.12.117+deb12-amd64")
+    key = debian._release_key
+    assert key("7.2.9+deb13-amd64") < key("7.2.13+deb13-amd64") < key("7.2.13+deb14-amd64")
+    assert debian._base_suite("trixie-backports") == "trixie" and debian._base_suite("sid") == "sid"
+
+
+def test_modules_without_a_builtin_list_count_as_built_in(tmp_path):
+    """Debian's 7.x packages ship no modules.builtin; 7.3 builds virtio_pci in."""
+    (tmp_path / "modules.dep").write_text("kernel/fs/9p/9p.ko.xz: kernel/net/9p/9pnet.ko.xz\n"
+                                          "kernel/net/9p/9pnet.ko.xz:\n")
+    order = initramfs.module_load_order(tmp_path, ["virtio_pci", "9p"])
+    assert order == ["kernel/net/9p/9pnet.ko.xz", "kernel/fs/9p/9p.ko.xz"]
+    (tmp_path / "modules.builtin").write_text("")
+    with pytest.raises(RunError, match="lack virtio_pci"):
+        initramfs.module_load_order(tmp_path, ["virtio_pci", "9p"])
 
 
 def test_memory_sizes():
@@ -245,6 +281,7 @@ def test_initramfs_loads_9p_and_overlay_modules_after_their_dependencies(kernel)
 def test_kernel_trouble_is_recognised_by_its_printed_format():
     trouble = [
         "[    9.5] WARNING: CPU: 1 PID: 166 at drivers/foo.c:12 foo_init+0x1/0x2 [foo]",
+        "[    5.0] WARNING: vm_warn.c:11 at vm_warn_init+0x10/0xff0 [vm_warn], CPU#0: insmod/134",
         "[    9.5] BUG: kernel NULL pointer dereference, address: 0000000000000000",
         "[    9.5] Oops: 0002 [#1] PREEMPT SMP NOPTI",
         "[    9.5] general protection fault, probably for non-canonical address 0xdead: 0000 [#1] SMP",

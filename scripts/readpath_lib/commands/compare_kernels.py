@@ -28,7 +28,7 @@ REPETITIONS = 3
 
 def add_arguments(parser):
     parser.add_argument("kernels", nargs="+", metavar="K",
-                        help="kernels to compare (6.1, 6.12, a Debian release such as "
+                        help="kernels to compare (6.1, 6.12, a newer series such as 7.3, a Debian release such as "
                              "6.12.117+deb12-amd64); the first is the baseline")
     guest_suite.add_suite_arguments(parser, "quick", 1800)
     parser.add_argument("--out", metavar="DIR",

@@ -42,7 +42,8 @@ def add_arguments(parser):
     jobs.add_argument("--matrix", metavar="FILE", help="the matrix as YAML (keys above); "
                       "options given on the command line replace its keys")
     jobs.add_argument("--kernel", dest="kernels", action="append", metavar="K",
-                      help="a kernel (6.1, 6.12, a Debian release, or a bzImage path); repeat")
+                      help="a kernel (6.1, 6.12, a newer series such as 7.3, a Debian release, or a "
+                           "bzImage path); repeat")
     jobs.add_argument("--options", action="append", metavar="OPTS",
                       help="myfs mount options for a job (default: myfs's defaults); repeat")
     jobs.add_argument("--profile", dest="profiles", action="append", metavar="P",

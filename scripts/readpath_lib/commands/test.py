@@ -8,14 +8,14 @@ from .. import build, packages, paths
 from ..errors import RunError, UsageError
 
 HELP = "build and run every test: unit (CTest), scripts and guest kernels (pytest)"
-DEFAULT_KERNELS = ["6.1", "6.12"]
+DEFAULT_KERNELS = ["6.1", "6.12", "7.3"]
 
 
 def add_arguments(parser):
     parser.add_argument("--no-guest", action="store_true",
                         help="skip the tests that boot kernels in QEMU")
     parser.add_argument("--kernel", action="append", metavar="K",
-                        help="kernel for the guest tests (repeatable; default: 6.1 and 6.12)")
+                        help="kernel for the guest tests (repeatable; default: 6.1, 6.12 and 7.3)")
     parser.add_argument("-k", dest="select", metavar="EXPR",
                         help="run only the pytest tests matching EXPR (pytest -k)")
 

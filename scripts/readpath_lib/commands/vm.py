@@ -22,8 +22,15 @@ verdict of --accel auto under ~/.cache/readpath/accel/ (delete it to probe again
 Exit status: the command's own; 1 if the guest kernel panics, oopses, hits a BUG or a
 WARNING, if myfs fails to load/mount/unmount/unload, or on --timeout; 2 for bad usage.
 
+Kernels newer than Debian 12's (7.2, 7.3, ...) come from Debian's trixie, trixie-backports
+and sid without touching the host's apt sources or libc: their image and modules are
+unpacked into ~/.cache/readpath/debian/kernels/ (about 0.13 GB each), and myfs is built
+with the kernel's own compiler in a minimal Debian of the kernel's suite made once by
+debootstrap (~/.cache/readpath/debian/buildroot/, about 0.5 GB). Root only.
+
 examples:
   readpath vm --kernel 6.12 -- fio --version
+  readpath vm --kernel 7.3 -- uname -r
   readpath vm --kernel 6.1 --myfs /mnt/myfs -o synthetic -- sh -c 'ls -l /mnt/myfs'
   readpath vm --kernel 6.1 --topology sockets=2,cores=2,nodes=2 -- lscpu
   readpath vm --kernel 6.12 --append 'transparent_hugepage=always' -- cat /proc/cmdline
@@ -39,13 +46,16 @@ import sys
 from ..errors import UsageError
 from ..vm import resolve_kernel, run_in_vm
 
-HELP = "boot a kernel in QEMU (6.1, 6.12, ...) with myfs and run a command in it"
+HELP = "boot a kernel in QEMU (6.1, 6.12, 7.3, ...) with myfs and run a command in it"
 
 
 def add_arguments(parser):
     parser.add_argument("--kernel", required=True, metavar="K",
-                        help="6.1 or 6.12 (newest Debian bookworm kernel of the series), a release "
-                             "such as 6.12.117+deb12-amd64, or a bzImage path (with --kdir)")
+                        help="6.1 or 6.12 (newest Debian bookworm kernel of the series), a newer "
+                             "series such as 7.3 (newest Debian kernel of it in trixie, "
+                             "trixie-backports or sid, fetched into the cache), a release such "
+                             "as 6.12.117+deb12-amd64 or 7.3.4+deb13-amd64, or a bzImage path "
+                             "(with --kdir)")
     parser.add_argument("--kdir", metavar="HEADERS",
                         help="kernel build tree for --kernel PATH (to build myfs against)")
     parser.add_argument("--cpus", type=int, metavar="N", help="guest CPUs (default 2)")

@@ -25,9 +25,11 @@ GUEST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 NINEP = "trans=virtio,version=9p2000.L,msize=262144"
 # Kernel log lines that fail a run, whatever the command's own status.
 # (Boot-time "WARNING:" notes about CPU vulnerabilities or a user program's GP fault are
-# not kernel trouble, so WARN and die() are matched by the formats they print.)
+# not kernel trouble, so WARN and die() are matched by the formats they print: up to 6.x
+# `WARNING: CPU: 0 PID: 134 at FILE:LINE FUNC`, in 7.x `WARNING: FILE:LINE at FUNC, CPU#0: COMM/PID`.)
 TROUBLE = re.compile(r"Kernel panic - not syncing|\bOops\b|\bBUG: |kernel BUG at|"
-                     r"WARNING: CPU: \d+ PID: \d+ at|WARNING: (possible|suspicious|inconsistent) |"
+                     r"WARNING: CPU: \d+ PID: \d+ at|WARNING: \S+ at \S+.*, CPU#\d+: |"
+                     r"WARNING: (possible|suspicious|inconsistent) |"
                      r"\[#\d+\]")
 TAIL_LINES = 40
 # Quiet console (the full log is read with dmesg at the end), reboot on panic (QEMU then
@@ -99,7 +101,8 @@ class _ConsoleReader(_Reader):
         self.tail = window[-64:]
 
 
-def _guest_script(*, nonce, shares, out_share, myfs, myfs_opts, command, env, cwd, drives=0):
+def _guest_script(*, nonce, shares, out_share, myfs, myfs_opts, command, env, cwd, drives=0,
+                  modules=None):
     """The per-run script the guest's PID 1 runs after switching to the host root."""
     q = shlex.quote
     lines = [
@@ -123,6 +126,9 @@ def _guest_script(*, nonce, shares, out_share, myfs, myfs_opts, command, env, cw
                      f"$B mount -t 9p -o ro,{NINEP},cache=loose {tag} {lower} && "
                      f"$B mount -t overlay -o {initramfs.OVERLAY},lowerdir={lower},upperdir={rw}/upper,"
                      f"workdir={rw}/work {tag} {q(path)} || {{ note {q('fail share ' + path)}; finish; }}")
+    if modules:  # a kernel whose modules are not the host's: its tree, read-only
+        lines.append(f"$B mkdir -p {q(modules)} && $B mount -t 9p -o ro,{NINEP},cache=loose rp_mods "
+                     f"{q(modules)} || {{ note {q('fail share ' + modules)}; finish; }}")
     lines.append("$B mkdir -p /run/readpath/out")
     if out_share:
         lines.append(f"$B mount -t 9p -o {NINEP} rp_out /run/readpath/out "
@@ -332,7 +338,8 @@ def run_in_vm(kernel, command, *, cpus=None, mem="2G", accel="auto", myfs=None,
     their host paths (writable the same way) even when they lie under one of them. The
     command runs as root in the host's current directory when the guest sees it (else
     in /), with stdin empty. Without `out`, $READPATH_OUT is a tmpfs directory that is
-    discarded. Modules of the kernel installed on the host can be modprobed in the guest.
+    discarded. The kernel's modules can be modprobed in the guest: those of a kernel
+    installed on the host, and those of one fetched from Debian's newer suites.
     When the command exits, processes it left behind are killed, then myfs is unmounted.
 
     Raises RunError (message and kernel log) on a panic, Oops, BUG or WARNING in the
@@ -381,14 +388,21 @@ def run_in_vm(kernel, command, *, cpus=None, mem="2G", accel="auto", myfs=None,
     try:
         ctl = tmp / "ctl"
         ctl.mkdir()
+        # modprobe in the guest looks in /lib/modules/<release>: a fetched kernel's tree
+        # (vm/debian.py) is shown there; the host's own kernels are there already.
+        own_modules = Path("/lib/modules") / kernel.release
+        foreign_modules = kernel.modules.is_dir() and (
+            not own_modules.is_dir() or own_modules.resolve() != kernel.modules.resolve())
         (ctl / "guest.sh").write_text(_guest_script(
             nonce=nonce, shares=shares, out_share=out_dir is not None, myfs=myfs,
             myfs_opts=myfs_opts, command=list(command), env=guest_env, cwd=os.getcwd(),
-            drives=len(drive_paths)))
+            drives=len(drive_paths), modules=str(own_modules) if foreign_modules else None))
         if myfs_ko:
             shutil.copy(myfs_ko, ctl / "myfs.ko")
         fsdevs = [("rp_root", "/", True), ("rp_ctl", str(ctl), False)]
         fsdevs += [(tag, path, True) for tag, path in shares]
+        if foreign_modules:
+            fsdevs.append(("rp_mods", str(kernel.modules), True))
         if out_dir:
             fsdevs.append(("rp_out", str(out_dir), False))
         argv = [*qemu.base_args(accel), "-m", str(mem_mib), *smp_args,

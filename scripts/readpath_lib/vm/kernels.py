@@ -1,5 +1,6 @@
-"""Which kernel a spec names (`6.1`, `6.12`, a Debian release, a bzImage path) and
-building out-of-tree modules (myfs) against that kernel's headers, cached per kernel."""
+"""Which kernel a spec names (`6.1`, `6.12`, a newer series such as `7.3`, a Debian
+release, a bzImage path) and building out-of-tree modules (myfs) against that kernel's
+headers, cached per kernel."""
 
 import gzip
 import hashlib
@@ -8,14 +9,18 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from .. import packages, paths
 from ..errors import RunError, UsageError
+from . import debian
 
-# Series readpath knows by short name → the Debian bookworm package release pattern.
+# Series this host's apt installs (bookworm) → their package release pattern. Any other
+# series (`7.3`) or release (`7.3.4+deb13-amd64`) comes from Debian's newer suites
+# (debian.py): fetched into the cache, never installed on the host.
 SERIES = {
     "6.1": re.compile(r"6\.1\.0-\d+-amd64"),
     "6.12": re.compile(r"6\.12\.\d+\+deb12-amd64"),
@@ -37,6 +42,9 @@ class Kernel:
     headers: Path
     modules: Path  # /lib/modules/<release>; may not exist for a self-built kernel
     debian: bool   # image and headers come from linux-image-/linux-headers-<release>
+    # A Debian kernel from a newer suite: the cached root (debian.py) whose chroot holds
+    # its headers and compiler; `headers` lies inside it. None: build on the host.
+    build_root: Path = None
 
 
 def version_key(release: str):
@@ -61,6 +69,39 @@ def _debian(release: str) -> Kernel:
     return Kernel(release=release, image=BOOT / f"vmlinuz-{release}",
                   headers=Path(f"/usr/src/linux-headers-{release}"),
                   modules=Path(f"/lib/modules/{release}"), debian=True)
+
+
+def _say(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _newer_debian(release: str) -> Kernel:
+    """A release from Debian's newer suites: image and modules unpacked in the cache;
+    headers in the build root of its suite (made when a module is first built)."""
+    image, modules = debian.fetch_kernel(release, log=_say)
+    root = debian.build_root_dir(debian.suite_of(release))
+    return Kernel(release=release, image=image, modules=modules, debian=True, build_root=root,
+                  headers=root / "usr" / "src" / f"linux-headers-{release}")
+
+
+def running_kernel(release: str) -> Kernel:
+    """The kernel this machine runs, for building modules to load here: its headers at
+    /lib/modules/<release>/build, or, when there are none and it is a kernel from Debian's
+    newer suites whose build root readpath has made (as in a readpath guest, which sees the
+    host's cache), that build root."""
+    headers = Path(f"/lib/modules/{release}/build")
+    image = Path(f"/boot/vmlinuz-{release}")
+    kernel = Kernel(release=release, image=image, headers=headers,
+                    modules=Path(f"/lib/modules/{release}"),
+                    debian=image.is_file() and release.endswith("-amd64"))
+    if (headers / "Makefile").is_file() or not debian.RELEASE.fullmatch(release):
+        return kernel
+    for root in sorted(paths.cache_dir("debian", "buildroot").iterdir()):
+        inside = root / "usr" / "src" / f"linux-headers-{release}"
+        if (inside / "Makefile").is_file():
+            return Kernel(release=release, image=image, headers=inside, modules=kernel.modules,
+                          debian=True, build_root=root)
+    return kernel
 
 
 def _image_release(image: Path) -> str:
@@ -111,13 +152,23 @@ def resolve_kernel(spec: str, kdir=None) -> Kernel:
                 raise UsageError(f"no linux-image package of the {spec} series is installed or "
                                  f"known to apt; run `apt-get update` or name a release{hint}")
             release = max(candidates, key=version_key)
+    elif re.fullmatch(r"\d+\.\d+", spec):
+        release = debian.newest(spec)
+        if release is None:
+            raise UsageError(f"unknown kernel series {spec!r}: Debian ({', '.join(debian.SUITES)}) "
+                             f"serves no linux-image-{spec}.*-amd64 with its headers; use "
+                             f"{', '.join(sorted(SERIES))}, a newer series such as 7.3, or a release")
+        return _newer_debian(release)
     else:
         release = spec
         if not (BOOT / f"vmlinuz-{release}").is_file() and release not in _installable_releases(release):
+            if debian.suite_of(release):
+                return _newer_debian(release)
             known = ", ".join(sorted(SERIES))
-            raise UsageError(f"unknown kernel {spec!r}: not installed in /boot and apt has no "
-                             f"linux-image-{spec}; use {known}, a Debian release such as "
-                             "6.12.117+deb12-amd64, or --kernel PATH --kdir HEADERS")
+            raise UsageError(f"unknown kernel {spec!r}: not installed in /boot and Debian has no "
+                             f"linux-image-{spec} with its headers; use {known}, a newer series "
+                             "such as 7.3, a Debian release such as 6.12.117+deb12-amd64 or "
+                             "7.3.4+deb13-amd64, or --kernel PATH --kdir HEADERS")
     kernel = _debian(release)
     if not kernel.image.is_file() or not kernel.modules.is_dir():
         packages.ensure([f"linux-image-{release}", f"linux-headers-{release}"],
@@ -177,6 +228,8 @@ def boot_image(kernel: Kernel, log=lambda msg: None) -> Path:
 
 def ensure_headers(kernel: Kernel):
     """Make sure the kernel's headers exist (installing Debian's package), or explain."""
+    if kernel.build_root is not None and not (kernel.headers / "Makefile").is_file():
+        debian.ensure_build_root(kernel.release, log=_say)
     if (kernel.headers / "Makefile").is_file():
         return
     if kernel.debian:
@@ -201,7 +254,7 @@ def build_module(src: Path, kernel: Kernel, name: str, log=lambda msg: None) -> 
     src = Path(src).resolve()
     if not (src / "Makefile").is_file() and not (src / "Kbuild").is_file():
         raise RunError(f"{src} has no Makefile or Kbuild; nothing to build {name}.ko from")
-    if shutil.which("make") is None or shutil.which("gcc") is None:
+    if kernel.build_root is None and (shutil.which("make") is None or shutil.which("gcc") is None):
         packages.ensure(["make", "gcc"], f"building {name}.ko")
     ensure_headers(kernel)
     # Keyed by where the headers really are, so that /lib/modules/<release>/build (how
@@ -226,12 +279,19 @@ def build_module(src: Path, kernel: Kernel, name: str, log=lambda msg: None) -> 
             target = staging / path.relative_to(src)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, target)
-        make = ["make", "-j2", "-C", str(staging), f"KDIR={kernel.headers}"]
-        build = subprocess.run(make, capture_output=True, text=True)
+        if kernel.build_root is None:
+            how = f"make -C {src} KDIR={kernel.headers}"
+            build = subprocess.run(["make", "-j2", "-C", str(staging), f"KDIR={kernel.headers}"],
+                                   capture_output=True, text=True)
+        else:  # with the kernel's own compiler, in its suite's build root
+            kdir = "/" + str(kernel.headers.relative_to(kernel.build_root))
+            how = f"make -C {src} KDIR={kdir} in the chroot {kernel.build_root}"
+            build = debian.chroot_run(kernel.build_root, f"make -j2 -C /build KDIR={kdir}",
+                                      binds=[(staging, "/build")], capture_output=True, text=True)
         if build.returncode != 0 or not (staging / f"{name}.ko").is_file():
             log_lines = (build.stdout + build.stderr).strip().splitlines()[-25:]
             raise RunError(f"building {name}.ko from {src} for {kernel.release} failed "
-                           f"(`make -C {src} KDIR={kernel.headers}`):\n  " + "\n  ".join(log_lines))
+                           f"(`{how}`):\n  " + "\n  ".join(log_lines))
         try:
             os.rename(staging, tree)
         except OSError:

@@ -100,7 +100,7 @@ const std::vector<Profile>& profiles() {
        .methods = {"read", "pread", "pread_rand", "uring", "uring_fixed", "mmap_copy", "mmap_touch",
                    "mmap_populate", "pread_direct", "uring_direct"},
        .io_sizes = {4 * K, 64 * K, 1 * M}, .file_sizes = {16 * M, 256 * M}, .qds = {1, 32}, .threads = {1},
-       .warm = {1, 0},
+       .warm = {1, 0}, .cold_file_sizes = {16 * M},
        .min_time = 0.03, .baseline = true, .latency = false,
        .tcg = {.min_time = 0.005, .file_sizes = {16 * M}}},
       {.name = "default",
@@ -111,7 +111,7 @@ const std::vector<Profile>& profiles() {
                    "mmap_copy", "mmap_touch", "mmap_populate", "mmap_populate_read", "pread_direct",
                    "uring_direct"},
        .io_sizes = {4 * K, 16 * K, 64 * K, 256 * K, 1 * M, 4 * M}, .file_sizes = {1 * M, 16 * M, 256 * M},
-       .qds = {1, 32}, .threads = {1, 2}, .warm = {1, 0},
+       .qds = {1, 32}, .threads = {1, 2}, .warm = {1, 0}, .cold_file_sizes = {1 * M, 16 * M},
        .min_time = 0.04, .threaded_methods = {"pread", "uring"}, .baseline = true, .latency = false,
        .tcg = {.min_time = 0.01, .file_sizes = {1 * M, 16 * M}}},
       {.name = "full",
@@ -184,6 +184,7 @@ void resolve(Options& o, const Given& given, bool tcg) {
     if (io > 1 * G) throw UsageError("--io-sizes: " + format_size(io) + " is more than 1G per request");
   o.file_sizes = !given.files.empty() ? sizes("--file-sizes", given.files) : tcg ? p.tcg.file_sizes : p.file_sizes;
   o.file_sizes_given = !given.files.empty();
+  if (!o.file_sizes_given) o.cold_file_sizes = p.cold_file_sizes;  // file sizes given: cold cells for each
   o.qds = given.qd.empty() ? p.qds : parse_counts("--qd", given.qd, 4096);
   o.threads = given.threads.empty() ? p.threads : parse_counts("--threads", given.threads, 1024);
   o.threads_given = !given.threads.empty();
@@ -313,6 +314,15 @@ Options parse_options(int& argc, char** argv) {
   return o;
 }
 
+namespace {
+
+bool cold_size(const Options& o, uint64_t file) {
+  return o.cold_file_sizes.empty() ||
+         std::find(o.cold_file_sizes.begin(), o.cold_file_sizes.end(), file) != o.cold_file_sizes.end();
+}
+
+}  // namespace
+
 std::vector<Cell> cells(const Options& o) {
   std::vector<Cell> out;
   for (uint64_t file : o.file_sizes) {
@@ -328,7 +338,7 @@ std::vector<Cell> cells(const Options& o) {
         if (m->direct && io % kDirectAlign != 0) continue;  // O_DIRECT takes whole blocks
         for (unsigned qd : m->uses_qd ? o.qds : std::vector<unsigned>{0})
           for (int warm : o.warm)
-            if (!(m->direct && warm))  // O_DIRECT bypasses the page cache: cold only
+            if (!(m->direct && warm) && (warm || cold_size(o, file)))  // O_DIRECT: cold only
             for (unsigned threads : o.threads)
               if (applies_threads(o, *m, threads) && file / threads >= io)
                 out.push_back({m, io, file, warm == 1, qd, threads});
@@ -349,7 +359,9 @@ std::string profiles_json() {
            ",\"duration\":" + json_string(p.duration) + ",\"rounds\":" + std::to_string(p.rounds) +
            ",\"repetitions\":" + std::to_string(p.repetitions) + ",\"min_time\":" + json_number(native.min_time) +
            ",\"methods\":" + json_list(names) + ",\"io_sizes\":" + json_list(native.io_sizes) +
-           ",\"file_sizes\":" + json_list(native.file_sizes) + ",\"qds\":" + json_list(native.qds) +
+           ",\"file_sizes\":" + json_list(native.file_sizes) +
+           ",\"cold_file_sizes\":" + json_list(native.cold_file_sizes.empty() ? native.file_sizes : native.cold_file_sizes) +
+           ",\"qds\":" + json_list(native.qds) +
            ",\"threads\":" + json_list(native.threads) + ",\"baseline\":" + (native.baseline ? "true" : "false") +
            ",\"latency\":" + (native.latency ? "true" : "false") +
            ",\"cells\":" + std::to_string(cells(native).size()) + ",\"tcg\":{\"min_time\":" +

@@ -33,6 +33,9 @@ struct Profile {
   std::vector<unsigned> qds;
   std::vector<unsigned> threads;
   std::vector<int> warm;          // 1 warm, 0 cold
+  // The file sizes that get cold cells (empty: all of them). A cold pass reads the file
+  // from the device: at 256M that is a second or more a pass, too long for many rounds.
+  std::vector<uint64_t> cold_file_sizes = {};
   double min_time = 0.1;          // seconds per cell on host/kvm
   std::vector<std::string> threaded_methods = {};  // only these get threads > 1 (empty: all)
   // The memcpy baseline cells run too: user space only, they show how much the machine
@@ -63,6 +66,7 @@ struct Options {
   std::vector<unsigned> qds;
   std::vector<unsigned> threads;
   std::vector<int> warm;
+  std::vector<uint64_t> cold_file_sizes;  // the file sizes with cold cells (empty: all)
   Placement placement = Placement::none;
   double min_time = 0;     // the profile's, for the current accelerator
   bool file_sizes_given = false;

@@ -748,6 +748,8 @@ int main_impl(int argc, char** argv) {
   benchmark::AddCustomContext("topology", topology_summary());
   benchmark::AddCustomContext("page_size", std::to_string(page_size()));
   benchmark::AddCustomContext("cache_state_via", cache_state_source());
+  benchmark::AddCustomContext("cold_passes", "evicted with POSIX_FADV_DONTNEED before every pass and confirmed "
+                                             "with mincore (no page resident); skipped where that cannot be");
   benchmark::AddCustomContext("myfs_synthetic", g_run.synthetic ? "1" : "0");
   // The names come from myfs itself, in its order: the scripts keep no list of their own.
   if (!g_run.counter_names.empty()) benchmark::AddCustomContext("myfs_counters", g_run.counter_names);

@@ -25,6 +25,7 @@ TRAITS = ["name", "family", "uses_qd", "uses_io", "delivers", "keeps_mapping", "
           "ranks_with", "timed", "request", "summary"]
 DEV_COUNTERS = {"dev_reads", "dev_read_merges", "dev_read_kib", "dev_read_avg_kib", "dev_read_ms"}
 PROFILE_KEYS = {"name", "summary", "duration", "rounds", "repetitions", "min_time", "methods", "io_sizes",
+                "cold_file_sizes",
                 "file_sizes", "qds", "threads", "baseline", "latency", "cells", "tcg"}
 TCG_KEYS = {"min_time", "file_sizes", "cells"}
 # Filesystems without a page cache to evict from: their cold cells skip, saying so.

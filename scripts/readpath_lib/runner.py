@@ -19,15 +19,19 @@ from .errors import RunError, UsageError
 
 # ---------------------------------------------------------------- planning
 
-def plan_chunks(cells):
+def plan_chunks(cells, cold_apart=False):
     """Group cells into chunks of one file size, in listing order: every cell of a chunk
-    reads the same file, so one readpath_bench can run them all with their repetitions in
-    random order, and each cell's repetitions spread over the whole chunk."""
+    reads the same file, so one readpath_bench can run them all in random order. With
+    cold_apart, the cold cells of a size are a chunk of their own (`file<size>-cold`), run
+    in another directory: on a disk, where a page cache can be emptied."""
     chunks = {}
     for cell in cells:
         file = next((p.split(":", 1)[1] for p in cell.split("/") if p.startswith("file:")), "any")
-        chunks.setdefault(re.sub(r"[^A-Za-z0-9_.-]", "_", f"file{file}"), []).append(cell)
-    return [{"id": cid, "cells": names} for cid, names in chunks.items()]
+        cold = cold_apart and "/warm:0" in cell
+        cid = re.sub(r"[^A-Za-z0-9_.-]", "_", f"file{file}") + ("-cold" if cold else "")
+        chunks.setdefault(cid, {"id": cid, "cells": [], **({"cold": True} if cold else {})})
+        chunks[cid]["cells"].append(cell)
+    return list(chunks.values())
 
 
 def chunk_file(raw, chunk, rnd):
@@ -212,14 +216,50 @@ def _read_first(path, key=None):
     return next((line[len(key):].strip() for line in lines if line.startswith(key)), "")
 
 
-def dir_args(plan, mount):
-    """readpath_bench's --dir for a plan: the host's myfs mount, the user's --dir, or none
-    (readpath_bench's own fresh directory: `engine.scratch_dir` says where)."""
+def dir_args(plan, mount, chunk=None):
+    """readpath_bench's --dir for a plan's chunk: the host's myfs mount, the user's --dir,
+    the disk directory of a cold chunk, or none (readpath_bench's own fresh directory in
+    memory: `engine.scratch_dir` says where)."""
     if mount is not None:
         return ["--dir", str(mount)]
     if plan["native"]["dir"]:
         return ["--dir", plan["native"]["dir"]]
+    cold_dir = plan["native"].get("cold_dir")
+    if chunk is not None and chunk.get("cold") and cold_dir:
+        Path(cold_dir).mkdir(exist_ok=True)   # a resumed run's, removed when it completed
+        return ["--dir", cold_dir]
     return []
+
+
+# Filesystems with a device under their page cache, which a cold cell can empty.
+DISK_FILESYSTEMS = ("ext2", "ext3", "ext4", "xfs", "btrfs", "f2fs")
+
+
+def cold_dir(given, folder):
+    """The directory a run's cold cells read from: the user's --cold-dir, else a fresh
+    `readpath-cold-<run>` under the first of /var/tmp and the results folder's parent that
+    is on a disk filesystem; None where none is (cold cells then skip, saying why).
+    Returns (path, what to tell the user)."""
+    if given:
+        return str(Path(given).resolve()), f"cold cells on {given} ({fs_type_of(given)}), as given"
+    for parent in (Path("/var/tmp"), Path(folder).resolve().parent):
+        fstype = fs_type_of(parent)
+        if fstype in DISK_FILESYSTEMS and os.access(parent, os.W_OK | os.X_OK):
+            path = parent / f"readpath-cold-{Path(folder).name}"
+            return str(path), (f"cold cells on {path} ({fstype}): a disk's page cache, emptied "
+                               "and checked before every pass")
+    return None, ("no directory on a disk filesystem (ext4, xfs, btrfs, ...) in /var/tmp or "
+                  "beside the results: cold cells skip; give one with --cold-dir")
+
+
+def remove_cold_dir(plan):
+    """The cold cells' directory, once the run is complete (readpath_bench removed its files)."""
+    cold = plan["native"].get("cold_dir")
+    if cold and Path(cold).name.startswith("readpath-cold-"):
+        try:
+            Path(cold).rmdir()
+        except OSError:
+            pass
 
 
 # ---------------------------------------------------------------- myfs on the host

@@ -21,6 +21,18 @@ def test_chunks_group_cells_by_file_size():
     assert chunks[0]["cells"] == [cells[0], cells[1], cells[3]]
 
 
+def test_cold_cells_get_chunks_of_their_own_when_they_read_elsewhere():
+    cells = ["read/io:4096/file:1048576/warm:1/manual_time/threads:1",
+             "read/io:4096/file:1048576/warm:0/manual_time/threads:1",
+             "pread_direct/io:4096/file:1048576/warm:0/manual_time/threads:1"]
+    chunks = run_module.plan_chunks(cells, cold_apart=True)
+    assert [(c["id"], c.get("cold", False)) for c in chunks] == [
+        ("file1048576", False), ("file1048576-cold", True)]
+    plan = {"native": {"dir": None, "cold_dir": "/var/tmp/readpath-cold-x"}}
+    assert run_module.dir_args(plan, None, chunks[0]) == []
+    assert run_module.dir_args(plan, None, chunks[1]) == ["--dir", "/var/tmp/readpath-cold-x"]
+
+
 def test_filter_matches_exactly_the_chunk_cells():
     import re
     cells = ["read/io:4096/file:1048576/warm:1/manual_time/threads:1"]
@@ -50,11 +62,22 @@ def test_tiny_run_writes_raw_json_environment_charts_and_report(tmp_path):
     report = (out / "report.md").read_text()
     assert report.startswith("# readpath report") and "## Findings" in report
     assert "## Latency per request" in report and "timer overhead" in report
-    # Named for the filesystem the files were on: /dev/shm's tmpfs on most machines, another
-    # where readpath_bench had to choose another directory (and said so).
-    (native,) = results.load(out).targets()
-    fresh = results.load(out).context("dir", target=native).removesuffix(" (fresh)")
-    assert native == run_module.fs_type_of(fresh.rsplit("/", 1)[0]), fresh
+    # Named for the filesystem the files were on: warm cells on /dev/shm's tmpfs on most
+    # machines (another where readpath_bench had to choose another directory, and said so),
+    # cold ones on a disk filesystem where the run found one, its page cache emptied.
+    run = results.load(out)
+    warm = next(b for b in run.benchmarks.values() if b.params.get("warm") == 1).target
+    fresh = run.context("dir", target=warm).removesuffix(" (fresh)")
+    assert warm == run_module.fs_type_of(fresh.rsplit("/", 1)[0]), fresh
+    cold = {b.target for b in run.benchmarks.values() if b.params.get("warm") == 0}
+    if plan["native"]["cold_dir"]:
+        assert cold == {run_module.fs_type_of(plan["native"]["cold_dir"].rsplit("/", 1)[0])}
+        assert not [b for b in run.benchmarks.values() if b.skipped], "every cell ran"
+        assert "cold cells on " in proc.stderr
+        assert not os.path.exists(plan["native"]["cold_dir"]), "removed once the run completed"
+    else:
+        assert "cold cells skip" in proc.stderr
+    native = warm
     assert (out / "charts" / f"latency-{native}.png").is_file()
     assert (out / "charts" / f"throughput-{native}.png").is_file()
     assert (out / "charts" / f"throughput-{native}.svg").is_file()

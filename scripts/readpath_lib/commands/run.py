@@ -2,12 +2,15 @@
 environment file, charts (PNG and SVG) and report.md.
 
 Where it runs: on a host that can load modules, on myfs mounted on the host. Otherwise
-(this project's usual case) native timings on /dev/shm (or --dir; where /dev/shm is not a
-tmpfs, readpath_bench's next choice, which the run names) on the host, plus myfs
-hook counts from the same suite in a QEMU guest on a Debian kernel; each is labelled by
-its filesystem, and guest timings are marked emulated when they came from TCG.
+(this project's usual case) native timings on the host, warm cells on /dev/shm (where it is
+not a tmpfs, readpath_bench's next choice, which the run names) and cold cells on a disk
+filesystem whose page cache can be emptied (a fresh directory in /var/tmp or beside the
+results, or --cold-dir; --dir takes both), plus myfs hook counts from the same suite in a
+QEMU guest on a Debian kernel; each is labelled by its filesystem, and guest timings are
+marked emulated when they came from TCG.
 
-The suite is cut into chunks (one readpath_bench invocation per file size) and run in
+The suite is cut into chunks (one readpath_bench invocation per file size and, apart from
+--dir, cache state) and run in
 rounds: every chunk once per round, forward in odd rounds and backward in even ones, the
 repetitions of all its cells in random order. A cell's repetitions are so spread over the
 run: on a shared machine the same cell moves by half between one minute and the next (the
@@ -53,6 +56,9 @@ def add_arguments(parser):
                         help="directory under test for native timings (default: myfs where "
                              "this kernel loads modules, else a fresh directory under /dev/shm, "
                              "or the first tmpfs readpath_bench finds where that is not one)")
+    parser.add_argument("--cold-dir", metavar="DIR", type=cli.directory,
+                        help="where cold cells read from (default: a fresh directory in /var/tmp, "
+                             "or beside the results, on a disk filesystem: ext4, xfs, btrfs)")
     parser.add_argument("--kernel", metavar="K",
                         help=f"kernel for the myfs guest run (default {guest_suite.DEFAULT_KERNEL}, "
                              "Debian's; also 6.12 or a release such as 6.12.117+deb12-amd64)")
@@ -94,9 +100,13 @@ def _start(args, bench):
         from .. import vm   # an unknown or uninstallable kernel fails now, not after an hour
         packages.ensure(packages.VM, "the myfs guest run")
         vm.resolve_kernel(args.kernel or guest_suite.DEFAULT_KERNEL)
+    # Warm cells in memory (tmpfs), cold ones on a disk whose page cache can be emptied;
+    # --dir or myfs on the host take both.
+    cold_apart = not host_myfs and args.dir is None
+    cold, said = runner.cold_dir(args.cold_dir, folder) if cold_apart else (None, None)
     plan = {
         "profile": profile, "settings": settings,
-        "native": {"dir": args.dir, "host_myfs": host_myfs,
+        "native": {"dir": args.dir, "host_myfs": host_myfs, "cold_dir": cold, "cold_note": said,
                    "backing": backing.record() if host_myfs else None},
         "vm": None if (args.no_vm or host_myfs) else
               {"kernel": args.kernel or guest_suite.DEFAULT_KERNEL, "done": None,
@@ -108,7 +118,8 @@ def _start(args, bench):
     except OSError as err:
         raise UsageError(f"cannot create {folder}: {err.strerror}")
     plan["chunks"] = runner.plan_chunks(engine.list_cells(bench, ["--profile", profile,
-                                                                  *runner.dir_args(plan, None)]))
+                                                                  *runner.dir_args(plan, None)]),
+                                        cold_apart)
     runner.write_json(folder / "plan.json", plan)
     runner.write_json(folder / "environment.json", runner.environment(bench))
     return folder, plan
@@ -172,9 +183,13 @@ def run(args):
         where = "myfs on the host"
     else:
         scratch = engine.scratch_dir(bench, runner.dir_args(plan, None))
-        where = f"{scratch['dir']} ({scratch['fs']}, native)"
+        cold = plan["native"].get("cold_dir")
+        where = (f"{scratch['dir']} ({scratch['fs']}, native)" if not cold else
+                 f"{scratch['dir']} ({scratch['fs']}: warm) and {cold} (cold)")
         if scratch["note"]:
             print(f"readpath run: {scratch['note']}", file=sys.stderr)
+        if plan["native"].get("cold_note"):
+            print(f"readpath run: {plan['native']['cold_note']}", file=sys.stderr)
     print(f"readpath run: {profile} profile, {total // settings['rounds'] // reps} cells in "
           f"{len(plan['chunks'])} chunks on {where}, {settings['rounds']} round(s) of "
           f"{settings['repetitions']} repetitions; results in {folder}", file=sys.stderr)
@@ -192,7 +207,7 @@ def run(args):
             else:
                 for rnd, chunk in pending:
                     runner.run_chunk(bench, chunk, rnd, profile, settings, raw, progress,
-                                     runner.dir_args(plan, None))
+                                     runner.dir_args(plan, None, chunk))
             progress.finish()
         if plan["vm"] and not plan["vm"]["done"]:
             guest_error = _guest(bench, folder, plan)
@@ -218,6 +233,7 @@ def run(args):
     if guest_error is None:
         plan["status"] = "complete"
         runner.write_json(folder / "plan.json", plan)
+        runner.remove_cold_dir(plan)
     path = report.build(runs, folder)
     print(f"readpath run: wrote {path}", file=sys.stderr)
     print(folder)

@@ -71,18 +71,22 @@ def test_a_job_runs_under_lava_run_and_comes_back_as_a_result_folder(lab, first_
     paths = results.paths_file(next(iter(run.files)))
     assert paths is not None and "hook read_iter" in paths.read_text()
     assert run.latency(measured[0])                                        # the latency sidecar
-    # Every measured cell's median over its rounds is a LAVA measurement, in ns, equal to
-    # what readpath computes from the JSON that came back; one round (the tiny profile's)
-    # gives no interval, so no interval case claims one.
+    # Every measured cell's median over its rounds, and that median's interval over them
+    # named with its real coverage (the tiny profile's 3 rounds: 75%), are LAVA
+    # measurements in ns, equal to what readpath computes from the JSON that came back.
     lava_results = json.loads((where / "results" / os.path.basename(folder) / "lava" /
                                "results.json").read_text())
     cases = {r["case"]: r for r in lava_results if "measurement" in r}
     for bench in measured:
         case = bench.name.replace("/", ".")
         rounds = [stats.median(v) for v in bench.by_round("time").values()]
+        low, high, coverage = stats.median_ci(rounds)
+        assert len(rounds) == 3 and round(coverage * 100) == 75
         assert cases[case]["units"] == "ns"
         assert float(cases[case]["measurement"]) == pytest.approx(stats.median(rounds), rel=1e-5)
-        assert not any(name.startswith(case + ".ci") for name in cases)
+        assert float(cases[f"{case}.ci75_low"]["measurement"]) == pytest.approx(low, rel=1e-5)
+        assert float(cases[f"{case}.ci75_high"]["measurement"]) == pytest.approx(high, rel=1e-5)
+        assert f"{case}.ci95_low" not in cases
     with capsys.disabled():
         files = sorted(p.name for p in (where / "results" / os.path.basename(folder) / "raw").iterdir())
         print(f"\nLAVA job on {first_kernel.release} (tiny, TCG): {seconds:.0f} s with "

@@ -53,14 +53,14 @@ def nowait_runs(kernel, tmp_path_factory):
     out = tmp_path_factory.mktemp(f"nowait-{kernel.release}")
     proc = subprocess.run(["/usr/bin/python3", str(REPO / "scripts" / "readpath"),
                            "compare-options", *CONFIGS, "--kernel", kernel.release,
-                           "--profile", "tiny", "--rounds", "1", "--repetitions", "3",
+                           "--profile", "tiny", "--rounds", "3", "--repetitions", "1",
                            "--methods", METHODS, "--no-build",
                            "--out", str(out)], capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    runs = {label: results.load(out / "raw" / f"myfs-{guest_suite.slug(label)}.json",
-                                label=label) for label in CONFIGS}
-    paths = {label: callpaths.load(out / "raw" / f"myfs-{guest_suite.slug(label)}.paths")
-             for label in CONFIGS}
+    stems = {label: f"myfs-{guest_suite.slug(label)}" for label in CONFIGS}
+    runs = {label: results.load(results.round_files(out / "raw", stem), label=label)
+            for label, stem in stems.items()}
+    paths = {label: callpaths.load(out / "raw" / f"{stem}.paths") for label, stem in stems.items()}
     return runs, paths, (out / "report.md").read_text()
 
 

@@ -456,22 +456,20 @@ def self_check(run, alpha=0.05, metric_key="time"):
 
 
 def describe_self_check(check, label):
-    """Two sentences on what a run's own rounds say of the test and of the machine."""
+    """What a run's own rounds say of the test and of the machine, in two sentences."""
     if check is None:
         return None
     q_marked, questions = check.interleaved_questions
-    text = (f"Self-check of {label}: its odd rounds against its even rounds (interleaved, so "
-            f"only noise differs) mark {check.interleaved} of {check.cells} cells, in "
-            f"{q_marked} of {questions} questions (the test allows 5% of questions). ")
-    text += (f"Its first {check.rounds // 2} rounds against its last "
-             f"{check.rounds - check.rounds // 2} mark {check.halves} cells")
+    text = (f"Self-check of {label}: odd against even rounds (interleaved, so only noise "
+            f"differs) mark {check.interleaved} of {check.cells} cells, in {q_marked} of "
+            f"{questions} questions (up to 5% expected). First "
+            f"{check.rounds // 2} against last {check.rounds - check.rounds // 2} rounds: "
+            f"{check.halves} cells marked")
     if check.drift is not None:
-        text += f" and differ by {check.drift:.1%} in the median cell"
+        text += f", the median cell {check.drift:.1%} apart"
     if check.reference_drift is not None:
-        text += f" (memcpy, no kernel: ×{check.reference_drift:.3f})"
-    text += (": that much the machine drifts within one run, and two runs taken one after "
-             "the other can differ by as much without any change of their own.")
-    return text
+        text += f" (memcpy ×{check.reference_drift:.3f})"
+    return text + ": the drift two runs taken one after the other may show unchanged."
 
 
 # ---------------------------------------------------------------- rendering

@@ -234,8 +234,8 @@ def test_a_run_with_enough_rounds_checks_itself(tmp_path):
     other = run_folder_with_rounds(tmp_path / "b", rounds=8, seed=2)
     out = readpath("compare", base, other, "--metric", "time").stdout
     check = next(line for line in out.splitlines() if line.startswith("Self-check of"))
-    assert re.search(r"odd rounds against its even rounds .* mark \d+ of 9 cells", check)
-    assert "first 4 rounds against its last 4" in check
+    assert re.search(r"odd against even rounds .* mark \d+ of 9 cells", check)
+    assert "First 4 against last 4 rounds" in check
 
 
 @pytest.mark.parametrize("suffix", ["manual_time", "real_time"])

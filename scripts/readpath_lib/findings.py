@@ -12,6 +12,7 @@ the latency per request (p99) is told apart from a moved median (p50) the same w
 import math
 
 from . import analysis, callpaths, compare, results, stats
+from .tables import markdown_table
 
 GIB = 2**30
 # Comparison findings listed per table before "and N more".
@@ -44,27 +45,60 @@ def _spread(p):
 
 # ---------------------------------------------------------------- one run
 
-def _ranking_sentence(rankings, members, context, shown=lambda label: label):
-    """shown(label) is how a path is named: with "(O_DIRECT)" for a path that bypasses the
-    page cache."""
-    parts = []
-    for r in rankings:
-        r = analysis.Ranking(r.group, r.io, shown(r.best), r.best_point,
-                             r.runner and shown(r.runner), r.runner_point)
-        size = results.format_size(r.io)
-        if r.runner is None:
-            continue
-        if r.tie:
-            parts.append(f"{size}: {r.best} ≈ {r.runner} ({_gib(r.best_point.value)} vs "
-                         f"{_gib(r.runner_point.value)} GiB/s, within noise)")
-        else:
-            lead = r.best_point.value / r.runner_point.value
-            parts.append(f"{size}: **{r.best}** {_gib(r.best_point.value)} GiB/s"
-                         f"{_spread(r.best_point)} ({lead:.2f}× {r.runner})")
-    if not parts:
-        return None
-    return (f"Fastest per I/O size among {', '.join(map(shown, members))} ({context}): "
-            + "; ".join(parts) + ".")
+def _ranked_cell(r, shown):
+    """`**pread** 6.11 ±2.1% (1.04× read)`, or `pread ≈ read 6.11` for a tie."""
+    best, runner = shown(r.best), r.runner and shown(r.runner)
+    if runner is None:
+        return f"{best} {_gib(r.best_point.value)}"
+    if r.tie:
+        return f"{best} ≈ {runner} {_gib(r.best_point.value)}"
+    lead = r.best_point.value / r.runner_point.value
+    return f"**{best}** {_gib(r.best_point.value)}{_spread(r.best_point)} ({lead:.2f}× {runner})"
+
+
+def cheapest_table(runs):
+    """The answer a report leads with: per native target and question (file size, cache
+    state), the fastest of the paths that read a file's bytes through a system call (read(2)
+    and io_uring: the engine's `syscall` rank group), per request size, with its interval and
+    its lead over the next; ≈ where the two are within noise of each other (round by round).
+    [] when no native run ranks anything."""
+    rows, sizes, direct = [], set(), set()
+    for run in runs:
+        for target in run.targets():
+            if run.emulated(target):
+                continue
+            kernel = run.context("kernel", None, target=target)
+            prefix = f"{run.label}: " if len(runs) > 1 and run.label != kernel else ""
+            curves = analysis.io_curves(run, target)
+            for facet in analysis.ordered_facets(curves):
+                series = analysis.read_paths(curves[facet])
+                ranked = {r.io: r for r in analysis.fastest(series) if r.group == "syscall"}
+                if not ranked:
+                    continue
+                sizes |= set(ranked)
+                rows.append((f"{prefix}{target}, {facet_name(facet)}", ranked,
+                             lambda label, series=series: _shown(series, label)))
+                members = [label for label, s in series.items() if s.ranks_with == "syscall"]
+                if any(analysis.direct(series[m]) for m in members) and \
+                        not all(analysis.direct(series[m]) for m in members):
+                    direct |= {m for m in members if analysis.direct(series[m])}
+    if not rows:
+        return []
+    sizes = sorted(sizes)
+    table = markdown_table(["", *[results.format_size(io) for io in sizes]],
+                           [[name, *[_ranked_cell(ranked[io], shown) if io in ranked else "-"
+                                     for io in sizes]] for name, ranked, shown in rows],
+                           "l" * (len(sizes) + 1))
+    return ["## Cheapest path per request size", "",
+            "GiB/s of the fastest path that reads the file through read(2) or io_uring, with "
+            "the 95% interval of its value over the rounds and its lead over the next; "
+            "≈: the two fastest are within noise of each other, round by round. Copies out "
+            "of a mapping and page-fault paths are not reads of this kind: their own "
+            "findings follow.", "", table, ""] + ([
+                f"{', '.join(sorted(direct))} read with O_DIRECT, bypassing the page cache: every "
+                "request goes to the device, while the buffered reads beside them fill the page "
+                "cache and read ahead, so where they meet the table ranks two kinds of path, "
+                "not two ways of doing the same work.", ""] if direct else [])
 
 
 def _mapping_sentences(series, facet, context):
@@ -80,14 +114,12 @@ def _mapping_sentences(series, facet, context):
         if not shared:
             continue
         ratios = [p.value / b.value for p, b in shared]
-        state = ("its pages were mapped by the untimed pass, so the timed passes take no page "
-                 "fault: this is memcpy from memory already mapped, not the cost of reading a "
-                 "file through mmap (see the fault-cost findings)") if facet[1] else \
-            "page faults included: the mapping's pages were evicted before each pass"
+        state = ("memcpy from pages already mapped, no fault timed: not the cost of reading "
+                 "through mmap") if facet[1] else "page faults included (evicted before each pass)"
         lo, hi = min(ratios), max(ratios)
         span = f"{lo:.2f}×" if round(lo, 2) == round(hi, 2) else f"{lo:.2f}–{hi:.2f}×"
-        lines.append(f"{label} copies out of a mapping that lives across passes ({context}): "
-                     f"{span} {base.label} over {len(shared)} I/O sizes; {state}.")
+        lines.append(f"{label}, a copy out of a mapping that lives across passes, runs {span} "
+                     f"{base.label} ({context}); {state}.")
     return lines
 
 
@@ -98,20 +130,9 @@ def _shown(series, label):
     return f"{label} (O_DIRECT)" if s is not None and analysis.direct(s) else label
 
 
-def _direct_note(series, members):
-    """What a ranking that sets O_DIRECT beside buffered reads must say: they are not the
-    same kind of path."""
-    direct = [m for m in members if analysis.direct(series[m])]
-    if not direct or len(direct) == len(members):
-        return ""
-    return (f" {', '.join(direct)} read{'s' if len(direct) == 1 else ''} with O_DIRECT, "
-            "bypassing the page cache: every request goes to the device, while the buffered "
-            "reads beside it fill the page cache and read ahead, so this ranks two kinds of "
-            "path, not two ways of doing the same work.")
-
-
 def run_findings(runs):
-    """Fastest like paths per I/O size, crossovers and fault costs of each native run."""
+    """Crossovers, copies out of mappings and fault costs of each native run (the fastest
+    path per size is cheapest_table's)."""
     lines = []
     for run in runs:
         for target in run.targets():
@@ -123,27 +144,17 @@ def run_findings(runs):
             for facet in analysis.ordered_facets(curves):
                 series = analysis.read_paths(curves[facet])
                 context = f"{prefix}{where(run, target)}, {facet_name(facet)}"
-                by_group = {}
-                for r in analysis.fastest(series):
-                    by_group.setdefault(r.group, []).append(r)
-                for group in sorted(by_group):
-                    members = sorted(label for label, s in series.items()
-                                     if s.ranks_with == group)
-                    sentence = _ranking_sentence(by_group[group], members, context,
-                                                 lambda label: _shown(series, label))
-                    if sentence:
-                        lines.append(sentence + _direct_note(series, members))
                 direct_ref = analysis.direct_reference(series)
                 for reference, name in (("read", "read(2)"),
                                         (direct_ref, f"{direct_ref} (O_DIRECT)")):
                     for label, io in analysis.crossovers(series, reference):
                         label = _shown(series, label)
                         if io is None:
-                            lines.append(f"{label} is faster than {name} beyond noise at every "
-                                         f"I/O size ({context}).")
+                            lines.append(f"{label} beats {name} beyond noise at every size "
+                                         f"({context}).")
                         else:
                             lines.append(f"{label} overtakes {name} beyond noise at "
-                                         f"{results.format_size(io)} requests ({context}).")
+                                         f"{results.format_size(io)} ({context}).")
                 lines += _mapping_sentences(series, facet, context)
             for label, pts in sorted(analysis.fault_costs(run, target).items()):
                 lo = min(p.value for _, p, _ in pts)

@@ -39,8 +39,13 @@ def _cell(point, base_point):
 
 
 def throughput_tables(run):
+    """Per native target and question, every path's GiB/s per request size. Emulated (TCG)
+    timings get none: absolute emulated throughput says nothing; their ratios between runs
+    and their counts are in the comparison and hook tables."""
     out = []
     for target in run.targets():
+        if run.emulated(target):
+            continue
         curves = analysis.io_curves(run, target)
         for facet in analysis.ordered_facets(curves):
             series = curves[facet]
@@ -288,30 +293,44 @@ def skipped(runs):
     return lines
 
 
+def runs_summary(runs):
+    """One line per run: its profile, rounds and where each part of it was timed."""
+    lines = []
+    for run in runs:
+        parts = []
+        for target in run.targets():
+            kind = "emulated, TCG" if run.emulated(target) else "native"
+            kernel = run.context("kernel", "?", target=target)
+            parts.append(f"{target} on {kernel} ({kind})")
+        rounds = len(run.round_ids())
+        profile = run.context("profile", "")
+        lines.append(f"- {run.label}: {profile + ' profile, ' if profile else ''}"
+                     f"{rounds} round{'s' if rounds != 1 else ''}; " + ", ".join(parts) + ".")
+    return lines
+
+
 def build(runs, out, title=None, charts=True, min_effect=0.0):
     """Write out/report.md (and out/charts/ unless charts is False); returns the path.
-    Differences between runs are significant when beyond min_effect percent."""
+    Differences between runs are significant when beyond min_effect percent. The answer
+    first (the cheapest path per size, then short findings), the details after."""
     label = " vs ".join(r.label for r in runs)
-    text = [f"# {title or 'readpath report: ' + label}", ""]
+    text = [f"# {title or 'readpath report: ' + label}", "", *runs_summary(runs), ""]
     emulated = [f"{r.label} on {t}" for r in runs for t in r.targets() if r.emulated(t)]
     if emulated:
-        text += [f"> Timings from {', '.join(emulated)} were taken under TCG emulation: they "
-                 "show shapes, not real costs; a ratio between runs of the same cell is still "
-                 "meaningful. Hook counts are exact.", ""]
+        text += [f"> Emulated (TCG): {', '.join(emulated)}. Its timings rank nothing; what "
+                 "holds there are hook counts and the ratio of the same cell between runs.", ""]
     tables = compare.compare(runs, min_effect=min_effect) if len(runs) > 1 else []
-    text += ["## Findings", ""]
     recorded = call_paths(runs)
+    text += findings.cheapest_table(runs)
     found = compare.device_changes(runs) + compare.drift_note(runs, tables) \
         + (findings.comparison_findings(runs, tables, recorded) if tables else []) \
         + (findings.latency_findings(runs, tables, recorded) if tables else []) \
         + findings.path_findings(recorded) + findings.run_findings(runs) \
         + [line for line in (compare.describe_self_check(compare.self_check(r), r.label)
                              for r in runs) if line]
-    if emulated:
-        found.append("Fastest paths and crossovers are not ranked from emulated (TCG) timings.")
+    text += ["## Findings", ""]
     text += [f"- {line}" for line in found] or ["- No throughput results to summarise."]
-    text += ["", *method_table(runs)]
-    text += ["## Environment", "", environment_table(runs), ""]
+    text += [""]
     for run in runs:
         text += throughput_tables(run)
     latency = [line for run in runs for line in latency_tables(run)]
@@ -345,6 +364,8 @@ def build(runs, out, title=None, charts=True, min_effect=0.0):
                  "the device driver and back."
                  + (" Bold: frames that differ between runs." if len(recorded) > 1 else ""),
                  "", *callpaths.side_by_side(recorded, results.hook_order(runs))]
+    text += method_table(runs)
+    text += ["## Environment", "", environment_table(runs), ""]
     gone = skipped(runs)
     if gone:
         text += ["## Skipped cells", "", *gone, ""]

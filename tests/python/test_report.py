@@ -9,31 +9,46 @@ def report_text(*args, out):
     return (out / "report.md").read_text()
 
 
-def test_findings_lead_with_fastest_paths_and_crossovers(tmp_path):
-    text = report_text(FIXTURES / "base.json", out=tmp_path)
+def section(text, title):
+    return text.split(f"\n## {title}\n")[1].split("\n## ")[0]
+
+
+def cheapest(text):
+    """{row: [cells]} of the report's first table, the cheapest path per request size."""
+    rows = [line for line in section(text, "Cheapest path per request size").splitlines()
+            if line.startswith("| ") and not line.startswith("| --")]
+    return {cells[0]: cells[1:] for cells in
+            ([c.strip() for c in line.split("|")[1:-1]] for line in rows[1:])}
+
+
+def test_the_report_leads_with_the_cheapest_path_per_size_then_findings(tmp_path):
+    text = report_text(in_rounds(FIXTURES / "base.json", tmp_path / "base"), out=tmp_path)
     sections = [line for line in text.splitlines() if line.startswith("## ")]
-    assert sections[0] == "## Findings"
-    assert ("Fastest per I/O size among pread, read, uring qd:32 (tmpfs on 6.1.0-56-amd64, "
-            "file 16M, warm): 4K: **pread**" in text)
-    assert "uring qd:32 overtakes read(2) beyond noise at 64K requests" in text
+    assert sections[:2] == ["## Cheapest path per request size", "## Findings"]
+    row = cheapest(text)["tmpfs, file 16M, warm"]
+    assert row[0].startswith("**pread**") and "±" in row[0] and "× read)" in row[0]
+    assert "uring qd:32 overtakes read(2) beyond noise at 64K" in findings_of(text)
+    # the answer on the first screen
+    first_screen = "\n".join(text.splitlines()[:40])
+    assert "Cheapest path per request size" in first_screen and "file 16M, warm" in first_screen
 
 
 def findings_of(text):
     return text.split("## Findings")[1].split("\n## ")[0]
 
 
-def test_no_fault_only_path_is_ranked_with_the_reads(tmp_path):
-    findings = findings_of(report_text(FIXTURES / "real-tiny-tmpfs.json", out=tmp_path))
-    ranked = [line for line in findings.splitlines() if "Fastest" in line]
-    assert ranked
-    assert not any("mmap_touch" in line or "mmap_populate" in line for line in ranked)
+def test_no_fault_only_path_or_mapping_copy_is_ranked_with_the_reads(tmp_path):
+    for fixture in ("real-tiny-tmpfs.json", "base.json"):
+        table = section(report_text(FIXTURES / fixture, out=tmp_path / fixture),
+                        "Cheapest path per request size")
+        assert not any(m in table for m in ("mmap_touch", "mmap_populate", "mmap_copy"))
 
 
-def test_a_copy_from_a_mapping_is_not_ranked_as_a_read_and_says_what_was_timed(tmp_path):
+def test_a_copy_from_a_mapping_says_what_was_timed(tmp_path):
     findings = findings_of(report_text(FIXTURES / "base.json", out=tmp_path))
-    assert not any("mmap_copy" in line for line in findings.splitlines() if "Fastest" in line)
-    assert "mmap_copy copies out of a mapping that lives across passes" in findings
-    assert "not the cost of reading a file through mmap" in findings
+    line = next(l for l in findings.splitlines() if l.startswith("- mmap_copy"))
+    assert "a copy out of a mapping that lives across passes" in line
+    assert "not the cost of reading through mmap" in line
 
 
 def test_paths_whose_intervals_overlap_are_called_a_tie(tmp_path):
@@ -49,9 +64,8 @@ def test_paths_whose_intervals_overlap_are_called_a_tie(tmp_path):
                 bench[key] = twin[key]
     tied = tmp_path / "tied.json"
     tied.write_text(json.dumps(data))
-    findings = findings_of(report_text(tied, out=tmp_path / "out"))
-    assert "4K: pread ≈ read" in findings or "4K: read ≈ pread" in findings
-    assert "within noise" in findings
+    row = cheapest(report_text(tied, out=tmp_path / "out"))["tmpfs, file 16M, warm"]
+    assert row[0].startswith(("pread ≈ read", "read ≈ pread")), row
 
 
 def test_every_throughput_carries_its_uncertainty(tmp_path):
@@ -100,7 +114,8 @@ def test_real_runs_show_hook_counts_and_differing_call_paths(tmp_path):
     assert "#### `mmap` — differs" in text
     assert "**__mmap_region**" in text
     assert "### myfs hook calls per iteration on myfs (exact under any accelerator)" in text
-    assert "Fastest paths and crossovers are not ranked from emulated (TCG) timings." in text
+    assert "Emulated (TCG): " in text and "Its timings rank nothing" in text
+    assert "Cheapest path per request size" not in text and "### Throughput" not in text
 
 
 def test_skipped_cells_are_grouped_by_reason(tmp_path):
@@ -134,10 +149,6 @@ def test_no_latency_section_without_a_latency_pass(tmp_path):
 
 BLOCK_61 = FIXTURES / "block-6.1.0-56-amd64.json"
 BLOCK_612 = FIXTURES / "block-6.12.117+deb12-amd64.json"
-
-
-def section(text, title):
-    return text.split(f"\n## {title}\n")[1].split("\n## ")[0]
 
 
 def table_row(text, first_cell):
@@ -212,11 +223,14 @@ def test_no_device_section_off_a_block_device(tmp_path):
 
 def test_o_direct_ranked_beside_buffered_reads_says_it_bypasses_the_page_cache(tmp_path):
     text = report_text(BLOCK_61, "--no-charts", out=tmp_path)
-    ranked = [l for l in findings_of(text).splitlines() if "Fastest" in l]
-    cold = next(l for l in ranked if "cold" in l)
-    assert "pread_direct (O_DIRECT)" in cold and "uring_direct qd:8 (O_DIRECT)" in cold
-    assert "bypassing the page cache" in cold and "two kinds of path" in cold
-    warm = next(l for l in ranked if "warm" in l)
+    rows = cheapest(text)
+    cold = " ".join(next(cells for name, cells in rows.items() if "cold" in name))
+    assert "(O_DIRECT)" in cold
+    note = section(text, "Cheapest path per request size")
+    assert "pread_direct, uring_direct qd:" in note
+    assert "read with O_DIRECT, bypassing the page cache" in note
+    assert "two kinds of path" in note
+    warm = " ".join(next(cells for name, cells in rows.items() if "warm" in name))
     assert "direct" not in warm and "O_DIRECT" not in warm, "O_DIRECT has no warm cells"
     methods = section(text, "What each path times")
     assert table_row(methods, "pread_direct")[4] == "bypassed (O_DIRECT)"
@@ -234,9 +248,9 @@ def test_io_uring_o_direct_is_set_against_o_direct_read_not_buffered(tmp_path):
     renamed = tmp_path / "renamed.json"
     renamed.write_text(json.dumps(data))
     findings = findings_of(report_text(renamed, "--no-charts", out=tmp_path / "out"))
-    crossings = [l for l in findings.splitlines() if "overtakes" in l or "faster than" in l]
-    assert ("uring_direct qd:8 (O_DIRECT) is faster than pread_direct (O_DIRECT) beyond noise "
-            "at every I/O size") in findings
+    crossings = [l for l in findings.splitlines() if "overtakes" in l or " beats " in l]
+    assert ("uring_direct qd:8 (O_DIRECT) beats pread_direct (O_DIRECT) beyond noise "
+            "at every size") in findings
     assert not any("uring_direct" in l and "read(2)" in l for l in crossings)
 
 

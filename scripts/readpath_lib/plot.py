@@ -34,6 +34,16 @@ def _pyplot():
     return plt
 
 
+# The longest side a PNG may have: a chart should fit a screen.
+MAX_PIXELS = 1600
+
+
+def _png_size(path):
+    with open(path, "rb") as f:
+        head = f.read(24)
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
 def _save(plt, fig, out, stem):
     # A filesystem that statfs alone named (in a chroot) is "ext2/ext3/ext4": one file, not
     # a folder.
@@ -42,6 +52,9 @@ def _save(plt, fig, out, stem):
     for ext in ("png", "svg"):
         path = out / f"{stem}.{ext}"
         fig.savefig(path, bbox_inches="tight")
+        if ext == "png" and max(_png_size(path)) > MAX_PIXELS:   # drawn too large: fit it
+            dpi = plt.rcParams["savefig.dpi"] * MAX_PIXELS / max(_png_size(path))
+            fig.savefig(path, bbox_inches="tight", dpi=dpi)
         written.append(path)
     plt.close(fig)
     return written
@@ -164,6 +177,7 @@ class Key:
         self.without_ci = False
         self.noisy = False
         self.notes = []            # (handle or None, text)
+        self.intervals = True      # points with intervals: the note on how to read them
 
     def add(self, label):
         self.labels.add(label)
@@ -191,7 +205,7 @@ class Key:
             # As findings name them: an O_DIRECT path is not a page-cache read.
             direct = self.palette.traits.get(_split_label(label)[0], {}).get("direct")
             texts.append(f"{label} (O_DIRECT)" if direct else label)
-        notes = [(_ci_handle(), CI_NOTE), *self.notes]
+        notes = [*([(_ci_handle(), CI_NOTE)] if self.intervals else []), *self.notes]
         if self.without_ci:
             notes.append((Line2D([], [], marker="o", color="0.35", ls="none", ms=5), NO_CI_NOTE))
         if self.noisy:
@@ -581,125 +595,138 @@ def chart_latency(plt, palette, run, target, out, tag):
     return _save(plt, fig, out, f"latency-{tag}")
 
 
-def _count(value):
-    return f"{value:.0f}" if value == int(value) else f"{value:.3g}"
+def _requests(run, bench):
+    """Requests in one pass over a thread's region: a read or a copy per io bytes, a touch
+    per page for the paths that only fault pages in."""
+    share = bench.params["file"] / bench.params.get("threads", 1)
+    step = bench.params["io"] if run.traits(bench.method).get("uses_io", True) else analysis.PAGE
+    return max(1, -(-share // step))
 
 
 def chart_hooks(plt, palette, run, target, out, tag):
-    """myfs hook calls per pass of each cell: exact, so drawn for emulated guests too."""
+    """myfs hook calls per request as small multiples: a row per hook called 4 times a pass or
+    more somewhere, a panel per family, I/O size across, a line per path (cold full, warm
+    faint), at the largest file size. Exact, so drawn for emulated guests too."""
     counts = analysis.hook_counts(run, target)
-    if not counts:
+    cells = [b for b in analysis.usable(run, target, "time")
+             if b.name in counts and b.params.get("threads", 1) == 1 and "io" in b.params]
+    if not cells:
         return []
-    import numpy as np
-    from matplotlib.colors import LogNorm
-    keys = palette.cell_order((target, name) for name in counts)
-    cells = [run.benchmarks[k] for k in keys]
-    hooks = [h for h in results.hook_order([run]) if any(counts[b.name].get(h) for b in cells)]
-    grid = np.array([[counts[b.name].get(h) or np.nan for h in hooks] for b in cells])
-    fig, ax = plt.subplots(figsize=(3.2 + 0.6 * len(hooks), 1.6 + 0.22 * len(cells)),
-                           layout="constrained")
-    low, high = np.nanmin(grid), np.nanmax(grid)
-    image = ax.imshow(np.ma.masked_invalid(grid), aspect="auto", cmap="YlGnBu",
-                      norm=LogNorm(vmin=low, vmax=max(high, low * 10)))
-    for i in range(len(cells)):
-        for j in range(len(hooks)):
-            if not np.isnan(grid[i, j]):
-                ax.text(j, i, _count(grid[i, j]), ha="center", va="center", fontsize=7.5,
-                        color="white" if image.norm(grid[i, j]) > 0.6 else "black")
-    ax.grid(False)
-    ax.set_xticks(range(len(hooks)))
-    ax.set_xticklabels(hooks)
-    ax.xaxis.tick_top()
-    plt.setp(ax.get_xticklabels(), rotation=35, ha="left", rotation_mode="anchor")
-    ax.set_yticks(range(len(cells)))
-    ax.set_yticklabels([_cell_label(b) for b in cells], fontsize=7.5)
-    for text, bench in zip(ax.get_yticklabels(), cells):
-        text.set_color(palette.color(bench.method))
-    ax.set_xticks(np.arange(len(hooks) + 1) - 0.5, minor=True)
-    ax.set_yticks(np.arange(len(cells) + 1) - 0.5, minor=True)
-    ax.grid(which="minor", color="0.85", lw=0.8)
-    ax.tick_params(which="minor", length=0)
-    # below, not beside: the slanted hook names overhang the right edge
-    fig.colorbar(image, ax=ax, location="bottom", shrink=0.5, aspect=30, pad=0.01,
-                 label="calls per pass (log colour scale)")
+    file = max(b.params["file"] for b in cells)
+    cells = [b for b in cells if b.params["file"] == file]
+    hooks = [h for h in results.hook_order([run])
+             if max((counts[b.name].get(h) or 0) for b in cells) >= 4]
+    if not hooks:
+        return []
+    labels = {analysis.series_label(b) for b in cells}
+    columns = palette.columns(labels)
+    fig, axes = _grid(plt, len(hooks), len(columns), height=1.7, sharey="row")
+    key = Key(palette)
+    states = set()
+    ios = [b.params["io"] for b in cells]
+    for r, hook in enumerate(hooks):
+        for c, column in enumerate(columns):
+            ax = axes[r][c]
+            for label in palette.order(l for l in labels if palette.in_column(l, column)):
+                style = palette.style(label)
+                for warm in (1, 0):
+                    points = sorted((b.params["io"], (counts[b.name].get(hook) or 0) / _requests(run, b))
+                                    for b in cells if analysis.series_label(b) == label
+                                    and b.params.get("warm") == warm)
+                    points = [(x, y) for x, y in points if y > 0]
+                    if not points:
+                        continue
+                    states.add(warm)
+                    _, alpha, width = LATENCY_STATES[warm]
+                    line, = ax.plot([x for x, _ in points], [y for _, y in points],
+                                    color=style["color"], ls=style["ls"], marker=style["marker"],
+                                    ms=4, lw=width, alpha=alpha)
+                    line.set_gid(_gid(f"{label} warm:{warm}", r * len(columns) + c))
+                    key.add(label)
+            ax.set_yscale("log")
+            _log2_axis(ax, ios, "I/O size per request" if r == len(hooks) - 1 else "")
+            if r == 0:
+                ax.set_title(FAMILY_TITLES.get(column, column), fontweight="bold")
+            if c == 0:
+                ax.set_ylabel(f"{hook}\nper request")
+    from matplotlib.lines import Line2D
+    key.intervals = False   # exact counts
+    for warm in sorted(states, reverse=True):
+        text, alpha, width = LATENCY_STATES[warm]
+        key.notes.append((Line2D([], [], color="0.3", lw=width, alpha=alpha), text))
+    key.notes.append((None, "a request: one read or copy,\nor one page touched"))
+    key.draw(fig)
     accel = "a TCG guest included" if run.emulated(target) else "so comparable across runs"
-    fig.suptitle(f"myfs hook calls per pass of each cell: exact under any accelerator, "
-                 f"{accel}\n({_where(run, target)}; median of the repetitions, blank: none)")
+    fig.suptitle(f"myfs hook calls per request, file {results.format_size(file)}: exact under "
+                 f"any accelerator, {accel}\n({_where(run, target)}; hooks called once a pass, "
+                 "such as open and mmap, left out; every count is in the report's hook table)")
     return _save(plt, fig, out, f"hooks-{tag}")
 
 
 def chart_runs(plt, palette, runs, target, out, tag):
-    """Each run's throughput relative to the first, per benchmark, with 95% CIs."""
+    """Each other run's throughput relative to the first, per question and family (one
+    panel each, I/O size across, a line per path), with the 95% intervals of the ratios
+    over the rounds; one figure per compared run."""
     base = runs[0]
-    rows = []
+    written = []
+    for other in runs[1:]:
+        paths = _ratios_to(base, other, target)
+        if not paths:
+            continue
+        facets = analysis.ordered_facets(paths)
+        key = Key(palette)
+        ios = [p.x for f in facets for pts in paths[f].values() for p in pts]
+
+        def panel(ax, facet, labels, index, paths=paths, key=key, ios=ios):
+            for i, label in enumerate(labels):
+                points = paths[facet][label]
+                _draw_points(ax, points, palette.style(label), dodge=_dodge(i, len(labels)),
+                             gid=_gid(label, index))
+                key.add(label)
+                key.saw(points)
+            ax.axhline(1.0, color="black", lw=0.9, ls="--", zorder=1)
+            _log2_axis(ax, ios, "I/O size per request")
+
+        fig, axes = _family_panels(plt, palette, facets, lambda f, paths=paths: paths[f], panel,
+                                   f"÷ {base.label}")
+        for row in axes:
+            _ratio_axis(row[0])
+        key.intervals = False   # ratios: their own note
+        key.notes = [(None, f"throughput of {other.label} ÷ {base.label}"),
+                     (_ci_handle(), "point: ratio over the rounds, bar: its 95% CI")]
+        key.draw(fig)
+        emulated = base.emulated(target) or other.emulated(target)
+        where = target + (" — emulated (TCG): a ratio of the same cell still holds"
+                          if emulated else "")
+        fig.suptitle(f"{other.label} against {base.label} on {where}")
+        written.append(_save(plt, fig, out, tag if len(runs) == 2 else f"{tag}-{other.label}"))
+    return written
+
+
+def _ratios_to(base, other, target):
+    """{(file, warm): {label: [Point of other's bytes/s ÷ base's, with its interval]}} over
+    the single-thread cells both runs have (compare's ratio on the rounds)."""
     metric = results.BYTES_PER_SECOND
-    pairs = [compare.paired(base, other) for other in runs[1:]]
-    for key in palette.cell_order(b.key for b in analysis.usable(base, target)):
-        before = base.benchmarks[key]
-        entry = []
-        for other, pair in zip(runs[1:], pairs):
-            ob = other.benchmarks.get(key)
-            if ob is None or ob.skipped or not ob.values(metric.key):
-                entry.append(None)
-                continue
-            d = compare.timing_delta(metric, before, ob, pair)
-            noisy = any((b.estimate(metric).spread or 0) > analysis.NOISY_CV for b in (before, ob))
-            entry.append(None if d is None else (d.ratio, d.low, d.high, noisy))
-        if any(entry):
-            rows.append((base.benchmarks[key], entry))
-    if not rows:
-        return []
-    from matplotlib.lines import Line2D
-    n_other = len(runs) - 1
-    step = 0.7 / n_other
-    height = max(2.2, 0.24 * len(rows) * max(1, n_other / 1.5))
-    fig, axes = _grid(plt, 1, 1, width=7.0, height=height, sharey=False)
-    ax = axes[0][0]
-    handles, texts = [], []
-    without_ci = noisy_seen = False
-    for j, other in enumerate(runs[1:]):
-        color = RUN_COLORS[j % len(RUN_COLORS)]
-        for i, (_, entry) in enumerate(rows):
-            if entry[j] is None:
-                continue
-            ratio, low, high, noisy = entry[j]
-            y = i + (j - (n_other - 1) / 2) * step
-            if low is not None and high is not None:
-                ax.errorbar([ratio], [y], xerr=[[ratio - low], [high - ratio]], fmt="none",
-                            ecolor=color, elinewidth=1.2, capsize=2.5)
-            else:
-                without_ci = True
-            noisy_seen |= noisy
-            ax.plot([ratio], [y], marker="o", ms=5, ls="none", color=color, mec=color, mew=1.2,
-                    mfc="white" if noisy else color, zorder=3)
-        label = other.label + (" (emulated, TCG)" if other.emulated(target) else "")
-        handles.append(Line2D([], [], marker="o", ms=5, ls="none", color=color))
-        texts.append(label)
-    ax.axvline(1.0, color="black", lw=0.9)
-    ax.set_yticks(range(len(rows)))
-    ax.set_yticklabels([_cell_label(bench) for bench, _ in rows], fontsize=7.5)
-    for text, (bench, _) in zip(ax.get_yticklabels(), rows):
-        text.set_color(palette.color(bench.method))
-    ax.set_ylim(len(rows) - 0.5, -0.5)
-    ax.grid(axis="y", alpha=0.15)
-    _ratio_axis(ax, "x")
-    ax.set_xlabel(f"throughput relative to {base.label} (ratio over rounds, log scale)")
-    blank = Line2D([], [], ls="none")
-    notes = [(_ci_handle(vertical=False), "point: ratio over the rounds, bar: its 95% CI")]
-    if without_ci:
-        notes.append((Line2D([], [], marker="o", color="0.35", ls="none", ms=5), NO_CI_NOTE))
-    if noisy_seen:
-        notes.append((Line2D([], [], marker="o", mfc="white", mec="0.35", mew=1.2, ls="none",
-                             ms=5), NOISY_NOTE.replace("its rounds", "either run's rounds")))
-    handles += [blank] + [h for h, _ in notes]
-    texts += [""] + [t for _, t in notes]
-    fig.legend(handles, texts, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
-    emulated = any(r.emulated(target) for r in runs)
-    where = target + (" — emulated (TCG): a ratio of the same cell still holds"
-                      if emulated else "")
-    ax.set_title(f"{' and '.join(r.label for r in runs[1:])} against {base.label} on {where}",
-                 loc="left")
-    return _save(plt, fig, out, f"runs-{tag}")
+    pair = compare.paired(base, other)
+    out = {}
+    for bench in analysis.usable(base, target):
+        mine = other.benchmarks.get(bench.key)
+        if mine is None or mine.skipped or not mine.values(metric.key) or \
+                "io" not in bench.params or bench.params.get("threads", 1) != 1:
+            continue
+        if base.traits(bench.method).get("delivers") == "touch":
+            continue   # fault-only paths: a page, not a read; their cost is the fault chart's
+        d = compare.timing_delta(metric, bench, mine, pair)
+        if d is None:
+            continue
+        facet = (bench.params.get("file"), bench.params.get("warm", 1))
+        noisy = max(b.estimate(metric).spread or 0 for b in (bench, mine))
+        out.setdefault(facet, {}).setdefault(analysis.series_label(bench), []).append(
+            analysis.Point(bench.params["io"], d.ratio, d.low, d.high, noisy))
+    for series in out.values():
+        for points in series.values():
+            points.sort(key=lambda p: p.x)
+    return out
 
 
 def _tag(run, target, many):
@@ -725,7 +752,5 @@ def draw(runs, out):
                     written.append(paths)
     if many:
         for target in runs[0].targets():
-            paths = chart_runs(plt, palette, runs, target, out, target)
-            if paths:
-                written.append(paths)
+            written += chart_runs(plt, palette, runs, target, out, f"runs-{target}")
     return written

@@ -21,6 +21,10 @@ NOISY_NOTE = (f"hollow: its rounds vary by more than {analysis.NOISY_CV:.0%}\n"
               "(with one round: its repetitions)")
 CI_NOTE = "point: rounds' geometric mean, bar: its 95% CI"
 NO_CI_NOTE = "no bar: fewer than 3 rounds, no interval"
+# When no point is solid the chart says what would make some solid.
+ALL_NOISY_NOTE = (f"every point hollow: rounds vary by more than {analysis.NOISY_CV:.0%}\n"
+                  "here; more rounds (--rounds), no other load\n"
+                  "or a quieter machine would steady them")
 
 
 def _pyplot():
@@ -176,6 +180,7 @@ class Key:
         self.labels = set()
         self.without_ci = False
         self.noisy = False
+        self.solid = False         # a point drawn filled
         self.notes = []            # (handle or None, text)
         self.intervals = True      # points with intervals: the note on how to read them
 
@@ -186,6 +191,7 @@ class Key:
         self.without_ci |= any(p.low is None or p.high is None or
                                (p.estimate is not None and not p.across_rounds) for p in points)
         self.noisy |= any(p.noisy or p.x in noisy_xs for p in points)
+        self.solid |= any(not (p.noisy or p.x in noisy_xs) for p in points)
 
     def draw(self, fig):
         from matplotlib.lines import Line2D
@@ -210,7 +216,7 @@ class Key:
             notes.append((Line2D([], [], marker="o", color="0.35", ls="none", ms=5), NO_CI_NOTE))
         if self.noisy:
             notes.append((Line2D([], [], marker="o", mfc="white", mec="0.35", mew=1.2,
-                                 ls="none", ms=5), NOISY_NOTE))
+                                 ls="none", ms=5), NOISY_NOTE if self.solid else ALL_NOISY_NOTE))
         if notes and texts:
             handles.append(blank)
             texts.append("")

@@ -10,7 +10,7 @@ import pytest
 
 from pathlib import Path
 
-from conftest import FIXTURES, in_rounds, readpath
+from conftest import CELLS, FIXTURES, in_rounds, readpath, write_rounds
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 MYFS_OLD = FIXTURES / "myfs-6.1.0-56-amd64.json"
@@ -96,6 +96,20 @@ def test_noisy_points_are_explained_only_where_there_are_some(tmp_path):
     note = "hollow: its rounds vary by more than 3%"
     assert note not in (tmp_path / "quiet" / "throughput-tmpfs.svg").read_text()
     assert note in (tmp_path / "noisy" / "throughput-tmpfs.svg").read_text()
+
+
+def test_a_chart_with_no_steady_point_says_what_would_steady_them(tmp_path):
+    # Every round moves every cell by ~20% (a busy machine): every point is hollow, and
+    # the chart says so and what to do; where most rounds agree the usual note stays.
+    write_rounds(tmp_path / "busy" / "raw", "file16777216", CELLS, rounds=6, round_sd=0.2)
+    write_rounds(tmp_path / "calm" / "raw", "file16777216", CELLS, rounds=6, round_sd=0.002,
+                 rep_sd=0.001)
+    plot(tmp_path / "busy-charts", tmp_path / "busy")
+    plot(tmp_path / "calm-charts", tmp_path / "calm")
+    busy = (tmp_path / "busy-charts" / "throughput-tmpfs.svg").read_text()
+    calm = (tmp_path / "calm-charts" / "throughput-tmpfs.svg").read_text()
+    assert "every point hollow" in busy and "more rounds (--rounds)" in busy
+    assert "every point hollow" not in calm and "hollow: its rounds vary" not in calm
 
 
 def test_fault_only_methods_are_drawn_only_in_the_fault_cost_chart(tmp_path):

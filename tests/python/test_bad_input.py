@@ -1,10 +1,11 @@
 """Bad input to compare, plot, report and run: one clear line, exit 2, no traceback."""
 
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, needs_bench, readpath
+from conftest import FIXTURES, READPATH, needs_bench, readpath
 
 BASE = FIXTURES / "base.json"
 
@@ -93,7 +94,30 @@ def test_top_level_help_lists_every_subcommand():
         assert command in proc.stdout
 
 
-@pytest.mark.parametrize("command", ["run", "compare", "compare-kernels", "plot", "report"])
+def test_top_level_help_imports_no_command_and_runs_nothing():
+    # The registry names each command and its summary; only the chosen one is imported,
+    # so `readpath --help` starts no readpath_bench (it used to list the profiles 3 times).
+    probe = f"""
+import runpy, subprocess, sys
+def refuse(*args, **kwargs):
+    raise AssertionError(f"readpath --help started {{args[0] if args else kwargs}}")
+subprocess.Popen = refuse
+sys.argv = [{str(READPATH)!r}, "--help"]
+try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+except SystemExit as done:
+    assert done.code in (0, None), done.code
+print(sorted(m for m in sys.modules if m.startswith("readpath_lib.commands.")))
+"""
+    proc = subprocess.run(["/usr/bin/python3", "-c", probe], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
+    assert "compare-options" in proc.stdout
+
+
+@pytest.mark.parametrize("command", ["run", "test", "vm", "compare", "compare-kernels",
+                                     "compare-options", "plot", "report", "calibrate", "lava"])
 def test_subcommand_help_answers(command):
     proc = readpath(command, "--help")
     assert proc.returncode == 0, proc.stderr

@@ -21,6 +21,10 @@ Like for like means:
   parent process, which wakes every 10 ms, shortens the halted CPU's wake-up for fio alone.
 Warm page cache, one thread. Timings under TCG (READPATH_ACCEL=tcg) mean nothing.
 READPATH_BENCH=PATH uses that readpath_bench instead of building one.
+
+Examples:
+  readpath calibrate                      every workload on one CPU, in a scratch directory
+  readpath calibrate --cpus 0,1           the reader and io_uring's worker on two CPUs
 """
 
 import json
@@ -37,7 +41,6 @@ from pathlib import Path
 from .. import build, cli, engine, packages, results, stats
 from ..errors import RunError, UsageError
 
-HELP = "compare readpath_bench with fio (psync, io_uring, mmap) on the same file, like for like"
 
 K, M = 1024, 1024 * 1024
 

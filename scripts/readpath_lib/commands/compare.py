@@ -47,8 +47,6 @@ from ..compare import (GATED, compare, describe_self_check, device_changes, drif
 from ..stats import MIN_ROUNDS
 from ..errors import UsageError
 
-HELP = "compare runs round by round: per-metric tables with ratio, 95%% CI, t-test, Holm"
-
 
 def add_arguments(parser):
     cli.add_runs_argument(parser, "the first is the baseline")

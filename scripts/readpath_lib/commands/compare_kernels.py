@@ -20,7 +20,6 @@ from .. import backing as backings
 from .. import build, guest_suite, packages, paths, report, results
 from ..errors import UsageError
 
-HELP = "run the suite on myfs under several kernels in QEMU and report them side by side"
 # Hook counts are exact after one pass; three repetitions give the timings (meaningful
 # only under KVM) a spread.
 REPETITIONS = 3

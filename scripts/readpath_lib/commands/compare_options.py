@@ -30,8 +30,6 @@ from .. import backing as backings
 from .. import build, cli, engine, guest_suite, packages, paths, report, results
 from ..errors import UsageError
 
-HELP = "run the suite on myfs under several sets of mount options in one guest and compare"
-
 
 def add_arguments(parser):
     parser.add_argument("options", nargs="+", metavar="OPTIONS",

@@ -2,6 +2,7 @@
 profiles, run one here with Debian's lava-run, and bring finished jobs home as ordinary
 result folders that compare, plot and report read unchanged.
 
+Examples:
   readpath lava jobs --kernel 6.1 --kernel 6.12 --options default --options read=read \\
                      --profile tiny --out lava/
       lava/jobs/*.yaml (checked with LAVA's own schema), lava/artifacts/ (the busybox
@@ -16,8 +17,9 @@ result folders that compare, plot and report read unchanged.
       one result folder per job, like `readpath run` writes; a job that failed on the
       device comes back as a failed folder with the device's last lines, exit 1.
 
-On the device each job reports every cell's median time and the ends of its 95% interval
-as `lava-test-case CELL[.ci95_low|.ci95_high] --measurement NS --units ns`, and prints the
+On the device each job reports every cell's median over its rounds and the ends of that
+median's interval as `lava-test-case CELL[.ciNN_low|.ciNN_high] --measurement NS --units ns`
+(NN the coverage its rounds give: 75 from 3, 96 from 6), and prints the
 raw Google Benchmark JSON, latency histograms, console logs and myfs call paths into the
 log (gzip + base64, with sha256), so nothing measured is lost. docs/lava.md says what a lab
 needs and how to submit with lavacli.
@@ -28,8 +30,6 @@ from pathlib import Path
 
 from .. import build, engine, paths
 from ..errors import UsageError
-
-HELP = "write LAVA jobs for kernels x myfs options x profiles, run one locally, import results"
 
 
 def add_arguments(parser):

@@ -21,8 +21,6 @@ from .. import cli, results
 from ..errors import UsageError
 from ..plot import draw
 
-HELP = "draw PNG and SVG charts from result files or run folders (reads JSON only)"
-
 
 def add_arguments(parser):
     cli.add_runs_argument(parser, "with several, the first is the baseline of the "

@@ -18,8 +18,6 @@ Examples:
 from .. import cli, results
 from ..report import build
 
-HELP = "write report.md (findings, tables, charts) from result files or run folders"
-
 
 def add_arguments(parser):
     cli.add_runs_argument(parser, "with several, the first is the baseline")

@@ -40,8 +40,6 @@ from .. import build, cli, engine, guest_suite, packages, paths, report, results
 from ..errors import RunError, UsageError
 from ..progress import Progress
 
-HELP = "run the suite (native + myfs hook counts in a VM) and write results/<date>-<kernel>-<host>/"
-
 
 def add_arguments(parser):
     size = parser.add_mutually_exclusive_group()

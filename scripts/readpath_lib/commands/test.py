@@ -1,4 +1,13 @@
-"""`readpath test`: build, then unit tests (CTest), script tests and guest tests (pytest)."""
+"""`readpath test`: build, then unit tests (CTest), script tests and guest tests (pytest).
+
+Guest tests boot each test kernel in QEMU (6.1, 6.12 and 7.3 unless --kernel says
+otherwise; missing ones are installed, a kernel that cannot be is a failure, not a skip).
+
+Examples:
+  readpath test                           everything, as CI runs it
+  readpath test -k "compare or stats"     only the pytest tests matching the expression
+  readpath test --kernel 6.12 -k latency  one guest kernel, the latency tests
+"""
 
 import os
 import subprocess
@@ -7,7 +16,6 @@ import sys
 from .. import build, packages, paths
 from ..errors import RunError, UsageError
 
-HELP = "build and run every test: unit (CTest), scripts and guest kernels (pytest)"
 DEFAULT_KERNELS = ["6.1", "6.12", "7.3"]
 
 

@@ -28,7 +28,7 @@ unpacked into ~/.cache/readpath/debian/kernels/ (about 0.13 GB each), and myfs i
 with the kernel's own compiler in a minimal Debian of the kernel's suite made once by
 debootstrap (~/.cache/readpath/debian/buildroot/, about 0.5 GB). Root only.
 
-examples:
+Examples:
   readpath vm --kernel 6.12 -- fio --version
   readpath vm --kernel 7.3 -- uname -r
   readpath vm --kernel 6.1 --myfs /mnt/myfs -o synthetic -- sh -c 'ls -l /mnt/myfs'
@@ -45,8 +45,6 @@ import sys
 
 from ..errors import UsageError
 from ..vm import resolve_kernel, run_in_vm
-
-HELP = "boot a kernel in QEMU (6.1, 6.12, 7.3, ...) with myfs and run a command in it"
 
 
 def add_arguments(parser):

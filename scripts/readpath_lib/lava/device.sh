@@ -152,7 +152,7 @@ while read -r kind case_name median low high coverage count; do
         continue
     fi
     lava-test-case "$case_name" --result pass --measurement "$median" --units ns
-    # The interval's cases carry its real coverage: ci95 from 6 rounds, ci75 with 2, none with 1.
+    # The interval's cases carry its real coverage: ci96 from 6 rounds, ci75 from 3, ci50 from 2, none with 1.
     [ "$count" -gt 1 ] || continue
     cover=${coverage%%.*}
     lava-test-case "$case_name.ci${cover}_low" --result pass --measurement "$low" --units ns

@@ -194,11 +194,9 @@ COUNTER_HOOKS = {
 }
 # The device's requests against what myfs asked of it: with the same bios the difference is
 # below myfs, in the block layer (plugging, the I/O scheduler's merges) or the device.
-_DEVICE_HOOKS = ("readahead", "readahead_pages", "read_folio", "bio_submit", "bio_pages",
-                 "direct_read")
 _SAME_BIOS = ("myfs submitted the same bios: the block layer below it (plugging, the I/O "
               "scheduler's merges) or the device made different requests of them")
-COUNTER_HOOKS.update({key: (_DEVICE_HOOKS, _SAME_BIOS)
+COUNTER_HOOKS.update({key: (results.DEVICE_HOOKS, _SAME_BIOS)
                       for key in ("dev_reads", "dev_read_merges", "dev_read_kib")})
 SAME_CALLS_TIMING = ("the same hook calls took a different time: the change is in how long "
                      "the path took (the kernel's code, myfs's hooks or the machine), not in "

@@ -186,13 +186,6 @@ def hook_tables(runs):
     return out
 
 
-# myfs hooks set beside the device counters: what myfs asked of the device (bios, their
-# pages, O_DIRECT reads) and the page-cache calls that asked it. myfs names its hooks
-# (results.hook_order); these are the ones that explain a device's requests.
-DEVICE_HOOKS = ("readahead", "read_folio", "direct_read", "bio_submit", "bio_pages",
-                "bio_complete", "bio_error")
-
-
 def _device_label(run, target, runs):
     return f"{run.label} ({target})" if len({t for r in runs for t in r.targets()}) > 1 \
         else run.label
@@ -216,7 +209,7 @@ def device_tables(runs):
                           [[title, *[dev[key] for _, dev in columns]]
                            for key, title in results.DEVICE_CONTEXT],
                           "l" * (len(columns) + 1)), ""]
-    hooks = [h for h in results.hook_order(runs) if h in DEVICE_HOOKS]
+    hooks = [h for h in results.hook_order(runs) if h in results.DEVICE_HOOKS]
     counters = [("dev_reads", "requests"), ("dev_read_merges", "merges"),
                 ("dev_read_kib", "KiB"), ("dev_read_avg_kib", "KiB/request"),
                 ("dev_read_ms", "ms")]

@@ -85,6 +85,12 @@ LATENCY_METRICS = [*LATENCY_PERCENTILES, LATENCY_COUNT]
 # per-request histograms, not a result file of its own.
 LATENCY_SIDECAR = ".latency.json"
 HOOK_PREFIX = "myfs_"   # a cell's myfs counters are its samples myfs_<hook>
+# The myfs hooks that explain a block device's requests: the page-cache calls that ask it
+# for pages, and what myfs submitted to it (bios, their pages, O_DIRECT reads, completions).
+# myfs names every hook (hook_order); the report's device table and the findings about a
+# device's requests both take these, in the data's order.
+DEVICE_HOOKS = ("readahead", "readahead_pages", "read_folio", "direct_read", "bio_submit",
+                "bio_pages", "bio_complete", "bio_error")
 
 
 def hook_metric(hook):

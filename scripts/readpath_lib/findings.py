@@ -46,12 +46,13 @@ def _spread(p):
 # ---------------------------------------------------------------- one run
 
 def _ranked_cell(r, shown):
-    """`**pread** 6.11 ±2.1% (1.04× read)`, or `pread ≈ read 6.11` for a tie."""
+    """`**pread** 6.11 ±2.1% (1.04× read)`, or `pread ≈ read 6.11 ±2.1%` for a tie."""
     best, runner = shown(r.best), r.runner and shown(r.runner)
+    value = _gib(r.best_point.value) + _spread(r.best_point)
     if runner is None:
-        return f"{best} {_gib(r.best_point.value)}"
+        return f"{best} {value}"
     if r.tie:
-        return f"{best} ≈ {runner} {_gib(r.best_point.value)}"
+        return f"{best} ≈ {runner} {value}"
     lead = r.best_point.value / r.runner_point.value
     return f"**{best}** {_gib(r.best_point.value)}{_spread(r.best_point)} ({lead:.2f}× {runner})"
 

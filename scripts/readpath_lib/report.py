@@ -294,11 +294,12 @@ def runs_summary(runs):
         for target in run.targets():
             kind = "emulated, TCG" if run.emulated(target) else "native"
             kernel = run.context("kernel", "?", target=target)
-            parts.append(f"{target} on {kernel} ({kind})")
-        rounds = len(run.round_ids())
+            rounds = len({r for b in run.benchmarks.values() if b.target == target
+                          for rs in b.sample_rounds.values() for r in rs})
+            parts.append(f"{target} on {kernel} ({kind}, {rounds} round{'s' * (rounds != 1)})")
         profile = run.context("profile", "")
-        lines.append(f"- {run.label}: {profile + ' profile, ' if profile else ''}"
-                     f"{rounds} round{'s' if rounds != 1 else ''}; " + ", ".join(parts) + ".")
+        lines.append(f"- {run.label}: {profile + ' profile; ' if profile else ''}"
+                     + ", ".join(parts) + ".")
     return lines
 
 
@@ -308,7 +309,9 @@ def build(runs, out, title=None, charts=True, min_effect=0.0):
     first (the cheapest path per size, then short findings), the details after."""
     label = " vs ".join(r.label for r in runs)
     text = [f"# {title or 'readpath report: ' + label}", "", *runs_summary(runs), ""]
-    emulated = [f"{r.label} on {t}" for r in runs for t in r.targets() if r.emulated(t)]
+    emulated = [f"{r.label + ': ' if len(runs) > 1 else ''}{t} on "
+                f"{r.context('kernel', '?', target=t)}"
+                for r in runs for t in r.targets() if r.emulated(t)]
     if emulated:
         text += [f"> Emulated (TCG): {', '.join(emulated)}. Its timings rank nothing; what "
                  "holds there are hook counts and the ratio of the same cell between runs.", ""]

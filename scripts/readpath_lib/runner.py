@@ -76,11 +76,15 @@ def run_chunk(bench, chunk, rnd, profile, settings, raw, progress, dir_args):
     names = set(chunk["cells"])
     seen = {}
     progress.what = f"round {rnd} of {settings['rounds']}: {chunk['id']}"
-    with open(log, "w") as log_file:
-        log_file.write("$ " + shlex.join(cmd) + "\n")
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                bufsize=1)
-        try:
+    proc = None
+    # Ctrl-C may come at any point, the start of the process included (a run is often
+    # interrupted just as a chunk completes and the next one starts): whatever it
+    # interrupts, the process is stopped and no .partial stays behind.
+    try:
+        with open(log, "w") as log_file:
+            log_file.write("$ " + shlex.join(cmd) + "\n")
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    text=True, bufsize=1)
             for line in proc.stdout:
                 log_file.write(line)
                 name = line.split(" ", 1)[0]
@@ -88,26 +92,31 @@ def run_chunk(bench, chunk, rnd, profile, settings, raw, progress, dir_args):
                     seen[name] = seen.get(name, 0) + 1
                     progress.advance(cost=cell_cost(name))
             status = proc.wait()
-        except BaseException:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            partial.unlink(missing_ok=True)
-            raise
-    # Repetitions that printed no line (a skipped cell prints once) count now.
-    missing = {n: reps - seen.get(n, 0) for n in names if seen.get(n, 0) < reps}
-    progress.advance(sum(missing.values()),
-                     cost=sum(cell_cost(n) * k for n, k in missing.items()))
-    if status != 0 or not partial.exists():
+        # Repetitions that printed no line (a skipped cell prints once) count now.
+        missing = {n: reps - seen.get(n, 0) for n in names if seen.get(n, 0) < reps}
+        progress.advance(sum(missing.values()),
+                         cost=sum(cell_cost(n) * k for n, k in missing.items()))
+        if status != 0 or not partial.exists():
+            tail = log.read_text().strip().splitlines()[-1:] or ["(no output)"]
+            raise RunError(f"readpath_bench failed on chunk {chunk['id']}, round {rnd} (exit "
+                           f"{status}): {tail[0]}; full output in {log}; `readpath run --resume` "
+                           "retries from this chunk")
+        results.move_result(partial, final)
+    except BaseException:
+        if proc is not None and proc.poll() is None:
+            stop(proc)
         partial.unlink(missing_ok=True)
-        tail = log.read_text().strip().splitlines()[-1:] or ["(no output)"]
-        raise RunError(f"readpath_bench failed on chunk {chunk['id']}, round {rnd} (exit {status}): "
-                       f"{tail[0]}; "
-                       f"full output in {log}; `readpath run --resume` retries from this chunk")
-    results.move_result(partial, final)
+        raise
+
+
+def stop(proc, grace=10):
+    """Terminate a child and wait for it, killing it if it has not ended within grace s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 # ---------------------------------------------------------------- the results folder

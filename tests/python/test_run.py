@@ -6,6 +6,8 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 from conftest import READPATH, needs_bench, readpath
 from readpath_lib import engine, guest_suite, progress as progress_module, results
 from readpath_lib import runner as run_module
@@ -120,6 +122,41 @@ def test_interrupt_keeps_finished_chunks_and_says_how_to_resume(tmp_path):
     assert list((out / "raw").glob("*.json"))
     assert not list((out / "raw").glob("*.partial"))
     assert json.loads((out / "plan.json").read_text())["status"] == "running"
+
+
+class _InterruptAt:
+    """A progress line whose n-th advance is Ctrl-C."""
+
+    def __init__(self, n):
+        self.n, self.what = n, ""
+
+    def advance(self, count=1, cost=1.0):
+        self.n -= 1
+        if self.n == 0:
+            raise KeyboardInterrupt
+
+
+def _fake_bench(tmp_path, body):
+    bench = tmp_path / "bench"
+    bench.write_text("#!/bin/sh\nfor a; do case $a in --benchmark_out=*) out=${a#*=};; esac; done\n"
+                     + body)
+    bench.chmod(0o755)
+    return bench
+
+
+@pytest.mark.parametrize("when", [1, 2], ids=["while-running", "after-it-ended"])
+def test_ctrl_c_at_any_point_of_a_chunk_leaves_no_partial_file(tmp_path, when):
+    # Ctrl-C while readpath_bench prints its repetitions, and just after it ended with its
+    # JSON written but before the JSON is moved into place: the .partial goes either way.
+    name = "pread/io:4096/file:1048576/warm:1"
+    bench = _fake_bench(tmp_path, f'echo "{{}}" > "$out"\necho "{name} 1 ns"\n')
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    chunk = {"id": "file1048576", "cells": [name]}
+    with pytest.raises(KeyboardInterrupt):
+        run_module.run_chunk(bench, chunk, 1, "tiny", {"repetitions": 1, "rounds": 1}, raw,
+                             _InterruptAt(when), [])
+    assert sorted(p.name for p in raw.iterdir()) == ["file1048576-r1.log"]
 
 
 def test_guest_progress_follows_the_console_logs_as_they_grow(tmp_path):

@@ -404,8 +404,11 @@ def test_direct(scratch):
           [b["name"] for b in benches] == ["pread_direct/io:4096/file:65536/warm:0/manual_time/threads:1"]
           and f"{fs} keeps its files in the page cache" in benches[0].get("error_message", ""),
           (r.returncode, benches, r.stderr[-500:]))
+    # The device's counters are the whole disk's: on a shared disk other processes' I/O adds
+    # to a pass now and then, so each cell is judged by its quietest of five passes.
     r = run("--dir", scratch, "--methods", "pread_direct,uring_direct,pread", "--io-sizes", "16K",
-            "--file-sizes", "1M", "--qd", "1", "--benchmark_min_time=0.001", "--benchmark_format=json")
+            "--file-sizes", "1M", "--qd", "1", "--threads", "1", "--benchmark_repetitions=5",
+            "--benchmark_min_time=0.001", "--benchmark_format=json")
     check("a direct run on the scratch directory exits 0", r.returncode == 0, r.stderr[-2000:])
     if r.returncode != 0:
         return
@@ -417,11 +420,16 @@ def test_direct(scratch):
         return
     check("the context names the device",
           all(data["context"].get(k) for k in ("block_device", "block_scheduler", "block_model")), data["context"])
-    cells = {b["name"].split("/manual_time")[0]: b for b in data["benchmarks"]}
+    passes = {}
+    for b in data["benchmarks"]:
+        if b.get("run_type") == "iteration":
+            passes.setdefault(b["name"].split("/manual_time")[0], []).append(b)
+    # The pass with the fewest device reads: the one least disturbed by other I/O.
+    cells = {name: min(bs, key=lambda b: b.get("dev_reads", 99)) for name, bs in passes.items()}
     for name in ("pread_direct/io:16384/file:1048576/warm:0", "uring_direct/io:16384/file:1048576/warm:0/qd:1"):
         b = cells.get(name, {})
         check(f"{name} ran with every device counter", not b.get("error_occurred") and DEV_COUNTERS <= set(b), b)
-        # 64 requests of 16K, one at a time; other I/O on a shared disk may add a little.
+        # 64 requests of 16K, one at a time.
         check(f"{name}: one device read per request, of 16K",
               64 <= b.get("dev_reads", 0) <= 70 and 15 <= b.get("dev_read_avg_kib", 0) <= 17, b)
     warm = cells.get("pread/io:16384/file:1048576/warm:1", {})

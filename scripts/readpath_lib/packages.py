@@ -9,7 +9,7 @@ from .errors import UsageError
 # What building and running the host-side suite needs.
 BUILD = ["cmake", "g++", "make", "pkg-config", "git", "libbenchmark-dev", "libgtest-dev",
          "liburing-dev", "libhwloc-dev"]
-PYTHON = ["python3-matplotlib", "python3-scipy", "python3-pytest"]
+PYTHON = ["python3-matplotlib", "python3-scipy", "python3-pytest", "python3-yaml"]
 PEERS = ["fio", "stress-ng"]
 # What booting kernels in QEMU needs (kernel images and headers are added per kernel).
 VM = ["qemu-system-x86", "busybox-static", "cpio", "kmod", "xz-utils", "zstd", "gcc", "make"]

@@ -28,7 +28,7 @@ needs and how to submit with lavacli.
 import sys
 from pathlib import Path
 
-from .. import build, engine, paths
+from .. import build, engine, packages, paths
 from ..errors import UsageError
 
 
@@ -98,6 +98,9 @@ def _matrix_keys():
 
 
 def run(args):
+    if args.lava_command in ("jobs", "run", "import"):
+        # jobs, matrices and LAVA's logs are YAML (a minimal Debian has no python3-yaml)
+        packages.ensure(["python3-yaml"], f"readpath lava {args.lava_command}")
     if args.lava_command == "jobs":
         return _jobs(args)
     if args.lava_command == "run":

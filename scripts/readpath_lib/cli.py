@@ -69,3 +69,8 @@ def output_folder(runs, out, what):
     except OSError as err:
         raise UsageError(f"cannot create {path}: {err.strerror}")
     return path
+
+
+def plural(n, noun):
+    """`1 round`, `12 rounds`."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"

@@ -7,6 +7,7 @@ import re
 import shlex
 import subprocess
 
+from .cli import plural
 from .errors import RunError, UsageError
 
 
@@ -79,8 +80,9 @@ def profiles_help(bench, guest=False):
         return "readpath_bench --list-profiles describes them once it is built"
     if guest:
         return "; ".join(f"{name}: {p['tcg']['cells']} cells under TCG" for name, p in profiles.items())
-    return "; ".join(f"{name}: {p['cells']} cells, {p['rounds']} round(s) of {p['repetitions']} "
-                     f"repetitions, {p['duration']}" for name, p in profiles.items())
+    return "; ".join(f"{name}: {p['cells']} cells, {plural(p['rounds'], 'round')} of "
+                     f"{plural(p['repetitions'], 'repetition')}, {p['duration']}"
+                     for name, p in profiles.items())
 
 
 def cell_filter(cells):

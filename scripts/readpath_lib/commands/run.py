@@ -189,8 +189,8 @@ def run(args):
         if plan["native"].get("cold_note"):
             print(f"readpath run: {plan['native']['cold_note']}", file=sys.stderr)
     print(f"readpath run: {profile} profile, {total // settings['rounds'] // reps} cells in "
-          f"{len(plan['chunks'])} chunks on {where}, {settings['rounds']} round(s) of "
-          f"{settings['repetitions']} repetitions; results in {folder}", file=sys.stderr)
+          f"{len(plan['chunks'])} chunks on {where}, {cli.plural(settings['rounds'], 'round')} of "
+          f"{cli.plural(settings['repetitions'], 'repetition')}; results in {folder}", file=sys.stderr)
     progress = Progress(total, done, cost_total=cost(work), cost_done=cost(work) - cost(pending),
                         unit="repetition")
     guest_error = None

@@ -7,7 +7,8 @@ touch far more instructions, and read(2)/pread(2) nothing.
 
 The A/A spread measured here (the two default sets of one boot, 10 cells): at most 2.7% on
 6.12, 1.6% on 6.1, 3.1% on 7.3, each time warm 4K mmap_touch (about 1100-1350 instructions
-per page); read(2)/pread(2) 0.01-1.1%. The user-space part is the same in both but for
+per page); read(2)/pread(2) 0.01-1.1%. Over the 24 rounds of the two default sets of
+test_known_effects (6.12) warm 4K mmap_touch ranged 1060-1133 (6.9%). The user-space part is the same in both but for
 mmap_touch (a page fault leaves a translation block early and its retry counts the rest
 again: 20.70 against 20.80 per page). The kernel part varies with the interrupts the
 reader's vCPU takes during a pass (timer ticks follow the host's clock under TCG, so their
@@ -25,7 +26,7 @@ from readpath_lib import build, guest_suite, results
 METHODS = "read,pread,mmap_touch"
 CONFIGS = [guest_suite.Config("default"), guest_suite.Config("default#2"),
            guest_suite.Config("fault_around=off", "fault_around=off")]
-AA_SPREAD = 0.05   # the largest measured was 3.1%; a loaded host takes more interrupts per pass
+AA_SPREAD = 0.08   # pairs differed by up to 3.1%; one cell ranged over 6.9% in 24 rounds
 
 
 @pytest.fixture(scope="module")

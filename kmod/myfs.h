@@ -149,7 +149,7 @@ static inline void myfs_add(struct myfs_sb_info *sbi, enum myfs_counter c, u64 n
 /*
  * Counts one call of a hook and, if tracing, records how it was reached.  With
  * counters=off it does neither: readpath's timed passes run so, and unwinding
- * the stack on every call nearly doubled what a warm 4 KiB read executes.
+ * the stack on every call would be most of what they measure.
  */
 static inline void myfs_hook(struct myfs_sb_info *sbi, enum myfs_counter hook)
 {

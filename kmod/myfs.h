@@ -146,18 +146,18 @@ static inline void myfs_add(struct myfs_sb_info *sbi, enum myfs_counter c, u64 n
 		this_cpu_add(sbi->counters->count[c], n);
 }
 
-/*
- * Counts one call of a hook and, if tracing, records how it was reached.  With
- * counters=off it does neither: readpath's timed passes run so, and unwinding
- * the stack on every call would be most of what they measure.
- */
-static inline void myfs_hook(struct myfs_sb_info *sbi, enum myfs_counter hook)
+/* Records, if tracing, the call stack that reached a hook. */
+static inline void myfs_trace(struct myfs_sb_info *sbi, enum myfs_counter hook)
 {
-	if (!READ_ONCE(sbi->opts.counters))
-		return;
-	this_cpu_inc(sbi->counters->count[hook]);
 	if (unlikely(READ_ONCE(sbi->opts.trace) != MYFS_TRACE_OFF))
 		myfs_record_path(sbi, hook);
+}
+
+/* Counts one call of a hook and, if tracing, records how it was reached. */
+static inline void myfs_hook(struct myfs_sb_info *sbi, enum myfs_counter hook)
+{
+	myfs_add(sbi, hook, 1);
+	myfs_trace(sbi, hook);
 }
 
 /* file.c */

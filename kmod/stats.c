@@ -73,9 +73,8 @@ static bool myfs_count_known(struct myfs_hook_paths *hp, unsigned int nr,
 }
 
 /*
- * Called on every counted hook call while tracing (never with trace=off or
- * counters=off: myfs_hook tests both inline).  May run in interrupt context
- * (bio_complete).
+ * Called on every hook call while tracing (never with trace=off: myfs_trace
+ * tests the option inline).  May run in interrupt context (bio_complete).
  */
 void myfs_record_path(struct myfs_sb_info *sbi, enum myfs_counter hook)
 {

@@ -763,25 +763,6 @@ def counters_off_stay_zero(args, data):
 
 
 @check
-def counters_off_records_no_path(args, data):
-    """With trace=once, counters=off records no path either (a timed pass unwinds no
-    stack); counters=on records again."""
-    load_module(args.ko)
-    with Myfs("synthetic,trace=once") as fs:
-        p = fs.file("t")
-        make_synthetic(p, MIB)
-        read_all(p)
-        recorded = fs.paths()
-        expect("hook read_iter calls" in recorded, f"trace=once recorded no read_iter: {recorded[:200]!r}")
-        expect(fs.remount("counters=off") == 0, "remount counters=off failed")
-        read_all(p)
-        expect(fs.paths() == recorded, "counters=off still recorded paths")
-        expect(fs.remount("counters=on") == 0, "remount counters=on failed")
-        read_all(p)
-        expect(fs.paths() != recorded, "counters=on did not record again")
-
-
-@check
 def rmmod_refused_while_mounted(args, data):
     """rmmod of a mounted myfs is refused, and succeeds after umount."""
     if not args.ko:

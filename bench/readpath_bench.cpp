@@ -41,6 +41,7 @@
 #include "environment.hpp"
 #include "error.hpp"
 #include "files.hpp"
+#include "icount.hpp"
 #include "latency.hpp"
 #include "latency_log.hpp"
 #include "mounts.hpp"
@@ -70,6 +71,9 @@ struct Run {
   bool pause_counting = false;
   std::string counting_refused;  // why the remount was refused
   bool latency = false;          // a latency pass in every cell
+  // Under QEMU with the readpath_icount plugin: one-thread cells count the instructions of
+  // their timed passes on the reader's vCPU. Empty when not counting.
+  std::optional<InstructionCounter> icount;
 };
 Run g_run;
 
@@ -221,8 +225,18 @@ std::unique_ptr<Fd> open_for(const Cell& cell, const std::string& path) {
   }
 }
 
+// Whether this cell counts instructions: only one-thread cells, whose reader stays on one
+// vCPU, the one the plugin counts.
+bool counts_instructions(const CellThread& t) { return g_run.icount && t.threads == 1; }
+
 void set_up(CellThread& t, const Cell& cell) {
-  const ThreadPlace place = plan_placement(g_run.placement, t.threads).at(t.index);
+  ThreadPlace place = plan_placement(g_run.placement, t.threads).at(t.index);
+  // Counted on one vCPU: an unpinned reader is pinned where it runs now.
+  if (counts_instructions(t) && place.cpus.empty()) {
+    const int cpu = sched_getcpu();
+    if (cpu < 0) throw sys_error("sched_getcpu");
+    place.cpus = {static_cast<unsigned>(cpu)};
+  }
   t.affinity.emplace(place);
   t.pinned = !place.cpus.empty();
   t.allowed = allowed_cpus();  // what the kernel granted, not what was asked
@@ -352,8 +366,11 @@ double timed_pass(CellThread& t, PassTotals& totals) {
   const std::optional<uint64_t> waited = t.runq.ns();
   const uint64_t cpu = thread_cpu_ns();
   note_cpu(t);
+  const bool count = counts_instructions(t);
   const Clock::time_point start = Clock::now();
+  if (count) icount_begin();
   const PassResult r = t.reader->pass(false);
+  if (count) icount_end();
   const Clock::time_point end = Clock::now();
   note_cpu(t);
   totals.cpu_ns += thread_cpu_ns() - cpu;
@@ -415,6 +432,19 @@ void set_counters(benchmark::State& state, const Cell& cell, const PassTotals& t
     state.counters["dev_read_avg_kib"] = dev->ios ? kib / static_cast<double>(dev->ios) : 0.0;
     state.counters["dev_read_ms"] = Counter(static_cast<double>(dev->ms), Counter::kAvgThreads);
   }
+}
+
+// The instructions the reader's vCPU executed in the timed passes, per request: kernel,
+// user and both (one thread: the cell's only one sets them).
+void set_instruction_counters(benchmark::State& state, const PassTotals& totals, const InstructionCount& c) {
+  if (c.brackets != static_cast<uint64_t>(state.iterations()))
+    throw Error("instruction counter: " + std::to_string(c.brackets) + " passes counted of " +
+                std::to_string(state.iterations()));
+  if (totals.requests == 0) return;
+  const auto per_request = [&](uint64_t n) { return static_cast<double>(n) / static_cast<double>(totals.requests); };
+  state.counters["instructions_per_request"] = per_request(c.kernel + c.user);
+  state.counters["kernel_instructions_per_request"] = per_request(c.kernel);
+  state.counters["user_instructions_per_request"] = per_request(c.user);
 }
 
 // Per request, all threads merged; set by thread 0 alone, so Google Benchmark's sum over
@@ -481,6 +511,9 @@ void run_cell(benchmark::State& state, const Cell& cell, const std::string& name
   if (const std::string failure = g_sync.failure(); !failure.empty()) return skip_cell(state, failure);
 
   PassTotals totals;
+  // Clears what this vCPU's brackets added up to before (a cell that failed mid-loop).
+  if (counts_instructions(t)) g_sync.attempt([] { g_run.icount->report(); });
+  if (const std::string failure = g_sync.failure(); !failure.empty()) return skip_cell(state, failure);
   const std::optional<uint64_t> steal_before = steal_ns();
   for (auto _ : state) {
     try {
@@ -498,6 +531,8 @@ void run_cell(benchmark::State& state, const Cell& cell, const std::string& name
     totals.steal_ns = *steal_after - *steal_before;
 
   try {
+    // Before anything else runs on this vCPU: the remount below is no part of a pass.
+    if (counts_instructions(t)) set_instruction_counters(state, totals, g_run.icount->report());
     if (counting_off) counting_off->on();
     set_counters(state, cell, totals, counted);
     if (latency) set_latency_counters(state, *latency);
@@ -618,6 +653,22 @@ size_t run_cells() {
   if (!g_run.latency) return benchmark::RunSpecifiedBenchmarks();
   LatencyReporter reporter(*benchmark::CreateDefaultDisplayReporter());
   return benchmark::RunSpecifiedBenchmarks(&reporter);
+}
+
+// What instruction_counting says, after asking the plugin once whether it is there.
+std::string set_up_instruction_counting() {
+  g_run.icount = InstructionCounter::from_environment();
+  if (!g_run.icount) return "off";
+  try {
+    g_run.icount->report();
+  } catch (const Error& e) {
+    g_run.icount.reset();
+    std::cerr << "readpath_bench: READPATH_ICOUNT is set but nothing counts: " << e.what() << "\n";
+    return std::string("off (") + e.what() + ")";
+  }
+  return "on: QEMU TCG plugin readpath_icount; one-thread cells, the reader pinned to one vCPU; "
+         "every instruction that vCPU executed within the timed passes (kernel: guest addresses from "
+         "0xffff800000000000; interrupts and other tasks on that vCPU included, work on other vCPUs not)";
 }
 
 // What myfs_timed_counting says, after finding out whether counting can be switched off:
@@ -755,6 +806,7 @@ int main_impl(int argc, char** argv) {
   if (!g_run.counter_names.empty()) benchmark::AddCustomContext("myfs_counters", g_run.counter_names);
   // Listing runs nothing, so it needs no remount.
   benchmark::AddCustomContext("myfs_timed_counting", listing ? "n/a" : set_up_counting());
+  benchmark::AddCustomContext("instruction_counting", listing ? "off" : set_up_instruction_counting());
   benchmark::AddCustomContext("methods", methods_json(registered));
   benchmark::AddCustomContext("latency", g_run.latency ? "on" : "off");
   // What the per-pass cpu_ns, runq_ns and steal_ns counters hold here (cpu_usage.hpp).

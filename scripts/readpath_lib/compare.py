@@ -29,12 +29,15 @@ METRIC_ALIASES = {"time": results.TIME, "cpu": results.CPU_TIME,
                   "items_per_second": results.ITEMS_PER_SECOND,
                   **{m.key: m for m in [results.CPU_TIME, *results.WAIT_METRICS]},
                   **{m.key: m for m in results.FIXED_COUNTERS},
+                  **{m.key: m for m in results.COUNTED_METRICS},
                   **{m.key: m for m in results.LATENCY_METRICS},
                   **{m.key: m for m in results.DEVICE_COUNTERS}}
 # items_per_second is the same information as time per iteration; of the latency pass, the
-# median and the tail (p50, p99) are compared unless asked for the rest; the run-queue wait
+# median and the tail (p50, p99) are compared unless asked for the rest; of the counted
+# instructions, their total (kernel and user apart when asked for); the run-queue wait
 # and the steal say why a timing moved, they are not costs.
-DEFAULT_SKIP = {"items_per_second", "lat_p90_ns", "lat_p999_ns", "lat_max_ns", "lat_mean_ns",
+DEFAULT_SKIP = {"items_per_second", "kernel_instructions_per_request",
+                "user_instructions_per_request", "lat_p90_ns", "lat_p999_ns", "lat_max_ns", "lat_mean_ns",
                 "lat_count", "runq_ns", "steal_ns"}
 # The metrics --fail-above may gate on: costs of a pass, native only.
 GATED = ("time", "cpu_ns")
@@ -54,6 +57,9 @@ class Delta:
     p: float = None           # two-sided; None with fewer than stats.MIN_ROUNDS rounds a side
     p_adj: float = None       # after Holm within the question
     exact: bool = False       # a hook count constant on both sides: the difference is exact
+    # Counted instructions: near-exact, so a change beyond their A/A spread
+    # (results.COUNTED_SPREAD) is significant, with no test.
+    counted: bool = False
     # Another count constant in every repetition on both sides (2 or more each): said as
     # such where there are too few rounds to test it, never called significant.
     constant: bool = False
@@ -161,7 +167,9 @@ def _count_delta(metric, base, other, margin):
     d = Delta(value=stats.median(b), rounds=(len(a), len(b)))
     constant = len(base_values) >= 2 and len(other_values) >= 2 and \
         len(set(base_values)) == 1 and len(set(other_values)) == 1
-    if constant and metric.key.startswith(results.HOOK_PREFIX):
+    if metric in results.COUNTED_METRICS:
+        d.counted = True
+    elif constant and metric.key.startswith(results.HOOK_PREFIX):
         # myfs counts the calls exactly: the same count in every repetition is the count.
         d.exact = True
         d.significant = base_values[0] != other_values[0]
@@ -170,6 +178,8 @@ def _count_delta(metric, base, other, margin):
         d.p = _shifted_ranks(a, b, margin)
     base_mid = stats.median(a)
     d.ratio = (1.0 if d.value == 0 else math.inf) if base_mid == 0 else d.value / base_mid
+    if d.counted:
+        d.significant = abs(d.ratio - 1) > max(results.COUNTED_SPREAD, margin)
     return d
 
 
@@ -491,6 +501,8 @@ def format_ci(d):
 def format_p(d):
     if d.exact:
         return "exact"
+    if d.counted:
+        return "counted"
     if d.p is None:
         return f"<{stats.MIN_ROUNDS} rounds"
     return f"{d.p:.3f}" if d.p >= 0.001 else f"{d.p:.0e}"
@@ -525,7 +537,7 @@ def render(table, runs):
         marked = ", ".join(r.label for r, e in zip(runs, table.emulated) if e)
         title += f" — emulated timings (TCG) in: {marked}"
     headers = ["benchmark", runs[0].label]
-    sampled = any(not d.exact for i in range(len(runs) - 1) for d in table.column(i))
+    sampled = any(not (d.exact or d.counted) for i in range(len(runs) - 1) for d in table.column(i))
     per_other = ["Δ", "95% CI", "p", "detectable", ""] if sampled else ["Δ", "p", ""]
     for other in runs[1:]:
         headers += [other.label, *per_other]
@@ -575,12 +587,16 @@ def geomean_note(table, runs):
 
 def power_note(table, runs):
     """What this table could have seen: one sentence per compared run."""
-    if not table.metric.timing and all(d.exact for i in range(len(runs) - 1)
+    if not table.metric.timing and all(d.exact or d.counted for i in range(len(runs) - 1)
                                        for d in table.column(i)):
+        if any(d.counted for i in range(len(runs) - 1) for d in table.column(i)):
+            return (f"Counted under TCG: a change beyond ±{results.COUNTED_SPREAD * 100:g}% (the "
+                    f"same options twice differ by up to that, with the interrupts of a pass) is "
+                    f"marked, with no test.")
         return ""
     notes = []
     for i, other in enumerate(runs[1:]):
-        column = [d for d in table.column(i) if not d.exact and not d.reference]
+        column = [d for d in table.column(i) if not (d.exact or d.counted) and not d.reference]
         if not column:
             continue
         tested = sum(1 for d in column if d.p is not None)
@@ -621,7 +637,9 @@ def legend(tables, alpha):
             f"kernel), which shows how the machine itself moved and is never gated. "
             f"\"detectable\" is the smallest change that comparison finds with 80% power at "
             f"its rounds, noise and Holm step. A hook count constant on both sides is "
-            f"compared exactly (more/fewer).{beyond}")
+            f"compared exactly (more/fewer). Instructions counted under TCG are near-exact: a "
+            f"change beyond ±{results.COUNTED_SPREAD * 100:g}% of the baseline's median (their "
+            f"measured A/A spread) is marked, without a test.{beyond}")
 
 
 def drift_note(runs, tables):

@@ -9,6 +9,8 @@ configuration first runs the suite once in registration order, which records its
 paths (the first call of each hook: comparable only if the cells came in the same order)
 and warms up; then the measured runs are interleaved and counterbalanced — round 1 runs
 A B C, round 2 C B A, … — so that drift of the host falls on every configuration alike.
+Under TCG, where timings are noise, the guest also counts the instructions of every
+one-thread cell's timed passes (docs/contracts.md, "Counted cost").
 """
 
 import json
@@ -235,7 +237,8 @@ def run_suite(bench, kernel, profile, folder, stem, *, configs=None, rounds=1, r
     `<stem>.json` (or `<stem>-r<N>.json` per round when rounds > 1), `.log` likewise and one
     `<stem>.paths` (call path per hook), where stem(index, release) names configuration
     `index`, and in folder/backing.json each stem's backing as asked and each device as the
-    guest found it. Returns (release, accel). A configuration myfs refuses, or a setting
+    guest found it. Under TCG the guest counts instructions (vm.run_in_vm's icount): its
+    one-thread cells carry instructions per request. Returns (release, accel). A configuration myfs refuses, or a setting
     the device refuses (a scheduler it does not offer), raises UsageError."""
     from . import vm
     configs = configs or [Config("defaults")]
@@ -259,7 +262,7 @@ def run_suite(bench, kernel, profile, folder, stem, *, configs=None, rounds=1, r
         result = vm.run_in_vm(kernel, ["sh", "-c", _script(bench, suite_args, configs, rounds,
                                                            repetitions, sizes, drives)],
                               myfs=VM_MOUNT, myfs_opts=BASE_OPTIONS, out=scratch,
-                              timeout=timeout, drives=files, echo=False)
+                              timeout=timeout, drives=files, echo=False, icount=True)
     finally:
         watcher.stop()
         progress.finish()

@@ -186,6 +186,43 @@ def hook_tables(runs):
     return out
 
 
+def counted_tables(runs):
+    """Instructions per request counted under TCG (readpath_icount), total, kernel and user:
+    one table per target, each cell every run's median, bold where the runs differ by more
+    than the counts' own A/A spread (results.COUNTED_SPREAD)."""
+    out = []
+    metrics = [m for m in results.COUNTED_METRICS
+               if any(b.values(m.key) for r in runs for b in r.benchmarks.values())]
+    if not metrics:
+        return out
+    for target in sorted({t for r in runs for t in r.targets()}):
+        names = sorted({b.name for r in runs for b in r.benchmarks.values()
+                        if b.target == target and b.values(metrics[0].key)},
+                       key=lambda n: results.sort_key((target, n)))
+        if not names:
+            continue
+        rows = []
+        for name in names:
+            cells = [results.short_name(name)]
+            for metric in metrics:
+                values = [None if (b := r.benchmarks.get((target, name))) is None
+                          or not b.values(metric.key) else b.median(metric.key) for r in runs]
+                present = [v for v in values if v is not None and v > 0]
+                differs = len(present) > 1 and max(present) / min(present) - 1 > results.COUNTED_SPREAD
+                text = " / ".join("-" if v is None else f"{v:,.0f}" for v in values)
+                cells.append(f"**{text}**" if differs else text)
+            rows.append(cells)
+        headers = ["benchmark", *[m.title.replace(" (counted)", "") for m in metrics]]
+        out += [f"### Instructions per request on {target} (counted under TCG)", "",
+                markdown_table(headers, rows), "",
+                "The reader's vCPU during the timed passes, interrupts on it included "
+                f"(docs/contracts.md, \"Counted cost\"); the same options twice differ by up to "
+                f"{results.COUNTED_SPREAD * 100:g}%"
+                + (f". Each cell: {' / '.join(r.label for r in runs)}; bold where they differ "
+                   "by more." if len(runs) > 1 else "."), ""]
+    return out
+
+
 def _device_label(run, target, runs):
     return f"{run.label} ({target})" if len({t for r in runs for t in r.targets()}) > 1 \
         else run.label
@@ -332,6 +369,7 @@ def build(runs, out, title=None, charts=True, min_effect=0.0):
     latency = [line for run in runs for line in latency_tables(run)]
     if latency:
         text += ["## Latency per request", "", *latency]
+    text += counted_tables(runs)
     text += hook_tables(runs)
     text += device_tables(runs)
     if tables:

@@ -342,3 +342,34 @@ def test_device_requests_are_counts_compared_by_rounds_and_only_myfs_hooks_exact
     assert direct[2:4] == ["256", "256"] and direct[-2] == "", "unchanged: not marked"
     bios = proc.stdout.split("myfs bio_submit per iteration on myfs, file 1M, cold")[1]
     assert "exact" in row(bios, "pread/io:4096/file:1048576/warm:0")
+
+
+def _with_instructions(folder, per_method, seed):
+    """Adds instructions_per_request to every round of a run folder: per method a base
+    count, moved by up to ±1% per round, as the interrupts of a TCG pass move it."""
+    import random
+    rng = random.Random(seed)
+    for path in sorted((folder / "raw").glob("*.json")):
+        data = json.loads(path.read_text())
+        for bench in data["benchmarks"]:
+            method = bench["name"].split("/")[0]
+            if method in per_method:
+                bench["instructions_per_request"] = per_method[method] * (1 + rng.uniform(-0.01, 0.01))
+        path.write_text(json.dumps(data))
+    return folder
+
+
+def test_counted_instructions_mark_a_change_beyond_their_spread_and_not_within(tmp_path):
+    base = _with_instructions(run_folder_with_rounds(tmp_path / "base", rounds=3),
+                              {"read": 5700, "pread": 5600}, seed=1)
+    new = _with_instructions(run_folder_with_rounds(tmp_path / "new", rounds=3, seed=2),
+                             {"read": 5700 * 1.02, "pread": 5600 * 1.10}, seed=2)
+    runs = [results.load(base, label="base"), results.load(new, label="new")]
+    tables = compare.compare(runs, ["instructions_per_request"])
+    deltas = {row.bench.method: row.deltas[0] for t in tables for row in t.rows}
+    assert deltas["pread"].counted and deltas["pread"].significant and deltas["pread"].regression
+    assert deltas["read"].counted and not deltas["read"].significant
+    out = compare.render(tables[0], runs)
+    assert "counted" in out and "*worse" in row(out, "pread/io:4096/file:16777216/warm:1")
+    assert "*" not in row(out, "read/io:4096/file:16777216/warm:1")
+    assert "beyond ±7%" in out

@@ -307,3 +307,30 @@ def test_real_block_paths_go_from_read_down_to_the_driver_and_back(tmp_path):
     submit = paths.split("#### `bio_submit`")[1].split("####")[0]
     assert {"pread(2)", "page fault", "io_uring worker (io-wq)"} <= {
         line.split("|")[1].strip() for line in submit.splitlines() if line.startswith("| ")}
+
+
+def test_counted_instructions_are_shown_and_a_change_beyond_their_spread_is_found(tmp_path):
+    """Instructions per request (counted under TCG) get a table of their own, bold where runs
+    differ beyond the counts' A/A spread, and such a change is a finding."""
+    import json
+    from conftest import run_folder_with_rounds
+    folders = []
+    for name, pread in (("base", 5600), ("new", 5600 * 1.10)):
+        folder = run_folder_with_rounds(tmp_path / name, rounds=3)
+        for path in (folder / "raw").glob("*.json"):
+            data = json.loads(path.read_text())
+            for bench in data["benchmarks"]:
+                method = bench["name"].split("/")[0]
+                if method in ("read", "pread"):
+                    total = pread if method == "pread" else 5700
+                    bench.update(instructions_per_request=total, user_instructions_per_request=50,
+                                 kernel_instructions_per_request=total - 50)
+            path.write_text(json.dumps(data))
+        folders.append(folder)
+    text = report_text(*folders, out=tmp_path)
+    table = text.split("### Instructions per request on tmpfs (counted under TCG)")[1].split("\n### ")[0]
+    pread_row = next(line for line in table.splitlines() if line.startswith("| pread/io:4096/"))
+    read_row = next(line for line in table.splitlines() if line.startswith("| read/io:4096/"))
+    assert "**5,600 / 6,160**" in pread_row and "**" not in read_row
+    assert any("instructions per request (counted)" in line and "pread" in line
+               for line in findings_of(text).splitlines())

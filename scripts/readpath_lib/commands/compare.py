@@ -13,7 +13,9 @@ interleaved session, as compare-options' configurations do), a mark where the ch
 significant after Holm correction within the question, and the smallest change the
 comparison detects with 80% power at its rounds, noise and Holm step. Counts that vary
 between rounds use the exact Mann–Whitney U; a myfs hook count constant on both sides is
-compared exactly. Reference cells (memcpy: no kernel) show how the machine itself moved;
+compared exactly. Instructions per request counted under TCG (instructions_per_request;
+kernel_ and user_ with --metric) are near-exact: a change beyond their A/A spread (7%) is
+marked, without a test. Reference cells (memcpy: no kernel) show how the machine itself moved;
 they are marked `ref`, never gated and left out of the geometric means.
 
 Two runs taken at different times are compared as independent sets of rounds: the test

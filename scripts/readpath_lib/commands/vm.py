@@ -34,6 +34,8 @@ Examples:
   readpath vm --kernel 6.1 --myfs /mnt/myfs -o synthetic -- sh -c 'ls -l /mnt/myfs'
   readpath vm --kernel 6.1 --topology sockets=2,cores=2,nodes=2 -- lscpu
   readpath vm --kernel 6.12 --append 'transparent_hugepage=always' -- cat /proc/cmdline
+  readpath vm --kernel 6.12 --accel tcg --icount --myfs /mnt/myfs -o synthetic -- \
+      build/bench/readpath_bench --dir /mnt/myfs --profile tiny --methods read
   readpath vm --kernel 6.12 --drive disk.img -- sh -c 'cat /sys/block/${READPATH_DRIVES#/dev/}/size'
   readpath vm --kernel /path/bzImage --kdir /path/build --out res -- sh -c 'dmesg > $READPATH_OUT/log'
 
@@ -80,6 +82,10 @@ def add_arguments(parser):
     parser.add_argument("--append", action="append", default=[], metavar="ARGS",
                         help="extra kernel command-line arguments, after readpath's own, so "
                              "they win where a parameter takes one value (repeatable)")
+    parser.add_argument("--icount", action="store_true",
+                        help="under TCG, count the instructions the guest executes: loads the "
+                             "readpath_icount QEMU plugin (build tree) and sets $READPATH_ICOUNT, "
+                             "so readpath_bench's one-thread cells report instructions per request")
     parser.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS...]",
                         help="the command to run in the guest")
 
@@ -100,7 +106,10 @@ def run(args):
     result = run_in_vm(kernel, command, cpus=args.cpus, mem=args.mem, accel=args.accel,
                        myfs=args.myfs, myfs_opts=args.myfs_opts, out=args.out,
                        timeout=args.timeout, topology=args.topology, env=env,
-                       append=" ".join(args.append) or None, drives=args.drive, echo=True)
+                       append=" ".join(args.append) or None, drives=args.drive, echo=True, icount=args.icount)
+    if args.icount and result.accel != "tcg":
+        print(f"readpath vm: --icount counts under TCG only; under {result.accel} nothing was counted",
+              file=sys.stderr)
     print(f"readpath vm: {result.kernel_release} under {result.accel}: boot {result.boot_seconds:.1f} s, "
           f"command {result.command_seconds:.1f} s, exit status {result.returncode}",
           file=sys.stderr)

@@ -40,6 +40,19 @@ KERNEL_ARGS = ["console=ttyS0", "panic=-1", "loglevel=5", "mitigations=off", "ts
                "initcall_blacklist=crypto_kdf108_init"]
 
 
+# The file in the guest's control share through which the readpath_icount plugin answers.
+ICOUNT_FILE = "icount"
+
+
+def icount_plugin() -> Path:
+    """The readpath_icount QEMU plugin in the build tree; RunError when it is not built."""
+    plugin = paths.build_dir() / "tools" / "readpath_icount.so"
+    if not plugin.is_file():
+        raise RunError(f"{plugin} is not built; build it (cmake --build {paths.build_dir()}) "
+                       "to count instructions")
+    return plugin
+
+
 @dataclass
 class VmResult:
     returncode: int         # the command's exit status (128+N when killed by signal N)
@@ -303,7 +316,7 @@ def drive_args(drives):
 
 def run_in_vm(kernel, command, *, cpus=None, mem="2G", accel="auto", myfs=None,
               myfs_opts=None, out=None, timeout=600, topology=None, env=None, append=None,
-              drives=None, echo=True) -> VmResult:
+              drives=None, echo=True, icount=False) -> VmResult:
     """Boot `kernel` in QEMU, run `command` (an argv list) in it, and return a VmResult.
 
     kernel: a spec for resolve_kernel() (`6.1`, `6.12`, `6.12.117+deb12-amd64`, an image
@@ -328,6 +341,10 @@ def run_in_vm(kernel, command, *, cpus=None, mem="2G", accel="auto", myfs=None,
         the file beneath the host page cache; the guest writes them for real. The command
         finds their device nodes, in the order given, in $READPATH_DRIVES (space-separated,
         e.g. `/dev/vda /dev/vdb`; empty without drives).
+    icount: under TCG, load the readpath_icount plugin (tools/icount/, built in the build
+        tree) and set $READPATH_ICOUNT, the file through which it answers, so that
+        readpath_bench counts the instructions of its timed passes. Under KVM nothing is
+        counted ($READPATH_ICOUNT stays unset).
     echo: stream the command's output to our stdout as it arrives, and say on stderr
         what is being built and booted.
 
@@ -377,6 +394,10 @@ def run_in_vm(kernel, command, *, cpus=None, mem="2G", accel="auto", myfs=None,
                  "LANG": os.environ.get("LANG", "C.UTF-8")}
     guest_env.update({k: v for k, v in os.environ.items() if k.startswith("READPATH_")})
     guest_env.update(READPATH_OUT="/run/readpath/out", READPATH_ACCEL=accel, READPATH_GUEST="1")
+    guest_env.pop("READPATH_ICOUNT", None)  # the host's would name no file of this guest
+    plugin = icount_plugin() if icount and accel == "tcg" else None
+    if plugin:
+        guest_env["READPATH_ICOUNT"] = f"/run/readpath/ctl/{ICOUNT_FILE}"
     guest_env.update({str(k): str(v) for k, v in (env or {}).items()})
 
     nonce = secrets.token_hex(6)
@@ -408,6 +429,8 @@ def run_in_vm(kernel, command, *, cpus=None, mem="2G", accel="auto", myfs=None,
         argv = [*qemu.base_args(accel), "-m", str(mem_mib), *smp_args,
                 "-kernel", str(kernels.boot_image(kernel, say)), "-initrd", str(initrd),
                 "-append", " ".join(KERNEL_ARGS + ([append] if append else []))]
+        if plugin:
+            argv += ["-plugin", f"file={plugin},out={ctl / ICOUNT_FILE}"]
         for tag, path, readonly in fsdevs:
             argv += ["-fsdev", f"local,id={tag},path={path},security_model=none,multidevs=remap"
                                + (",readonly=on" if readonly else ""),

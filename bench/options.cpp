@@ -80,8 +80,8 @@ std::string method_list() {
 // 12 or 10 independent values a cell, which gives Welch's t-test on the rounds 22 or 18
 // degrees of freedom against two runs of each. min_time is per repetition.
 // duration: `readpath run` with the profile, measured on the 2-core development host while
-// other work shared it (2026-11-22): quick 2 min 48 s, default 9 min 38 s (8 min native,
-// 1.5 min for the 6.1 guest under TCG).
+// other work shared it (load 3-7), native cold cells on ext4 included: quick 5 min 48 s
+// without the guest, 6 min with it; default 21 min 25 s (3 min of it the 6.1 guest).
 const std::vector<Profile>& profiles() {
   static const std::vector<Profile> table = {
       {.name = "tiny",
@@ -95,7 +95,7 @@ const std::vector<Profile>& profiles() {
        .tcg = {.min_time = 0.002, .file_sizes = {1 * M}}},
       {.name = "quick",
        .summary = "the main methods at 4K to 1M on 16M and 256M, and memcpy",
-       .duration = "about 3 minutes",
+       .duration = "5 to 8 minutes",
        .rounds = 12, .repetitions = 1,
        .methods = {"read", "pread", "pread_rand", "uring", "uring_fixed", "mmap_copy", "mmap_touch",
                    "mmap_populate", "pread_direct", "uring_direct"},
@@ -105,7 +105,7 @@ const std::vector<Profile>& profiles() {
        .tcg = {.min_time = 0.005, .file_sizes = {16 * M}}},
       {.name = "default",
        .summary = "most methods at 4K to 4M on 1M to 256M, pread and uring threaded",
-       .duration = "about 10 minutes",
+       .duration = "15 to 20 minutes",
        .rounds = 10, .repetitions = 1,
        .methods = {"read", "pread", "pread_rand", "preadv2_nowait", "uring", "uring_fixed", "uring_sqpoll",
                    "mmap_copy", "mmap_touch", "mmap_populate", "mmap_populate_read", "pread_direct",

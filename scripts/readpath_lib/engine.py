@@ -33,30 +33,31 @@ def list_cells(bench, args, accel=None):
     return cells
 
 
-def _listing(bench, flag):
-    """The JSON readpath_bench prints for `flag` (--list-methods, --list-profiles)."""
-    proc = subprocess.run([str(bench), flag], capture_output=True, text=True)
+def _json_of(bench, args, refused=None):
+    """The JSON readpath_bench prints when run with args; exit 2 is a UsageError saying
+    `readpath_bench refused <refused>` when refused names what was given."""
+    what = " ".join(a for a in args if a.startswith("--list") or a == "--show-dir")
+    proc = subprocess.run([str(bench), *args], capture_output=True, text=True)
+    if proc.returncode == 2 and refused:
+        raise UsageError(f"readpath_bench refused {refused}: {last_line(proc.stderr)}")
     if proc.returncode != 0:
-        raise RunError(f"readpath_bench {flag} failed: {last_line(proc.stderr)}")
+        raise RunError(f"readpath_bench {what} failed: {last_line(proc.stderr)}")
     try:
         return json.loads(proc.stdout)
     except ValueError as err:
-        raise RunError(f"readpath_bench {flag} printed no JSON ({err})") from None
+        raise RunError(f"readpath_bench {what} printed no JSON ({err})") from None
+
+
+def _listing(bench, flag):
+    """The JSON readpath_bench prints for `flag` (--list-methods, --list-profiles)."""
+    return _json_of(bench, [flag])
 
 
 def scratch_dir(bench, dir_args=()):
     """Where readpath_bench with these --dir arguments puts its files (`--show-dir`): a dict
     with dir, fs (its filesystem type), fresh (a fresh directory is made under dir) and note
     (why the default is not /dev/shm on tmpfs; "" when it is, or when --dir was given)."""
-    proc = subprocess.run([str(bench), *dir_args, "--show-dir"], capture_output=True, text=True)
-    if proc.returncode == 2:
-        raise UsageError(f"readpath_bench refused the directory: {last_line(proc.stderr)}")
-    if proc.returncode != 0:
-        raise RunError(f"readpath_bench --show-dir failed: {last_line(proc.stderr)}")
-    try:
-        return json.loads(proc.stdout)
-    except ValueError as err:
-        raise RunError(f"readpath_bench --show-dir printed no JSON ({err})") from None
+    return _json_of(bench, [*dir_args, "--show-dir"], refused="the directory")
 
 
 def list_methods(bench):

@@ -22,6 +22,10 @@ def main():
         return 77
     with tempfile.TemporaryDirectory(prefix="calibrate-", dir="/dev/shm") as scratch:
         out = os.path.join(scratch, "cal.json")
+        # calibrate's own temporary files (readpath_bench's JSON and anything written
+        # beside it) go here, where the test can see what is left of them.
+        tmp = os.path.join(scratch, "tmp")
+        os.mkdir(tmp)
         workloads = ["read 4K", "uring 4K qd1", "mmap_copy 64K"]
         cmd = ["/usr/bin/python3", os.path.join(REPO, "scripts", "readpath"), "calibrate",
                "--dir", scratch, "--file-size", "4M", "--repetitions", "2", "--min-time", "0.02", "--rounds", "2",
@@ -29,7 +33,7 @@ def main():
         for w in workloads:
             cmd += ["--only", w]
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
-                           env=dict(os.environ, READPATH_BENCH=BENCH))
+                           env=dict(os.environ, READPATH_BENCH=BENCH, TMPDIR=tmp))
         print(r.stdout, r.stderr)
         problems = []
         if r.returncode != 0:
@@ -54,6 +58,8 @@ def main():
             left = [f for f in os.listdir(scratch) if f.startswith("readpath-")]
             if left:
                 problems.append(f"files left behind: {left}")
+            if os.listdir(tmp):
+                problems.append(f"temporary files left behind: {os.listdir(tmp)}")
         bad = subprocess.run(["/usr/bin/python3", os.path.join(REPO, "scripts", "readpath"),
                               "calibrate", "--file-size", "lots"], capture_output=True, text=True,
                              env=dict(os.environ, READPATH_BENCH=BENCH))

@@ -120,7 +120,7 @@ def run_readpath(binary, directory, size, method, io, qd, repetitions, min_time,
         out_path = Path(out.name)
     cmd = [str(binary), "--dir", directory, "--keep-files", "--profile", "tiny",
            "--methods", method, "--io-sizes", str(io), "--file-sizes", str(size),
-           "--threads", "1", "--cache", "warm", "--qd", str(qd or 1),
+           "--threads", "1", "--cache", "warm", "--qd", str(qd or 1), "--no-latency",
            f"--benchmark_repetitions={repetitions}", f"--benchmark_min_time={min_time}",
            f"--benchmark_out={out_path}", "--benchmark_out_format=json"]
     if method == "read":
@@ -134,6 +134,7 @@ def run_readpath(binary, directory, size, method, io, qd, repetitions, min_time,
         run = results.load(out_path)
     finally:
         out_path.unlink(missing_ok=True)
+        Path(str(out_path) + results.LATENCY_SIDECAR).unlink(missing_ok=True)
     measured = {}
     for bench in run.benchmarks.values():
         if bench.skipped:

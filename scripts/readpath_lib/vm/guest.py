@@ -100,11 +100,12 @@ class _Reader(threading.Thread):
 
 
 class _ConsoleReader(_Reader):
-    """The kernel console; notes when the guest script announces start and end."""
+    """The kernel console; notes when the guest script announces that the guest is up
+    (ready), and the command's start and end."""
 
     def __init__(self, listener, nonce):
         super().__init__(listener, self._watch)
-        self.pattern = re.compile(rb"readpath-guest: (start|done)-" + nonce.encode())
+        self.pattern = re.compile(rb"readpath-guest: (ready|start|done)-" + nonce.encode())
         self.tail = b""
 
     def _watch(self, data):
@@ -161,6 +162,9 @@ def _guest_script(*, nonce, shares, out_share, myfs, myfs_opts, command, env, cw
             "note 'fail drives'; finish; }; $B sleep 0.1; done; "
             "RP_DRIVES=\"$RP_DRIVES${RP_DRIVES:+ }/dev/$found\"; i=$((i+1)); done",
         ]
+    # From here on what runs is under test (myfs, the command): trouble before this mark
+    # is the boot's (run_in_vm tries once more), after it the run's.
+    lines.append(f"say ready-{nonce}")
     if myfs:
         mnt = q(myfs)
         opts = f"-o {q(myfs_opts)} " if myfs_opts else ""
@@ -244,16 +248,25 @@ def _remove_stale_temporaries():
             pass  # alive, someone else's
 
 
-def _command_status(kernel, log, ctl: Path, qemu_err: Path, qemu_exit) -> int:
+class BootTrouble(RunError):
+    """The guest kernel reported trouble while it booted, before myfs loaded and the
+    command started: nothing under test ran, so the boot can be tried again."""
+
+
+def _command_status(kernel, log, ctl: Path, qemu_err: Path, qemu_exit, guest_ready) -> int:
     """The command's exit status, once the guest has shut down; RunError if the kernel
-    reported trouble, a myfs step failed, or the guest never got as far as the status."""
+    reported trouble (BootTrouble if the guest was not yet `guest_ready`: myfs and the
+    command had not started), a myfs step failed, or the guest never got as far as the
+    status."""
     dmesg = (ctl / "dmesg").read_text(errors="replace") if (ctl / "dmesg").is_file() else ""
     status = (ctl / "status").read_text().split("\n") if (ctl / "status").is_file() else []
     trouble = _trouble(log) or _trouble(dmesg)
     if trouble:
         path = _keep_log(kernel.release, log + "\n--- dmesg ---\n" + dmesg)
-        raise RunError(f"guest kernel {kernel.release} reported trouble: {trouble[0]} "
-                       f"(full log: {path}). Kernel log from there:\n{trouble[1]}")
+        error = RunError if guest_ready else BootTrouble
+        raise error(f"guest kernel {kernel.release} reported trouble"
+                    f"{'' if guest_ready else ' while it booted'}: {trouble[0]} "
+                    f"(full log: {path}). Kernel log from there:\n{trouble[1]}")
     failures = [line[5:] for line in status if line.startswith("fail ")]
     if failures:
         detail = "; ".join((ctl / name).read_text(errors="replace").strip()
@@ -361,7 +374,8 @@ def run_in_vm(kernel, command, *, cpus=None, mem="2G", accel="auto", myfs=None,
 
     Raises RunError (message and kernel log) on a panic, Oops, BUG or WARNING in the
     guest kernel, on a failed myfs load/mount/unmount/unload, a drive that did not appear,
-    or on timeout. A non-zero
+    or on timeout; a kernel that reports trouble while it boots (before myfs and the
+    command) is booted once more first, saying so on stderr. A non-zero
     exit of the command itself is returned in .returncode, not raised.
     """
     if isinstance(command, str) or not command or not all(isinstance(a, str) for a in command):
@@ -400,6 +414,47 @@ def run_in_vm(kernel, command, *, cpus=None, mem="2G", accel="auto", myfs=None,
         guest_env["READPATH_ICOUNT"] = f"/run/readpath/ctl/{ICOUNT_FILE}"
     guest_env.update({str(k): str(v) for k, v in (env or {}).items()})
 
+    boot = _Boot(kernel=kernel, command=list(command), env=guest_env, out_dir=out_dir,
+                 myfs=myfs, myfs_opts=myfs_opts, myfs_ko=myfs_ko, drives=drive_paths,
+                 accel=accel, mem_mib=mem_mib, ncpus=ncpus, smp_args=smp_args, initrd=initrd,
+                 append=append, plugin=plugin, timeout=timeout, echo=echo)
+    # A kernel that crashes while it boots has run nothing under test (myfs, the command):
+    # under TCG a boot has been seen to die once in dozens (an int3 Oops at 1.9 s while the
+    # kernel patched its own text, 6.12), so such a boot is tried once more, saying so; a
+    # second one is the kernel's trouble and fails the run.
+    try:
+        return _boot_and_run(boot, say)
+    except BootTrouble as err:
+        say(f"readpath vm: {str(err).splitlines()[0]}; booting it once more")
+    return _boot_and_run(boot, say)
+
+
+@dataclass
+class _Boot:
+    """What run_in_vm resolved for one boot: the kernel and its initramfs, QEMU's
+    accelerator and machine, the guest script's inputs and the limits."""
+    kernel: kernels.Kernel
+    command: list
+    env: dict
+    out_dir: Path | None
+    myfs: str | None
+    myfs_opts: str | None
+    myfs_ko: Path | None
+    drives: list
+    accel: str
+    mem_mib: int
+    ncpus: int
+    smp_args: list
+    initrd: Path
+    append: str | None
+    plugin: Path | None
+    timeout: float
+    echo: bool
+
+
+def _boot_and_run(boot: _Boot, say) -> VmResult:
+    """One boot of run_in_vm: QEMU started, the command run, its status read."""
+    kernel, out_dir, accel, timeout = boot.kernel, boot.out_dir, boot.accel, boot.timeout
     nonce = secrets.token_hex(6)
     shares = [(f"rp_p{i}", str(p)) for i, p in enumerate(_visible_paths())]
     _remove_stale_temporaries()
@@ -415,27 +470,27 @@ def run_in_vm(kernel, command, *, cpus=None, mem="2G", accel="auto", myfs=None,
         foreign_modules = kernel.modules.is_dir() and (
             not own_modules.is_dir() or own_modules.resolve() != kernel.modules.resolve())
         (ctl / "guest.sh").write_text(_guest_script(
-            nonce=nonce, shares=shares, out_share=out_dir is not None, myfs=myfs,
-            myfs_opts=myfs_opts, command=list(command), env=guest_env, cwd=os.getcwd(),
-            drives=len(drive_paths), modules=str(own_modules) if foreign_modules else None))
-        if myfs_ko:
-            shutil.copy(myfs_ko, ctl / "myfs.ko")
+            nonce=nonce, shares=shares, out_share=out_dir is not None, myfs=boot.myfs,
+            myfs_opts=boot.myfs_opts, command=boot.command, env=boot.env, cwd=os.getcwd(),
+            drives=len(boot.drives), modules=str(own_modules) if foreign_modules else None))
+        if boot.myfs_ko:
+            shutil.copy(boot.myfs_ko, ctl / "myfs.ko")
         fsdevs = [("rp_root", "/", True), ("rp_ctl", str(ctl), False)]
         fsdevs += [(tag, path, True) for tag, path in shares]
         if foreign_modules:
             fsdevs.append(("rp_mods", str(kernel.modules), True))
         if out_dir:
             fsdevs.append(("rp_out", str(out_dir), False))
-        argv = [*qemu.base_args(accel), "-m", str(mem_mib), *smp_args,
-                "-kernel", str(kernels.boot_image(kernel, say)), "-initrd", str(initrd),
-                "-append", " ".join(KERNEL_ARGS + ([append] if append else []))]
-        if plugin:
-            argv += ["-plugin", f"file={plugin},out={ctl / ICOUNT_FILE}"]
+        argv = [*qemu.base_args(accel), "-m", str(boot.mem_mib), *boot.smp_args,
+                "-kernel", str(kernels.boot_image(kernel, say)), "-initrd", str(boot.initrd),
+                "-append", " ".join(KERNEL_ARGS + ([boot.append] if boot.append else []))]
+        if boot.plugin:
+            argv += ["-plugin", f"file={boot.plugin},out={ctl / ICOUNT_FILE}"]
         for tag, path, readonly in fsdevs:
             argv += ["-fsdev", f"local,id={tag},path={path},security_model=none,multidevs=remap"
                                + (",readonly=on" if readonly else ""),
                      "-device", f"virtio-9p-pci,fsdev={tag},mount_tag={tag}"]
-        argv += drive_args(drive_paths)
+        argv += drive_args(boot.drives)
         for name in ("console", "output"):
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             sock.bind(str(tmp / f"{name}.sock"))
@@ -457,9 +512,9 @@ def run_in_vm(kernel, command, *, cpus=None, mem="2G", accel="auto", myfs=None,
                 output.on_data = None
 
         console = _ConsoleReader(listeners[0], nonce)
-        output = _Reader(listeners[1], show if echo else None)
+        output = _Reader(listeners[1], show if boot.echo else None)
         readers = [console, output]
-        say(f"readpath vm: booting {kernel.release} under {accel} ({ncpus} CPUs, {mem_mib} MiB)")
+        say(f"readpath vm: booting {kernel.release} under {accel} ({boot.ncpus} CPUs, {boot.mem_mib} MiB)")
         started = time.monotonic()
         deadline = started + timeout
         with open(tmp / "qemu.err", "wb") as qemu_err:
@@ -486,7 +541,8 @@ def run_in_vm(kernel, command, *, cpus=None, mem="2G", accel="auto", myfs=None,
         for reader in readers:
             reader.join(timeout=5)
         log = console.text()
-        returncode = _command_status(kernel, log, ctl, tmp / "qemu.err", proc.returncode)
+        returncode = _command_status(kernel, log, ctl, tmp / "qemu.err", proc.returncode,
+                                     guest_ready="ready" in console.marks)
         marks = console.marks
         begin, end = marks.get("start", started), marks.get("done", time.monotonic())
         return VmResult(returncode=returncode, output=output.text(), accel=accel,

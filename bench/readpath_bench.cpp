@@ -74,11 +74,16 @@ struct Run {
   // Under QEMU with the readpath_icount plugin: one-thread cells count the instructions of
   // their timed passes on the reader's vCPU. Empty when not counting.
   std::optional<InstructionCounter> icount;
+  // The guest kernel's functions, which the counted kernel instructions are attributed to;
+  // empty when /proc/kallsyms shows no addresses.
+  std::optional<KernelSymbols> symbols;
 };
 Run g_run;
 
 // The latency passes' histograms, for the sidecar file.
 LatencyLog g_latency;
+// The counted kernel instructions by function, for the sidecar file.
+FunctionLog g_functions;
 
 // What to say when a myfs block mount at dir lacks the files of some sizes: the command that
 // writes an image with them (all of `sizes`, so that one image serves the whole run).
@@ -532,7 +537,12 @@ void run_cell(benchmark::State& state, const Cell& cell, const std::string& name
 
   try {
     // Before anything else runs on this vCPU: the remount below is no part of a pass.
-    if (counts_instructions(t)) set_instruction_counters(state, totals, g_run.icount->report());
+    if (counts_instructions(t)) {
+      const InstructionCount count = g_run.icount->report();
+      set_instruction_counters(state, totals, count);
+      if (g_run.symbols && !count.kernel_blocks.empty())
+        g_functions.keep(name, totals.requests, count.kernel, g_run.symbols->attribute(count.kernel_blocks));
+    }
     if (counting_off) counting_off->on();
     set_counters(state, cell, totals, counted);
     if (latency) set_latency_counters(state, *latency);
@@ -671,6 +681,24 @@ std::string set_up_instruction_counting() {
          "0xffff800000000000; interrupts and other tasks on that vCPU included, work on other vCPUs not)";
 }
 
+// What instruction_attribution says, after reading the kernel's symbols once (counting on).
+std::string set_up_instruction_attribution() {
+  if (!g_run.icount) return "off";
+  try {
+    g_run.symbols = KernelSymbols::from_proc();
+  } catch (const Error& e) {
+    return std::string("off (") + e.what() + ")";
+  }
+  if (g_run.symbols->empty()) {
+    g_run.symbols.reset();
+    return "off: /proc/kallsyms shows no addresses to this user (kptr_restrict; run as root)";
+  }
+  return "by kernel function: each translation block's instructions go to the /proc/kallsyms text symbol "
+         "at or below its first address (" + std::to_string(g_run.symbols->size()) +
+         " symbols, modules' as `name [module]`); a block that runs on into the next function counts "
+         "whole to the first; per cell in FILE.functions.json";
+}
+
 // What myfs_timed_counting says, after finding out whether counting can be switched off:
 // a remount that names counting as it already is changes nothing, and tells whether this
 // process may remount at all.
@@ -786,10 +814,12 @@ int main_impl(int argc, char** argv) {
   // FILE.latency.json belongs to this run's FILE: one left by an earlier run goes now.
   const std::string out = benchmark_flag(argc, argv, "--benchmark_out", "BENCHMARK_OUT");
   const std::string sidecar = out.empty() || listing ? "" : out + ".latency.json";
-  if (!sidecar.empty() && unlink(sidecar.c_str()) != 0 && errno != ENOENT) {
-    std::cerr << "readpath_bench: " << sys_error("unlink " + sidecar).what() << "\n";
-    return 1;
-  }
+  const std::string functions_sidecar = out.empty() || listing ? "" : out + ".functions.json";
+  for (const std::string& old : {sidecar, functions_sidecar})
+    if (!old.empty() && unlink(old.c_str()) != 0 && errno != ENOENT) {
+      std::cerr << "readpath_bench: " << sys_error("unlink " + old).what() << "\n";
+      return 1;
+    }
 
   for (const auto& [key, value] : capture_environment(g_run.parent)) benchmark::AddCustomContext(key, value);
   benchmark::AddCustomContext("profile", o.profile);
@@ -807,6 +837,7 @@ int main_impl(int argc, char** argv) {
   // Listing runs nothing, so it needs no remount.
   benchmark::AddCustomContext("myfs_timed_counting", listing ? "n/a" : set_up_counting());
   benchmark::AddCustomContext("instruction_counting", listing ? "off" : set_up_instruction_counting());
+  benchmark::AddCustomContext("instruction_attribution", listing ? "off" : set_up_instruction_attribution());
   benchmark::AddCustomContext("methods", methods_json(registered));
   benchmark::AddCustomContext("latency", g_run.latency ? "on" : "off");
   // What the per-pass cpu_ns, runq_ns and steal_ns counters hold here (cpu_usage.hpp).
@@ -830,6 +861,7 @@ int main_impl(int argc, char** argv) {
   }
   // Written whole at the end, so that an interrupted run leaves none.
   if (g_run.latency && !sidecar.empty()) g_latency.write(sidecar);
+  if (!g_functions.empty() && !functions_sidecar.empty()) g_functions.write(functions_sidecar);
   return 0;
 }
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -210,6 +211,23 @@ std::optional<PreparedFile> find_image_file(const std::string& dir, uint64_t siz
 void remove_file(const PreparedFile& file) {
   unlink(file.path.c_str());
   untrack_path(file.path);
+}
+
+void write_file_atomically(const std::string& path, const std::string& text) {
+  const std::string temporary = path + ".tmp-" + std::to_string(getpid());
+  track_path(temporary, false);  // a signal meanwhile removes it
+  const auto give_up = [&](const std::string& call, int err) {
+    unlink(temporary.c_str());
+    untrack_path(temporary);
+    return sys_error(call, err);
+  };
+  std::FILE* f = std::fopen(temporary.c_str(), "w");
+  if (f == nullptr) throw give_up("open " + temporary, errno);
+  const bool written = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  const int write_err = errno;
+  if (std::fclose(f) != 0 || !written) throw give_up("write " + temporary, written ? errno : write_err);
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) throw give_up("rename " + temporary + " to " + path, errno);
+  untrack_path(temporary);
 }
 
 }  // namespace readpath

@@ -61,4 +61,8 @@ std::optional<PreparedFile> find_image_file(const std::string& dir, uint64_t siz
 // Removes a prepared file and stops tracking it.
 void remove_file(const PreparedFile& file);
 
+// Writes text to path atomically: a temporary file beside it (removed on a signal), renamed
+// over it. Throws readpath::Error.
+void write_file_atomically(const std::string& path, const std::string& text);
+
 }  // namespace readpath

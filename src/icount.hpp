@@ -5,15 +5,21 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace readpath {
 
 // What the plugin counted on the reporting vCPU since its last report, over the closed
-// brackets (begin … end) only.
+// brackets (begin … end) only; and the kernel part by translation block (its first
+// instruction's address, its instructions), when the plugin writes them.
 struct InstructionCount {
   uint64_t kernel = 0, user = 0, brackets = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> kernel_blocks;
 };
 
 // Opens a bracket on the vCPU that executes it.
@@ -40,5 +46,51 @@ class InstructionCounter {
 
 // Parses the plugin's line `kernel K user U brackets N vcpu V`; throws readpath::Error.
 InstructionCount parse_icount_line(const std::string& line);
+
+// Parses the plugin's OUT.blocks: a line `ADDRESS INSTRUCTIONS` (hex, decimal) per kernel
+// block; throws readpath::Error on any other line.
+std::vector<std::pair<uint64_t, uint64_t>> parse_icount_blocks(const std::string& text);
+
+// The kernel's functions by address, from /proc/kallsyms text (`ADDRESS TYPE NAME [MODULE]`):
+// its text symbols, a module's named `name [module]`. Unprivileged readers see every
+// address as 0: then empty().
+class KernelSymbols {
+ public:
+  explicit KernelSymbols(const std::string& kallsyms_text);
+  static KernelSymbols from_proc();  // /proc/kallsyms; throws readpath::Error
+  bool empty() const { return symbols_.empty(); }
+  size_t size() const { return symbols_.size(); }
+  // The function holding address: the text symbol at or below it; "?" below the first.
+  const std::string& function_of(uint64_t address) const;
+  // Instructions by function: each block's go to the function of its first instruction.
+  std::map<std::string, uint64_t> attribute(const std::vector<std::pair<uint64_t, uint64_t>>& blocks) const;
+
+ private:
+  std::vector<std::pair<uint64_t, std::string>> symbols_;  // sorted by address
+};
+
+// The kernel instructions of each cell's timed passes by function, for the sidecar file
+// FILE.functions.json beside the results FILE (docs/contracts.md). A cell's body runs more
+// than once (Google Benchmark sizes its iteration count first); the counts are per request,
+// the same whichever call, so the last call's stand for the cell.
+class FunctionLog {
+ public:
+  void keep(const std::string& cell, uint64_t requests, uint64_t kernel_instructions,
+            std::map<std::string, uint64_t> functions);
+  bool empty();
+  // {"cells": {"<cell>": {"requests": R, "kernel_instructions": K, "functions": {"<name>": N,
+  // ...}}, ...}}: totals over the call's timed passes, every function with any.
+  std::string json();
+  // Writes json() to path atomically (a temporary file beside it, renamed). Throws.
+  void write(const std::string& path);
+
+ private:
+  struct Cell {
+    uint64_t requests, kernel_instructions;
+    std::map<std::string, uint64_t> functions;
+  };
+  std::mutex mutex_;
+  std::vector<std::pair<std::string, Cell>> cells_;  // in the order they first ran
+};
 
 }  // namespace readpath

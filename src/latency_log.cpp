@@ -1,10 +1,6 @@
 // Matching kept histograms to reported repetitions, and the sidecar file.
 #include "latency_log.hpp"
 
-#include <unistd.h>
-
-#include <cstdio>
-
 #include "error.hpp"
 #include "files.hpp"
 #include "reader.hpp"
@@ -55,22 +51,6 @@ std::string LatencyLog::json() {
   return out + "\n}}\n";
 }
 
-void LatencyLog::write(const std::string& path) {
-  const std::string text = json();
-  const std::string temporary = path + ".tmp-" + std::to_string(getpid());
-  track_path(temporary, false);  // a signal meanwhile removes it
-  const auto give_up = [&](const std::string& call, int err) {
-    unlink(temporary.c_str());
-    untrack_path(temporary);
-    return sys_error(call, err);
-  };
-  std::FILE* f = std::fopen(temporary.c_str(), "w");
-  if (f == nullptr) throw give_up("open " + temporary, errno);
-  const bool written = std::fwrite(text.data(), 1, text.size(), f) == text.size();
-  const int write_err = errno;
-  if (std::fclose(f) != 0 || !written) throw give_up("write " + temporary, written ? errno : write_err);
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) throw give_up("rename " + temporary + " to " + path, errno);
-  untrack_path(temporary);
-}
+void LatencyLog::write(const std::string& path) { write_file_atomically(path, json()); }
 
 }  // namespace readpath

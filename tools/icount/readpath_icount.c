@@ -10,12 +10,18 @@
  *   begin   opens a bracket;
  *   end     closes it and adds what the vCPU executed inside it to its totals;
  *   report  writes that vCPU's totals to the out file (replacing it) and clears them:
- *           `kernel K user U brackets N\n`.
- * The guest reads the file back over its 9p share of the same directory.
+ *           `kernel K user U brackets N\n`; and the kernel instructions executed inside
+ *           brackets since the last report, by block, to OUT.blocks (replacing it):
+ *           a line `ADDRESS INSTRUCTIONS` (hexadecimal, decimal) per kernel block.
+ * The guest reads the files back over its 9p share of the same directory, and names the
+ * blocks' functions from its /proc/kallsyms.
  *
  * Counting is per translation block: on entry to a block its instruction count is added
  * to the vCPU's kernel or user total, by the address of its first instruction. A block
- * left early (a fault or an interrupt in its middle) is counted whole.
+ * left early (a fault or an interrupt in its middle) is counted whole. A kernel block
+ * executed inside a bracket also adds to that block's own count; the blocks' counts are
+ * not per vCPU, so they add up to the kernel total while one vCPU at a time has a bracket
+ * open (readpath_bench opens them on one reader's vCPU).
  *
  * QEMU's plugin API version 1 (QEMU 4.2 to 8.x), declared here from its documentation
  * (docs/devel/tcg-plugins.rst, include/qemu/qemu-plugin.h): Debian ships no header.
@@ -28,6 +34,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -84,14 +91,109 @@ struct vcpu {
 
 static struct vcpu vcpus[MAX_VCPUS];
 static const char *out_path;
+static char *blocks_path;
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* userdata of a block: its instruction count, and bit 63 when it starts in the kernel */
-static void on_block(unsigned int vcpu_index, void *userdata)
+/* A kernel translation block, one per (address, size) however often QEMU translates it
+ * again: the userdata of its exec callback. */
+struct block {
+	uint64_t vaddr;
+	uint64_t n;          /* instructions */
+	uint64_t bracketed;  /* executions inside a bracket since the last report (atomic) */
+};
+
+/* Every kernel block, in an open-addressing table (keys never removed) that grows at
+ * translation time, under its lock; the exec callbacks only read the entries. */
+static struct block **table;
+static size_t table_size, table_used;
+static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static size_t slot_of(uint64_t vaddr, uint64_t n, size_t size)
 {
-	const uint64_t word = (uint64_t)(uintptr_t)userdata;
+	uint64_t h = (vaddr ^ (n << 48)) * 0x9e3779b97f4a7c15ULL;
+	return (size_t)(h >> 20) & (size - 1);
+}
+
+static bool grow(void)
+{
+	const size_t size = table_size ? table_size * 2 : 1 << 16;
+	struct block **bigger = calloc(size, sizeof(*bigger));
+	if (!bigger)
+		return false;
+	for (size_t i = 0; i < table_size; i++) {
+		if (!table[i])
+			continue;
+		size_t j = slot_of(table[i]->vaddr, table[i]->n, size);
+		while (bigger[j])
+			j = (j + 1) & (size - 1);
+		bigger[j] = table[i];
+	}
+	free(table);
+	table = bigger;
+	table_size = size;
+	return true;
+}
+
+/* The block at vaddr with n instructions, made on first sight; NULL without memory. */
+static struct block *intern(uint64_t vaddr, uint64_t n)
+{
+	struct block *found = NULL;
+	pthread_mutex_lock(&table_lock);
+	if ((table_used + 1) * 2 > table_size && !grow())
+		goto out;
+	size_t i = slot_of(vaddr, n, table_size);
+	while (table[i] && (table[i]->vaddr != vaddr || table[i]->n != n))
+		i = (i + 1) & (table_size - 1);
+	if (!table[i]) {
+		struct block *b = calloc(1, sizeof(*b));
+		if (!b)
+			goto out;
+		b->vaddr = vaddr;
+		b->n = n;
+		table[i] = b;
+		table_used++;
+	}
+	found = table[i];
+out:
+	pthread_mutex_unlock(&table_lock);
+	return found;
+}
+
+/* userdata of a user block: its instruction count */
+static void on_user_block(unsigned int vcpu_index, void *userdata)
+{
 	if (vcpu_index < MAX_VCPUS)
-		vcpus[vcpu_index].insns[word >> 63] += word & ~(1ULL << 63);
+		vcpus[vcpu_index].insns[0] += (uint64_t)(uintptr_t)userdata;
+}
+
+/* userdata of a kernel block: its struct block */
+static void on_kernel_block(unsigned int vcpu_index, void *userdata)
+{
+	struct block *b = userdata;
+	if (vcpu_index >= MAX_VCPUS)
+		return;
+	vcpus[vcpu_index].insns[1] += b->n;
+	if (vcpus[vcpu_index].open)
+		__atomic_fetch_add(&b->bracketed, 1, __ATOMIC_RELAXED);
+}
+
+/* Writes OUT.blocks: the bracketed kernel instructions by block, clearing them. */
+static bool write_blocks(void)
+{
+	FILE *f = fopen(blocks_path, "we");
+	if (!f)
+		return false;
+	pthread_mutex_lock(&table_lock);
+	for (size_t i = 0; i < table_size; i++) {
+		struct block *b = table[i];
+		if (!b)
+			continue;
+		const uint64_t times = __atomic_exchange_n(&b->bracketed, 0, __ATOMIC_RELAXED);
+		if (times)
+			fprintf(f, "%" PRIx64 " %" PRIu64 "\n", b->vaddr, times * b->n);
+	}
+	pthread_mutex_unlock(&table_lock);
+	return fclose(f) == 0;
 }
 
 static void report(unsigned int vcpu_index, struct vcpu *v)
@@ -101,6 +203,12 @@ static void report(unsigned int vcpu_index, struct vcpu *v)
 			 v->inside[1], v->inside[0], v->brackets, vcpu_index);
 	v->inside[0] = v->inside[1] = v->brackets = 0;
 	pthread_mutex_lock(&out_lock);
+	/* The blocks first: the guest reads them once the totals' file is there. */
+	if (!write_blocks()) {
+		char why[256];
+		snprintf(why, sizeof(why), "readpath_icount: cannot write %s\n", blocks_path);
+		qemu_plugin_outs(why);
+	}
 	int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0 || write(fd, line, (size_t)n) != n) {
 		char why[256];
@@ -153,11 +261,16 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 	const size_t n = qemu_plugin_tb_n_insns(tb);
 	if (n == 0)
 		return;
-	const bool kernel = qemu_plugin_insn_vaddr(qemu_plugin_tb_get_insn(tb, 0)) >= KERNEL_START;
-	const uint64_t word = (uint64_t)n | ((uint64_t)kernel << 63);
-	qemu_plugin_register_vcpu_tb_exec_cb(tb, on_block, QEMU_PLUGIN_CB_NO_REGS, (void *)(uintptr_t)word);
-	if (kernel)
+	const uint64_t vaddr = qemu_plugin_insn_vaddr(qemu_plugin_tb_get_insn(tb, 0));
+	if (vaddr >= KERNEL_START) {
+		struct block *b = intern(vaddr, n);
+		if (b)
+			qemu_plugin_register_vcpu_tb_exec_cb(tb, on_kernel_block, QEMU_PLUGIN_CB_NO_REGS, b);
+		else
+			qemu_plugin_outs("readpath_icount: out of memory; a kernel block goes uncounted\n");
 		return;  /* the markers are user code */
+	}
+	qemu_plugin_register_vcpu_tb_exec_cb(tb, on_user_block, QEMU_PLUGIN_CB_NO_REGS, (void *)(uintptr_t)n);
 	for (size_t i = 0; i < n; i++) {
 		struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
 		const int mark = marker_of(insn);
@@ -176,6 +289,11 @@ EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info, int
 		qemu_plugin_outs("readpath_icount: needs out=FILE\n");
 		return -1;
 	}
+	blocks_path = malloc(strlen(out_path) + sizeof(".blocks"));
+	if (!blocks_path)
+		return -1;
+	strcpy(blocks_path, out_path);
+	strcat(blocks_path, ".blocks");
 	if (info->system_emulation && info->system.max_vcpus > MAX_VCPUS) {
 		qemu_plugin_outs("readpath_icount: more vCPUs than it counts\n");
 		return -1;

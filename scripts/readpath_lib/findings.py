@@ -11,7 +11,7 @@ the latency per request (p99) is told apart from a moved median (p50) the same w
 
 import math
 
-from . import analysis, callpaths, compare, results, stats
+from . import analysis, attribution, callpaths, compare, results, stats
 from .tables import markdown_table
 
 GIB = 2**30
@@ -179,6 +179,8 @@ def _hooks(bench, order):
 
 
 def _count(v):
+    if isinstance(v, float) and abs(v) >= 1000:   # counted instructions: 16,260, not 1.626e+04
+        return f"{v:,.0f}"
     return results.format_value(v, "")
 
 
@@ -262,6 +264,10 @@ def _machine(table, j, runs):
     return f"; memcpy, which involves no kernel, moved ×{factor:.2f}{within}"
 
 
+# The counted metrics whose changes the kernel functions explain.
+KERNEL_COUNTED = ("instructions_per_request", "kernel_instructions_per_request")
+
+
 def comparison_findings(runs, tables, paths_by_run):
     """One sentence per table with significant changes: the changes, each with what myfs saw,
     and how the machine itself moved (the baseline cells) where the runs measured it."""
@@ -296,6 +302,11 @@ def comparison_findings(runs, tables, paths_by_run):
                 why = explain(table.metric, row.bench, other.benchmarks.get(row.bench.key),
                               paths_by_run.get(runs[0].label), paths_by_run.get(other.label),
                               results.hook_order(runs))
+                if table.metric.key in KERNEL_COUNTED:
+                    moved = attribution.describe(runs[0].functions(row.bench.key),
+                                                 other.functions(row.bench.key))
+                    if moved:
+                        why = f"kernel functions {moved}" + (f"; {why}" if why else "")
                 groups.setdefault((_change(table.metric, row.base, d), why), []).append(
                     results.short_name(row.bench.name))
             parts = [f"{', '.join(names)} {change}" + (f": {why}" if why else "")
@@ -348,6 +359,11 @@ def latency_findings(runs, tables, paths_by_run):
                 why = explain(table.metric, row.bench, other.benchmarks.get(row.bench.key),
                               paths_by_run.get(runs[0].label), paths_by_run.get(other.label),
                               results.hook_order(runs))
+                if table.metric.key in KERNEL_COUNTED:
+                    moved = attribution.describe(runs[0].functions(row.bench.key),
+                                                 other.functions(row.bench.key))
+                    if moved:
+                        why = f"kernel functions {moved}" + (f"; {why}" if why else "")
                 groups.setdefault((change, why), []).append(results.short_name(row.bench.name))
             parts = [f"{', '.join(names)} {change}" + (f"; {why}" if why else "")
                      for (change, why), names in groups.items()]

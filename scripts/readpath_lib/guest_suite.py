@@ -147,8 +147,8 @@ def _script(bench, suite_args, configs, rounds, repetitions, sizes=None, drives=
             f'--benchmark_out_format=json > "{out}.log" 2>&1 '
             f'|| {{ tail -n 5 "{out}.log"; exit 1; }}',
             f'mv "{out}.json.partial" "{out}.json"',
-            f'[ ! -f "{out}.json.partial.latency.json" ] || '
-            f'mv "{out}.json.partial.latency.json" "{out}.json.latency.json"',
+            *(f'[ ! -f "{out}.json.partial{suffix}" ] || '
+              f'mv "{out}.json.partial{suffix}" "{out}.json{suffix}"' for suffix in results.SIDECARS),
         ]
         if not interleave:
             lines.append(f'[ -f "$O/{i}.paths" ] || mount_paths > "$O/{i}.paths"')

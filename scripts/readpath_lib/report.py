@@ -1,7 +1,7 @@
 """report.md from result runs; what it holds is `readpath report`'s description
 (commands/report.py). build() writes it."""
 
-from . import analysis, callpaths, compare, findings, plot, results
+from . import analysis, attribution, callpaths, compare, findings, plot, results
 from .tables import markdown_table
 
 ENV_KEYS = [("kernel", "kernel"), ("fs", "filesystem"), ("fs_options", "mount options"),
@@ -370,6 +370,7 @@ def build(runs, out, title=None, charts=True, min_effect=0.0):
     if latency:
         text += ["## Latency per request", "", *latency]
     text += counted_tables(runs)
+    text += attribution.tables(runs)
     text += hook_tables(runs)
     text += device_tables(runs)
     if tables:

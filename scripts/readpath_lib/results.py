@@ -21,6 +21,7 @@ it ranks with) comes from the engine's own table, recorded in each result's cont
 import json
 import math
 import re
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,6 +96,10 @@ LATENCY_METRICS = [*LATENCY_PERCENTILES, LATENCY_COUNT]
 # readpath_bench --latency writes FILE.latency.json beside FILE (docs/contracts.md): the
 # per-request histograms, not a result file of its own.
 LATENCY_SIDECAR = ".latency.json"
+# Under the readpath_icount plugin readpath_bench also writes FILE.functions.json: each
+# one-thread cell's counted kernel instructions by kernel function.
+FUNCTIONS_SIDECAR = ".functions.json"
+SIDECARS = (LATENCY_SIDECAR, FUNCTIONS_SIDECAR)
 HOOK_PREFIX = "myfs_"   # a cell's myfs counters are its samples myfs_<hook>
 # The myfs hooks that explain a block device's requests: the page-cache calls that ask it
 # for pages, and what myfs submitted to it (bios, their pages, O_DIRECT reads, completions).
@@ -180,6 +185,7 @@ class Run:
     # one compare-options boot, rounds interleaved) are paired round by round.
     session: Path = None
     _histograms: dict = field(default=None, repr=False)  # (target, name) -> merged, on demand
+    _functions: dict = field(default=None, repr=False)   # (target, name) -> [per round], on demand
 
     def context(self, key, default="", target=None):
         """A context value: the target's own when given (myfs runs in a guest has the guest's
@@ -254,6 +260,40 @@ class Run:
         key = bench.key if isinstance(bench, Benchmark) else bench
         merged = self._histograms.get(key, {})
         return [(low, high, count) for (low, high), count in sorted(merged.items())]
+
+
+    def functions(self, bench):
+        """Counted kernel instructions per request by kernel function (readpath_icount's
+        attribution): {function: the median over the rounds}, largest first; {} when no
+        functions sidecar holds the cell. A round without a function counts it 0."""
+        if self._functions is None:
+            self._functions = {}
+            for file in self.files:
+                target = self.file_targets.get(file)
+                sidecar = Path(str(file) + FUNCTIONS_SIDECAR)
+                if target is not None and sidecar.is_file():
+                    for name, per_request in _functions_sidecar(sidecar).items():
+                        self._functions.setdefault((target, name), []).append(per_request)
+        key = bench.key if isinstance(bench, Benchmark) else bench
+        rounds = self._functions.get(key, [])
+        names = {name for per_request in rounds for name in per_request}
+        medians = {name: statistics.median(r.get(name, 0.0) for r in rounds) for name in names}
+        return dict(sorted(medians.items(), key=lambda item: (-item[1], item[0])))
+
+
+def _functions_sidecar(path):
+    """{canonical cell name: {function: instructions per request}} of one functions file."""
+    try:
+        cells = json.loads(path.read_text())["cells"]
+        return {canonical_name(name): {fn: count / cell["requests"]
+                                       for fn, count in cell["functions"].items()}
+                for name, cell in cells.items() if cell["requests"] > 0}
+    except OSError as err:
+        raise UsageError(f"cannot read {path}: {err.strerror}")
+    except (ValueError, TypeError, KeyError, AttributeError, ZeroDivisionError):
+        raise UsageError(f"{path} is not the functions file readpath_bench writes (cells of "
+                         "requests and instructions by function); remove it to use the result "
+                         "without its attribution")
 
 
 def _merge_sidecar(histograms, path, target):
@@ -382,7 +422,7 @@ def result_files(path):
     raw = path / "raw"
     files = sorted(raw.glob("*.json")) if raw.is_dir() else sorted(path.glob("*.json"))
     files = [f for f in files if f.name not in ("environment.json", "plan.json")
-             and not f.name.endswith(LATENCY_SIDECAR)]
+             and not f.name.endswith(SIDECARS)]
     if not files:
         raise UsageError(f"{path} holds no result JSON (looked in {raw if raw.is_dir() else path}); "
                          "is the run finished? `readpath run --resume` continues it")
@@ -390,10 +430,11 @@ def result_files(path):
 
 
 def move_result(src, dst):
-    """Rename a result file, and its latency sidecar along with it when it has one."""
-    sidecar = Path(str(src) + LATENCY_SIDECAR)
-    if sidecar.exists():
-        sidecar.rename(str(dst) + LATENCY_SIDECAR)
+    """Rename a result file, and its sidecars along with it when it has them."""
+    for suffix in SIDECARS:
+        sidecar = Path(str(src) + suffix)
+        if sidecar.exists():
+            sidecar.rename(str(dst) + suffix)
     Path(src).rename(dst)
 
 

@@ -1,6 +1,7 @@
 """`readpath report`: findings first, then tables, charts and call paths."""
 
 from conftest import FIXTURES, in_rounds, readpath
+from readpath_lib import results
 
 
 def report_text(*args, out):
@@ -334,3 +335,73 @@ def test_counted_instructions_are_shown_and_a_change_beyond_their_spread_is_foun
     assert "**5,600 / 6,160**" in pread_row and "**" not in read_row
     assert any("instructions per request (counted)" in line and "pread" in line
                for line in findings_of(text).splitlines())
+
+
+def _with_functions(folder, pread_functions, rounds_without=()):
+    """Counted instructions and a functions sidecar (as readpath_bench writes it under the
+    readpath_icount plugin) for every round of a run folder's 4K read and pread cells."""
+    import json
+    for path in sorted((folder / "raw").glob("*-r*.json")):
+        if path.name.endswith(results.SIDECARS):
+            continue
+        data = json.loads(path.read_text())
+        cells = {}
+        round_number = int(path.stem.rsplit("-r", 1)[1])
+        for bench in data["benchmarks"]:
+            method = bench["name"].split("/")[0]
+            if method not in ("read", "pread") or "/io:4096/" not in bench["name"]:
+                continue
+            functions = dict(pread_functions if method == "pread" else READ_FUNCTIONS)
+            if round_number in rounds_without:
+                functions.pop("filemap_read", None)
+            kernel = sum(functions.values())
+            bench.update(instructions_per_request=kernel + 50, user_instructions_per_request=50,
+                         kernel_instructions_per_request=kernel)
+            requests = 4096   # a 16M file by 4K
+            cells[bench["name"]] = {"requests": requests, "kernel_instructions": kernel * requests,
+                                    "functions": {fn: n * requests for fn, n in functions.items()}}
+        path.write_text(json.dumps(data))
+        (path.parent / (path.name + results.FUNCTIONS_SIDECAR)).write_text(json.dumps({"cells": cells}))
+
+
+READ_FUNCTIONS = {"rep_movs_alternative": 4101, "filemap_read": 207, "vfs_read": 147,
+                  "myfs_read_iter [myfs]": 90}
+
+
+def test_where_the_kernel_instructions_go_is_shown_and_explains_a_counted_change(tmp_path):
+    """The functions sidecar: each run's cells with their largest functions; compared, the
+    cells whose count changed get their functions side by side, the moved ones bold, and
+    the finding names the functions that moved most."""
+    from conftest import run_folder_with_rounds
+    base = run_folder_with_rounds(tmp_path / "base", rounds=3)
+    new = run_folder_with_rounds(tmp_path / "new", rounds=3)
+    _with_functions(base, READ_FUNCTIONS)
+    _with_functions(new, dict(READ_FUNCTIONS, filemap_read=207 + 560, filemap_get_pages=140))
+
+    alone = report_text(base, out=tmp_path / "alone")
+    table = alone.split("### Where the kernel instructions go on tmpfs (counted under TCG)")[1]
+    row = next(line for line in table.splitlines() if line.startswith("| read/io:4096/"))
+    assert "4,545" in row and "rep_movs_alternative 4,101; filemap_read 207; vfs_read 147" in row
+
+    text = report_text(base, new, out=tmp_path / "both")
+    side = text.split("### Where the kernel instructions go on tmpfs (counted under TCG)")[1].split("\n## ")[0]
+    assert "`pread/io:4096/file:16777216/warm:1`" in side and "`read/io:4096/" not in side
+    rows = {line.split("|")[1].strip(): line for line in side.splitlines() if line.startswith("| ")}
+    assert "**207**" in rows["filemap_read"] and "**767**" in rows["filemap_read"]
+    assert "**" not in rows["filemap_get_pages"]   # +140 of 4,545: within the A/A spread
+    assert "**" not in rows["rep_movs_alternative"]
+    finding = next(line for line in findings_of(text).splitlines()
+                   if "instructions per request (counted)" in line and "pread" in line)
+    assert "kernel functions filemap_read +560, filemap_get_pages +140" in finding
+
+
+def test_a_function_missing_from_a_round_counts_zero_there(tmp_path):
+    from conftest import run_folder_with_rounds
+    folder = run_folder_with_rounds(tmp_path / "run", rounds=3)
+    _with_functions(folder, READ_FUNCTIONS, rounds_without=(1, 2))
+    run = results.load(folder)
+    cell = next(b for b in run.benchmarks.values() if b.name.startswith("read/io:4096/"))
+    functions = run.functions(cell)
+    assert functions["filemap_read"] == 0            # the median of 0, 0, 207
+    assert list(functions)[:2] == ["rep_movs_alternative", "vfs_read"]
+    assert run.functions(next(b for b in run.benchmarks.values() if b.method == "mmap_copy")) == {}

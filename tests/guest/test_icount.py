@@ -22,6 +22,9 @@ a myfs that skipped trace=once's stack unwinding while counting was off; the sui
 (6.12: A/A 1.1%, fault-around off x6.6 per warm mmap_touch page, 1450 against 9600).
 """
 
+import json
+from pathlib import Path
+
 import pytest
 
 from readpath_lib import build, guest_suite, results
@@ -101,3 +104,32 @@ def test_fault_around_off_costs_warm_mmap_touches_and_no_read(counted):
     for key in undisturbed(counted["default"], counted["fault_around=off"]):
         if counted["default"].benchmarks[key].method in ("read", "pread"):  # 64K warm pread: +2.2% once
             assert abs(off[key] - base[key]) <= AA_SPREAD * base[key], (key, base[key], off[key])
+
+
+def test_every_counted_kernel_instruction_is_attributed_to_a_named_function(counted):
+    """The functions sidecar adds up to the kernel count exactly, per cell and round, and
+    names myfs's own functions; a read(2) reaches myfs's read_iter."""
+    for label, run in counted.items():
+        assert run.context("instruction_attribution").startswith("by kernel function"), label
+        for file in run.files:
+            cells = json.loads(Path(str(file) + results.FUNCTIONS_SIDECAR).read_text())["cells"]
+            benchmarks = {b["name"]: b for b in json.loads(file.read_text())["benchmarks"]}
+            assert cells.keys() == {n for n, b in benchmarks.items() if "error_occurred" not in b}
+            for name, cell in cells.items():
+                assert sum(cell["functions"].values()) == cell["kernel_instructions"], (label, name)
+                assert cell["kernel_instructions"] / cell["requests"] == pytest.approx(
+                    benchmarks[name]["kernel_instructions_per_request"]), (label, name)
+        for key, bench in run.benchmarks.items():
+            if bench.method == "read":
+                assert run.functions(bench).get("myfs_read_iter [myfs]", 0) > 0, (label, key)
+
+
+def test_fault_around_off_leaves_the_map_pages_functions_out_of_warm_touches(counted):
+    """The known effect by function: with fault-around on a warm touch maps its neighbours
+    through map_pages; off, no map_pages function runs at all."""
+    base, off = counted["default"], counted["fault_around=off"]
+    touches = [b for b in base.benchmarks.values() if b.method == "mmap_touch" and b.params.get("warm") == 1]
+    for bench in touches:
+        mapping = {fn: n for fn, n in base.functions(bench).items() if "map_pages" in fn}
+        assert mapping, (bench.key, list(base.functions(bench))[:20])
+        assert not [fn for fn, n in off.functions(bench.key).items() if "map_pages" in fn and n > 0], bench.key

@@ -47,6 +47,7 @@
 #include "mounts.hpp"
 #include "options.hpp"
 #include "placement.hpp"
+#include "pmu.hpp"
 #include "reader.hpp"
 
 namespace readpath {
@@ -77,6 +78,9 @@ struct Run {
   // The guest kernel's functions, which the counted kernel instructions are attributed to;
   // empty when /proc/kallsyms shows no addresses.
   std::optional<KernelSymbols> symbols;
+  // Where a PMU counts for this process: one-thread cells count their timed passes'
+  // instructions and cycles (pmu.hpp).
+  bool pmu = false;
 };
 Run g_run;
 
@@ -195,6 +199,7 @@ struct CellThread {
   std::unique_ptr<Reader> reader;
   CellCache cache;
   RunQueueWait runq;  // this thread's: made by it
+  std::optional<PmuCounters> pmu;  // this thread's, in one-thread cells where a PMU counts
 };
 
 // What the timed passes of one thread added up to.
@@ -243,6 +248,7 @@ void set_up(CellThread& t, const Cell& cell) {
     place.cpus = {static_cast<unsigned>(cpu)};
   }
   t.affinity.emplace(place);
+  if (g_run.pmu && t.threads == 1) t.pmu.emplace(hardware_events());
   t.pinned = !place.cpus.empty();
   t.allowed = allowed_cpus();  // what the kernel granted, not what was asked
   t.file = g_files.acquire(cell.file);
@@ -372,11 +378,13 @@ double timed_pass(CellThread& t, PassTotals& totals) {
   const uint64_t cpu = thread_cpu_ns();
   note_cpu(t);
   const bool count = counts_instructions(t);
+  if (t.pmu) t.pmu->start();  // outside the clock: the ioctls are no part of the pass's time
   const Clock::time_point start = Clock::now();
   if (count) icount_begin();
   const PassResult r = t.reader->pass(false);
   if (count) icount_end();
   const Clock::time_point end = Clock::now();
+  if (t.pmu) t.pmu->stop();
   note_cpu(t);
   totals.cpu_ns += thread_cpu_ns() - cpu;
   const std::optional<uint64_t> waited_after = t.runq.ns();
@@ -450,6 +458,21 @@ void set_instruction_counters(benchmark::State& state, const PassTotals& totals,
   state.counters["instructions_per_request"] = per_request(c.kernel + c.user);
   state.counters["kernel_instructions_per_request"] = per_request(c.kernel);
   state.counters["user_instructions_per_request"] = per_request(c.user);
+}
+
+// Per request of the timed passes: the PMU's instructions and cycles, user and kernel apart,
+// and the share of the time it counted them (below 1 where its counters were shared, the
+// counts then scaled up as perf does).
+void set_pmu_counters(benchmark::State& state, const PassTotals& totals, const PmuCounters::Counts& c) {
+  if (totals.requests == 0) return;
+  const auto per_request = [&](uint64_t n) { return static_cast<double>(n) / static_cast<double>(totals.requests); };
+  const uint64_t user = c.values.at(0), kernel = c.values.at(1);
+  state.counters["pmu_instructions_per_request"] = per_request(user + kernel);
+  state.counters["pmu_user_instructions_per_request"] = per_request(user);
+  state.counters["pmu_kernel_instructions_per_request"] = per_request(kernel);
+  state.counters["pmu_cycles_per_request"] = per_request(c.values.at(2) + c.values.at(3));
+  state.counters["pmu_kernel_cycles_per_request"] = per_request(c.values.at(3));
+  state.counters["pmu_running_share"] = c.running_share;
 }
 
 // Per request, all threads merged; set by thread 0 alone, so Google Benchmark's sum over
@@ -543,6 +566,7 @@ void run_cell(benchmark::State& state, const Cell& cell, const std::string& name
       if (g_run.symbols && !count.kernel_blocks.empty())
         g_functions.keep(name, totals.requests, count.kernel, g_run.symbols->attribute(count.kernel_blocks));
     }
+    if (t.pmu) set_pmu_counters(state, totals, t.pmu->read());
     if (counting_off) counting_off->on();
     set_counters(state, cell, totals, counted);
     if (latency) set_latency_counters(state, *latency);
@@ -679,6 +703,15 @@ std::string set_up_instruction_counting() {
   return "on: QEMU TCG plugin readpath_icount; one-thread cells, the reader pinned to one vCPU; "
          "every instruction that vCPU executed within the timed passes (kernel: guest addresses from "
          "0xffff800000000000; interrupts and other tasks on that vCPU included, work on other vCPUs not)";
+}
+
+// What pmu_counting says, after opening the hardware events once.
+std::string set_up_pmu_counting() {
+  const std::string why = pmu_unavailable();
+  g_run.pmu = why.empty();
+  if (!g_run.pmu) return "off: " + why;
+  return "on: perf_event_open, one-thread cells, the reader thread alone (not io-wq, SQPOLL or "
+         "interrupts elsewhere): instructions and cycles of its timed passes, user and kernel apart";
 }
 
 // What instruction_attribution says, after reading the kernel's symbols once (counting on).
@@ -838,6 +871,7 @@ int main_impl(int argc, char** argv) {
   benchmark::AddCustomContext("myfs_timed_counting", listing ? "n/a" : set_up_counting());
   benchmark::AddCustomContext("instruction_counting", listing ? "off" : set_up_instruction_counting());
   benchmark::AddCustomContext("instruction_attribution", listing ? "off" : set_up_instruction_attribution());
+  benchmark::AddCustomContext("pmu_counting", listing ? "off" : set_up_pmu_counting());
   benchmark::AddCustomContext("methods", methods_json(registered));
   benchmark::AddCustomContext("latency", g_run.latency ? "on" : "off");
   // What the per-pass cpu_ns, runq_ns and steal_ns counters hold here (cpu_usage.hpp).

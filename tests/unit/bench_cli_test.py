@@ -19,7 +19,8 @@ import time
 BENCH, PARENT = sys.argv[1], sys.argv[2]
 CONTEXT_KEYS = ["kernel", "fs", "fs_options", "accel", "cpu_model", "thp", "read_ahead_kb",
                 "fault_around_bytes", "governor", "readpath_commit", "profile", "dir", "methods",
-                "myfs_timed_counting", "latency", "latency_timer_ns", "cpu_ns", "runq_ns", "steal_ns"]
+                "myfs_timed_counting", "latency", "latency_timer_ns", "cpu_ns", "runq_ns", "steal_ns",
+                "instruction_counting", "instruction_attribution", "pmu_counting"]
 NAME = re.compile(r"^[a-z_0-9]+/io:\d+/file:\d+/warm:[01](/qd:\d+)?/manual_time/threads:\d+$")
 TRAITS = ["name", "family", "uses_qd", "uses_io", "delivers", "keeps_mapping", "maps_per_pass", "direct",
           "ranks_with", "timed", "request", "summary"]
@@ -218,6 +219,18 @@ def test_smoke(scratch):
             check(f"{b['name']} skipped with a reason", "cold" in b.get("error_message", ""), b)
     touch = [b for b in ran if b["name"].startswith("mmap_touch") and "/warm:1/" in b["name"]]
     check("mmap_touch takes minor faults", touch and touch[0]["minflt"] > 0, touch)
+    # The PMU's counts where one counts; otherwise the context says why and no cell holds a
+    # zero for "not counted".
+    pmu = ctx.get("pmu_counting", "")
+    check("pmu_counting says on or why it is off", pmu.startswith(("on: ", "off: ")), pmu)
+    pmu_cells = [b["name"] for b in ran if any(k.startswith("pmu_") for k in b)]
+    if pmu.startswith("on: "):
+        check("every cell has the PMU's counts", len(pmu_cells) == len(ran), pmu_cells)
+        for b in ran:
+            check(f"{b['name']} executed kernel and user instructions",
+                  b["pmu_kernel_instructions_per_request"] > 0 and b["pmu_user_instructions_per_request"] > 0, b)
+    else:
+        check("no cell has PMU counters where none counts", not pmu_cells, pmu_cells)
     check("files are removed after the run", not leftovers(scratch), leftovers(scratch))
 
 

@@ -30,14 +30,18 @@ METRIC_ALIASES = {"time": results.TIME, "cpu": results.CPU_TIME,
                   **{m.key: m for m in [results.CPU_TIME, *results.WAIT_METRICS]},
                   **{m.key: m for m in results.FIXED_COUNTERS},
                   **{m.key: m for m in results.COUNTED_METRICS},
+                  **{m.key: m for m in results.PMU_METRICS},
                   **{m.key: m for m in results.LATENCY_METRICS},
                   **{m.key: m for m in results.DEVICE_COUNTERS}}
 # items_per_second is the same information as time per iteration; of the latency pass, the
-# median and the tail (p50, p99) are compared unless asked for the rest; of the counted
-# instructions, their total (kernel and user apart when asked for); the run-queue wait
-# and the steal say why a timing moved, they are not costs.
+# median and the tail (p50, p99) are compared unless asked for the rest; of the
+# instructions (counted or the PMU's), their total (kernel and user apart when asked for)
+# and the PMU's cycles; the run-queue wait and the steal say why a timing moved, they are
+# not costs.
 DEFAULT_SKIP = {"items_per_second", "kernel_instructions_per_request",
-                "user_instructions_per_request", "lat_p90_ns", "lat_p999_ns", "lat_max_ns", "lat_mean_ns",
+                "user_instructions_per_request", "pmu_kernel_instructions_per_request",
+                "pmu_user_instructions_per_request", "pmu_kernel_cycles_per_request",
+                "lat_p90_ns", "lat_p999_ns", "lat_max_ns", "lat_mean_ns",
                 "lat_count", "runq_ns", "steal_ns"}
 # The metrics --fail-above may gate on: costs of a pass, native only.
 GATED = ("time", "cpu_ns")

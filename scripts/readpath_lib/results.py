@@ -66,6 +66,16 @@ COUNTED_METRICS = [Metric("instructions_per_request", "instructions per request 
                    Metric("user_instructions_per_request", "user instructions per request (counted)",
                           "", False, False)]
 COUNTED_SPREAD = 0.07
+# Where a PMU counts (a real host, KVM with a virtual PMU; context `pmu_counting`): the
+# reader thread's instructions and cycles per request of the timed passes, through
+# perf_event_open. Sampled like any counter (interrupts, frequency), so tested over rounds.
+PMU_METRICS = [Metric("pmu_instructions_per_request", "instructions per request (PMU)", "", False, False),
+               Metric("pmu_kernel_instructions_per_request", "kernel instructions per request (PMU)",
+                      "", False, False),
+               Metric("pmu_user_instructions_per_request", "user instructions per request (PMU)",
+                      "", False, False),
+               Metric("pmu_cycles_per_request", "cycles per request (PMU)", "", False, False),
+               Metric("pmu_kernel_cycles_per_request", "kernel cycles per request (PMU)", "", False, False)]
 FIXED_COUNTERS = [Metric("minflt", "minor faults per iteration", "", False, False),
                   Metric("majflt", "major faults per iteration", "", False, False),
                   Metric("ctxsw", "context switches per iteration", "", False, False)]
@@ -241,7 +251,8 @@ class Run:
     def metrics(self):
         """The metrics this run has values for, timings first, then counters."""
         present = {k for b in self.benchmarks.values() for k in b.samples}
-        order = [TIME, CPU_TIME, BYTES_PER_SECOND, ITEMS_PER_SECOND, *COUNTED_METRICS, *WAIT_METRICS,
+        order = [TIME, CPU_TIME, BYTES_PER_SECOND, ITEMS_PER_SECOND, *COUNTED_METRICS, *PMU_METRICS,
+                 *WAIT_METRICS,
                  *LATENCY_METRICS, *FIXED_COUNTERS,
                  *DEVICE_COUNTERS, *[hook_metric(h) for h in hook_order([self])]]
         return [m for m in order if m.key in present]

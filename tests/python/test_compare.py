@@ -373,3 +373,34 @@ def test_counted_instructions_mark_a_change_beyond_their_spread_and_not_within(t
     assert "counted" in out and "*worse" in row(out, "pread/io:4096/file:16777216/warm:1")
     assert "*" not in row(out, "read/io:4096/file:16777216/warm:1")
     assert "beyond ±7%" in out
+
+
+def _with_pmu(folder, per_method, seed):
+    """Adds the PMU's instructions per request to every round of a run folder: per method a
+    base count, moved by up to ±3% per round (interrupts, skid)."""
+    import random
+    rng = random.Random(seed)
+    for path in sorted((folder / "raw").glob("*.json")):
+        data = json.loads(path.read_text())
+        for bench in data["benchmarks"]:
+            method = bench["name"].split("/")[0]
+            if method in per_method:
+                bench["pmu_instructions_per_request"] = per_method[method] * (1 + rng.uniform(-0.03, 0.03))
+        path.write_text(json.dumps(data))
+    return folder
+
+
+def test_pmu_instructions_are_compared_over_rounds_like_any_sampled_count(tmp_path):
+    """The PMU's counts are no near-exact TCG count: a change is tested over the rounds, and
+    a planted +20% is found where nothing else moved."""
+    base = _with_pmu(run_folder_with_rounds(tmp_path / "base", rounds=6), {"read": 9000, "pread": 8800}, seed=1)
+    new = _with_pmu(run_folder_with_rounds(tmp_path / "new", rounds=6, seed=2),
+                    {"read": 9000, "pread": 8800 * 1.20}, seed=2)
+    runs = [results.load(base, label="base"), results.load(new, label="new")]
+    assert "pmu_instructions_per_request" in [m.key for m in runs[0].metrics()]
+    tables = compare.compare(runs)   # in the default comparison
+    tables = [t for t in tables if t.metric.key == "pmu_instructions_per_request"]
+    deltas = {row.bench.method: row.deltas[0] for t in tables for row in t.rows}
+    assert not deltas["pread"].counted and deltas["pread"].p is not None
+    assert deltas["pread"].significant and deltas["pread"].regression
+    assert not deltas["read"].significant

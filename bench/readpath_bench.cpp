@@ -458,6 +458,7 @@ void set_instruction_counters(benchmark::State& state, const PassTotals& totals,
   state.counters["instructions_per_request"] = per_request(c.kernel + c.user);
   state.counters["kernel_instructions_per_request"] = per_request(c.kernel);
   state.counters["user_instructions_per_request"] = per_request(c.user);
+  if (c.interrupts) state.counters["interrupt_instructions_per_request"] = per_request(*c.interrupts);
 }
 
 // Per request of the timed passes: the PMU's instructions and cycles, user and kernel apart,
@@ -732,6 +733,24 @@ std::string set_up_instruction_attribution() {
          "whole to the first; per cell in FILE.functions.json";
 }
 
+// What instruction_interrupts says, after handing the plugin the kernel's interrupt entry
+// points (counting on, symbols read).
+std::string set_up_interrupts_apart() {
+  if (!g_run.icount) return "n/a";
+  if (!g_run.symbols) return "in the counts: no kernel symbols to find the interrupt entry points by";
+  const std::vector<uint64_t> entries = g_run.symbols->interrupt_entries();
+  try {
+    if (entries.empty()) throw Error("/proc/kallsyms names no asm_sysvec_* or asm_common_interrupt");
+    g_run.icount->set_interrupt_entries(entries);
+    if (!g_run.icount->report().interrupts) throw Error("the plugin did not take them (an older readpath_icount?)");
+  } catch (const Error& e) {
+    return std::string("in the counts: ") + e.what();
+  }
+  return "counted apart (interrupt_instructions_per_request): from " + std::to_string(entries.size()) +
+         " interrupt entry points (asm_sysvec_*, asm_common_interrupt) to their iretq, the handlers, the softirqs "
+         "on their way out and any task switched to from them; exceptions (page faults) stay in";
+}
+
 // What myfs_timed_counting says, after finding out whether counting can be switched off:
 // a remount that names counting as it already is changes nothing, and tells whether this
 // process may remount at all.
@@ -871,6 +890,7 @@ int main_impl(int argc, char** argv) {
   benchmark::AddCustomContext("myfs_timed_counting", listing ? "n/a" : set_up_counting());
   benchmark::AddCustomContext("instruction_counting", listing ? "off" : set_up_instruction_counting());
   benchmark::AddCustomContext("instruction_attribution", listing ? "off" : set_up_instruction_attribution());
+  benchmark::AddCustomContext("instruction_interrupts", listing ? "n/a" : set_up_interrupts_apart());
   benchmark::AddCustomContext("pmu_counting", listing ? "off" : set_up_pmu_counting());
   benchmark::AddCustomContext("methods", methods_json(registered));
   benchmark::AddCustomContext("latency", g_run.latency ? "on" : "off");

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -21,6 +22,10 @@ namespace {
 inline void icount_report_marker() noexcept {
   asm volatile(".byte 0x0f, 0x1f, 0x80, 0x52, 0x50, 0x72, 0x30" ::: "memory");
 }
+// Has the plugin read the interrupt entry points from the answer file's PATH.irq.
+inline void icount_irqs_marker() noexcept {
+  asm volatile(".byte 0x0f, 0x1f, 0x80, 0x52, 0x50, 0x69, 0x30" ::: "memory");
+}
 }  // namespace
 
 std::optional<InstructionCounter> InstructionCounter::from_environment() {
@@ -36,6 +41,10 @@ InstructionCount parse_icount_line(const std::string& line) {
   if (!(in >> k >> count.kernel >> u >> count.user >> b >> count.brackets) || k != "kernel" || u != "user" ||
       b != "brackets")
     throw Error("instruction counter: unreadable answer '" + line + "'");
+  std::string v, i;
+  unsigned vcpu = 0;
+  uint64_t interrupts = 0;
+  if (in >> v >> vcpu && v == "vcpu" && in >> i >> interrupts && i == "interrupts") count.interrupts = interrupts;
   return count;
 }
 
@@ -63,6 +72,17 @@ std::string read_whole(const std::string& path) {
   return text.str();
 }
 }  // namespace
+
+void InstructionCounter::set_interrupt_entries(const std::vector<uint64_t>& addresses) const {
+  std::string text;
+  char line[32];
+  for (uint64_t address : addresses) {
+    std::snprintf(line, sizeof line, "%llx\n", static_cast<unsigned long long>(address));
+    text += line;
+  }
+  write_file_atomically(path_ + ".irq", text);
+  icount_irqs_marker();
+}
 
 InstructionCount InstructionCounter::report() const {
   const std::string blocks = path_ + ".blocks";
@@ -117,6 +137,14 @@ const std::string& KernelSymbols::function_of(uint64_t address) const {
   auto it = std::upper_bound(symbols_.begin(), symbols_.end(), address,
                              [](uint64_t a, const auto& symbol) { return a < symbol.first; });
   return it == symbols_.begin() ? unknown : std::prev(it)->second;
+}
+
+std::vector<uint64_t> KernelSymbols::interrupt_entries() const {
+  std::vector<uint64_t> entries;
+  for (const auto& [address, name] : symbols_)
+    if (name.rfind("asm_sysvec_", 0) == 0 || name == "asm_common_interrupt" || name == "asm_spurious_interrupt")
+      entries.push_back(address);
+  return entries;
 }
 
 std::map<std::string, uint64_t> KernelSymbols::attribute(

@@ -19,6 +19,9 @@ namespace readpath {
 // instruction's address, its instructions), when the plugin writes them.
 struct InstructionCount {
   uint64_t kernel = 0, user = 0, brackets = 0;
+  // Executed inside interrupts (counted apart once the plugin has the entry points; else
+  // they are in kernel and user, and this is nullopt).
+  std::optional<uint64_t> interrupts;
   std::vector<std::pair<uint64_t, uint64_t>> kernel_blocks;
 };
 
@@ -34,6 +37,9 @@ class InstructionCounter {
   explicit InstructionCounter(std::string path) : path_(std::move(path)) {}
   // From $READPATH_ICOUNT; nullopt when it is unset or empty.
   static std::optional<InstructionCounter> from_environment();
+  // Hands the plugin the kernel's interrupt entry points (written to PATH.irq), so that
+  // what runs in interrupts is counted apart; the plugin reads them once per boot.
+  void set_interrupt_entries(const std::vector<uint64_t>& addresses) const;
   // The totals of this vCPU since its last report, which clears them. The caller must stay
   // on one CPU from its brackets to here. Throws readpath::Error when no plugin answers
   // (the file is removed first, so an old answer is never read).
@@ -44,7 +50,8 @@ class InstructionCounter {
   std::string path_;
 };
 
-// Parses the plugin's line `kernel K user U brackets N vcpu V`; throws readpath::Error.
+// Parses the plugin's line `kernel K user U brackets N vcpu V [interrupts I]`; throws
+// readpath::Error.
 InstructionCount parse_icount_line(const std::string& line);
 
 // Parses the plugin's OUT.blocks: a line `ADDRESS INSTRUCTIONS` (hex, decimal) per kernel
@@ -62,6 +69,9 @@ class KernelSymbols {
   size_t size() const { return symbols_.size(); }
   // The function holding address: the text symbol at or below it; "?" below the first.
   const std::string& function_of(uint64_t address) const;
+  // The interrupt entry points: asm_sysvec_* (timer, IPIs), asm_common_interrupt (devices),
+  // asm_spurious_interrupt.
+  std::vector<uint64_t> interrupt_entries() const;
   // Instructions by function: each block's go to the function of its first instruction.
   std::map<std::string, uint64_t> attribute(const std::vector<std::pair<uint64_t, uint64_t>>& blocks) const;
 

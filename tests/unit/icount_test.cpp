@@ -18,6 +18,13 @@ TEST(Icount, ParsesThePluginsLine) {
   EXPECT_EQ(c.brackets, 3u);
 }
 
+TEST(Icount, ReadsTheInterruptsWhenThePluginCountsThemApart) {
+  EXPECT_FALSE(parse_icount_line("kernel 5708 user 47 brackets 3 vcpu 1").interrupts);
+  const InstructionCount c = parse_icount_line("kernel 5708 user 47 brackets 3 vcpu 1 interrupts 912");
+  EXPECT_EQ(c.kernel, 5708u);
+  EXPECT_EQ(c.interrupts, std::optional<uint64_t>(912));
+}
+
 TEST(Icount, RefusesAnyOtherLine) {
   EXPECT_THROW(parse_icount_line(""), Error);
   EXPECT_THROW(parse_icount_line("kernel 1 user x brackets 1"), Error);
@@ -65,6 +72,18 @@ TEST(Icount, NamesABlockByTheFunctionAtOrBelowIt) {
                                             {0xffffffffc0a01400ULL, 5}, {0x1000, 2}});
   EXPECT_EQ(functions, (std::map<std::string, uint64_t>{
                            {"filemap_read", 42}, {"myfs_fill_synthetic [myfs]", 5}, {"?", 2}}));
+}
+
+TEST(Icount, FindsTheInterruptEntryPoints) {
+  const KernelSymbols symbols(
+      "ffffffff81000300 T irq_entries_start\n"
+      "ffffffff81000d40 T asm_common_interrupt\n"
+      "ffffffff81000df0 T asm_sysvec_apic_timer_interrupt\n"
+      "ffffffff81000e90 T asm_sysvec_call_function\n"
+      "ffffffff81000f00 T asm_exc_page_fault\n"
+      "ffffffff81001000 T sysvec_apic_timer_interrupt\n");
+  EXPECT_EQ(symbols.interrupt_entries(),
+            (std::vector<uint64_t>{0xffffffff81000d40ULL, 0xffffffff81000df0ULL, 0xffffffff81000e90ULL}));
 }
 
 TEST(Icount, AnUnprivilegedKallsymsNamesNothing) {

@@ -651,6 +651,15 @@ def trace_once_paths(args, data):
         data["through filemap_fault"] = reached
         expect(re.search(r"^myfs_\w+\+0x[0-9a-f]+/0x[0-9a-f]+ \[myfs\]$", text, re.M),
                "frames are not symbolized like myfs_read_iter+0x../0x.. [myfs]")
+        # counters=off (readpath's timed passes) stops the unwinding too: no call is added
+        # to any recorded path, and the paths stay; counters=on records again.
+        expect(fs.remount("counters=off") == 0, "remount counters=off failed")
+        read_all(p)
+        touch_pages(p, 4)
+        expect(fs.paths() == text, "with counters=off, trace=once still recorded calls")
+        expect(fs.remount("counters=on") == 0, "remount counters=on failed")
+        read_all(p)
+        expect(fs.paths() != text, "counters=on did not resume recording calls")
 
 
 @check

@@ -14,8 +14,8 @@ significant after Holm correction within the question, and the smallest change t
 comparison detects with 80% power at its rounds, noise and Holm step. Counts that vary
 between rounds use the exact Mann–Whitney U; a myfs hook count constant on both sides is
 compared exactly. Instructions per request counted under TCG (instructions_per_request;
-kernel_ and user_ with --metric) are near-exact: a change beyond their A/A spread (7%) is
-marked, without a test. Reference cells (memcpy: no kernel) show how the machine itself moved;
+kernel_, user_ and interrupt_ with --metric) are near-exact: on the rounds whose passes had
+no context switch, a change beyond their A/A spread (2%) is marked, without a test. Reference cells (memcpy: no kernel) show how the machine itself moved;
 they are marked `ref`, never gated and left out of the geometric means.
 
 Two runs taken at different times are compared as independent sets of rounds: the test

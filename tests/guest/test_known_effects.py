@@ -1,9 +1,10 @@
 """Known effects prove the measurement: `readpath compare-options` on each test kernel runs
 the same myfs options twice (A/A), fault-around off and a modelled device latency, all
 interleaved in one guest, and the comparison must see exactly what was changed on purpose:
-nothing for A/A; slower warm mmap faults (and not read(2)/pread(2)) without fault-around;
-slower cold reads (and not warm ones) with a device latency, and per request a longer
-tail of cold 4K reads with the same median.
+nothing for A/A; costlier warm mmap faults (and not read(2)/pread(2)) without fault-around,
+in instructions under TCG (emulated time is no measure of a fault path's cost) and in time
+under KVM; slower cold reads (and not warm ones) with a device latency, and per request a
+longer tail of cold 4K reads with the same median.
 
 The device latency spins (read_latency_wait=spin) rather than sleeps: a reader that sleeps
 lets its CPU idle, and on a CI host an idle CPU came back slower for the whole pass (every
@@ -21,13 +22,15 @@ import pytest
 from conftest import REPO
 from readpath_lib import build, compare, guest_suite, results
 
-LATENCY = "read_latency_ns=1000000,read_latency_wait=spin"
+DEVICE_NS = 1_000_000
+LATENCY = f"read_latency_ns={DEVICE_NS},read_latency_wait=spin"
 CONFIGS = ["default", "default", "fault_around=off", LATENCY]
 LABELS = ["default", "default#2", "fault_around=off", LATENCY]
 METHODS = "read,pread,mmap_touch,mmap_populate,mmap_copy"
 MIN_EFFECT = 5
 # 18 repetitions a set: on a CI host that is busy with other guests, a 2x effect at 12
-# repetitions has come out at p = 0.01, short of Holm over the question's 8 cells.
+# repetitions has come out at p = 0.01, short of Holm over the question's 8 cells (the
+# fault-around effect in emulated time, when myfs still unwound stacks in timed passes).
 ROUNDS = 6
 
 
@@ -51,8 +54,13 @@ def effects(kernel, tmp_path_factory):
 
 def test_device_latency_moves_the_tail_of_cold_4k_reads_and_not_their_median(effects):
     """The tiny profile times each request too (readpath_bench --latency). A device latency
-    reaches only the requests that start a readahead (11 of a 1M file's 256 4K reads): p99
-    of a cold 4K read must rise, its median must not; a change only compare can see."""
+    reaches only the requests that start a readahead (11 of a 1M file's 256 4K reads, 4%):
+    every latency pass's p99 of a cold 4K read holds a device wait and its median none, and
+    compare sees the p99 rise by a margin (x1.3) and not the median. The rise is not asked
+    to pass Holm over the question: under TCG on a host whose two cores were busy with
+    stress-ng and a second guest, the ordinary tail reached 1.4-2 ms beside the 1 ms device
+    (read x1.9 [0.98, ...], pread x2.2 [1.33, 3.64], p = 0.013), while every latency pass's
+    p99 was 1.7-7.9 ms and its median 17-33 us."""
     runs, _, _ = effects
     tables = compare.compare(runs, ["lat_p50_ns", "lat_p99_ns"], min_effect=MIN_EFFECT)
     column = LABELS.index(LATENCY) - 1
@@ -66,9 +74,16 @@ def test_device_latency_moves_the_tail_of_cold_4k_reads_and_not_their_median(eff
     assert found, "no latency of cold 4K reads in the runs"
     for (method, metric), d in found.items():
         if metric == "lat_p99_ns":
-            assert d.significant and d.regression, (method, metric, d)
+            assert d.ratio is not None and d.ratio > 1.3, (method, metric, d)
         else:
             assert not d.significant, (method, metric, d)
+    # The bucket that holds a wait of exactly the latency starts up to 1/128 below it.
+    waited = DEVICE_NS * 127 // 128
+    with_latency = runs[LABELS.index(LATENCY)]
+    for bench in with_latency.benchmarks.values():
+        if bench.method in ("read", "pread") and bench.params.get("io") == 4096 and bench.params.get("warm") == 0:
+            assert min(bench.values("lat_p99_ns")) >= waited, (bench.key, bench.values("lat_p99_ns"))
+            assert max(bench.values("lat_p50_ns")) < waited, (bench.key, bench.values("lat_p50_ns"))
 
 
 def changes(tables, label):
@@ -89,8 +104,12 @@ def test_the_same_options_twice_flag_no_timing(effects):
     assert not flagged, f"A/A comparison flagged {flagged}"
 
 
-def test_fault_around_off_slows_warm_mmap_faults_and_no_read(effects):
-    _, tables, _ = effects
+def test_fault_around_off_costs_warm_mmap_faults_and_no_read(effects):
+    """Under TCG by the instructions counted (x3.4 per warm page on 6.12; no emulated time
+    is asserted), under KVM by the time."""
+    runs, tables, _ = effects
+    if any(b.values("instructions_per_request") for b in runs[0].benchmarks.values()):
+        tables = compare.compare(runs, ["instructions_per_request"], min_effect=MIN_EFFECT)
     seen = changes(tables, "fault_around=off")
     for method in ("mmap_touch", "mmap_populate"):
         d = seen[(method, 4096, 1)]
@@ -100,7 +119,20 @@ def test_fault_around_off_slows_warm_mmap_faults_and_no_read(effects):
 
 
 def test_device_latency_slows_cold_reads_and_not_warm_ones(effects):
-    _, tables, _ = effects
+    """Under KVM by the time. Under TCG by the instructions counted: the modelled device
+    spins (myfs_model_latency) in cold reads, a warm read never reaches it; emulated time
+    is no measure (with both host cores busy the warm cells' time moved too)."""
+    runs, tables, _ = effects
+    if any(b.values("instructions_per_request") for b in runs[0].benchmarks.values()):
+        tables = compare.compare(runs, ["instructions_per_request"], min_effect=MIN_EFFECT)
+        base, spun = runs[0], runs[LABELS.index(LATENCY)]
+        for bench in base.benchmarks.values():
+            if bench.method in ("read", "pread"):
+                spinning = spun.functions(bench.key).get("myfs_model_latency [myfs]", 0)
+                if bench.params.get("warm") == 0:
+                    assert spinning > 10 * max(1, base.functions(bench).get("myfs_model_latency [myfs]", 0)), bench.key
+                else:
+                    assert spinning == 0, (bench.key, spinning)
     seen = changes(tables, LATENCY)
     for (method, io, warm), d in seen.items():
         if method not in ("read", "pread"):

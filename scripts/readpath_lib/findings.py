@@ -194,6 +194,10 @@ COUNTER_HOOKS = {
                "the kernel accounts the same faults differently"),
     "ctxsw": (None, "the same calls slept or were preempted a different number of times "
                     "(their number did not change)"),
+    **{key: (None, "the same hook calls took a different number of instructions: the change "
+                   "is in the kernel's code on the path (or in work its vCPU did while the "
+                   "reader waited)")
+       for key in ("instructions_per_request", "kernel_instructions_per_request")},
 }
 # The device's requests against what myfs asked of it: with the same bios the difference is
 # below myfs, in the block layer (plugging, the I/O scheduler's merges) or the device.

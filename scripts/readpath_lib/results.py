@@ -266,15 +266,19 @@ class Run:
         no latency sidecar holds the cell. The sidecars are read on the first call."""
         if self._histograms is None:
             self._histograms = {}
-            for file in self.files:
-                target = self.file_targets.get(file)
-                sidecar = Path(str(file) + LATENCY_SIDECAR)
-                if target is not None and sidecar.is_file():
-                    _merge_sidecar(self._histograms, sidecar, target)
+            for target, sidecar in self._sidecars(LATENCY_SIDECAR):
+                _merge_sidecar(self._histograms, sidecar, target)
         key = bench.key if isinstance(bench, Benchmark) else bench
         merged = self._histograms.get(key, {})
         return [(low, high, count) for (low, high), count in sorted(merged.items())]
 
+    def _sidecars(self, suffix):
+        """(target, path) of each result file's sidecar with that suffix, where it has one."""
+        for file in self.files:
+            target = self.file_targets.get(file)
+            sidecar = Path(str(file) + suffix)
+            if target is not None and sidecar.is_file():
+                yield target, sidecar
 
     def functions(self, bench):
         """Counted kernel instructions per request by kernel function (readpath_icount's
@@ -282,12 +286,9 @@ class Run:
         functions sidecar holds the cell. A round without a function counts it 0."""
         if self._functions is None:
             self._functions = {}
-            for file in self.files:
-                target = self.file_targets.get(file)
-                sidecar = Path(str(file) + FUNCTIONS_SIDECAR)
-                if target is not None and sidecar.is_file():
-                    for name, per_request in _functions_sidecar(sidecar).items():
-                        self._functions.setdefault((target, name), []).append(per_request)
+            for target, sidecar in self._sidecars(FUNCTIONS_SIDECAR):
+                for name, per_request in _functions_sidecar(sidecar).items():
+                    self._functions.setdefault((target, name), []).append(per_request)
         key = bench.key if isinstance(bench, Benchmark) else bench
         rounds = self._functions.get(key, [])
         names = {name for per_request in rounds for name in per_request}

@@ -1,9 +1,9 @@
 """Counted cost proves itself: one guest per kernel under TCG runs the suite's tiny profile
-on myfs's defaults twice (A/A) and with fault-around off, interleaved as compare-options
+on myfs's defaults twice (A/A), with fault-around off and with read=read, interleaved as compare-options
 runs them (guest_suite.run_suite, one round), with instruction counting on as every guest
 suite under TCG has it. The counts must agree with themselves within the A/A spread
 measured here and see the known effect: every warm page a fault of its own costs an mmap
-touch far more instructions, and read(2)/pread(2) nothing.
+touch far more instructions, and read(2)/pread(2) nothing; read=read runs myfs's ->read.
 
 Counted as a CPU counts instructions retired (a rep-prefixed string instruction once),
 interrupts apart, and without myfs's stack unwinding in the timed passes (counters=off
@@ -26,7 +26,8 @@ from readpath_lib import build, guest_suite, results
 
 METHODS = "read,pread,mmap_touch"
 CONFIGS = [guest_suite.Config("default"), guest_suite.Config("default#2"),
-           guest_suite.Config("fault_around=off", "fault_around=off")]
+           guest_suite.Config("fault_around=off", "fault_around=off"),
+           guest_suite.Config("read=read", "read=read")]
 AA_SPREAD = results.COUNTED_SPREAD   # undisturbed cells differed by up to 1.02%
 
 
@@ -105,7 +106,7 @@ def test_fault_around_off_costs_warm_mmap_touches_and_no_read(counted):
 
 def test_every_counted_kernel_instruction_is_attributed_to_a_named_function(counted):
     """The functions sidecar adds up to the kernel count exactly, per cell and round, and
-    names myfs's own functions; a read(2) reaches myfs's read_iter."""
+    names myfs's own functions; a read(2) reaches myfs's read_iter (its read with read=read)."""
     for label, run in counted.items():
         assert run.context("instruction_attribution").startswith("by kernel function"), label
         for file in run.files:
@@ -117,8 +118,9 @@ def test_every_counted_kernel_instruction_is_attributed_to_a_named_function(coun
                 assert cell["kernel_instructions"] / cell["requests"] == pytest.approx(
                     benchmarks[name]["kernel_instructions_per_request"]), (label, name)
         for key, bench in run.benchmarks.items():
-            if bench.method == "read":
-                assert run.functions(bench).get("myfs_read_iter [myfs]", 0) > 0, (label, key)
+            if bench.method == "read":   # ->read_iter, or ->read with read=read
+                hook = "myfs_read [myfs]" if label == "read=read" else "myfs_read_iter [myfs]"
+                assert run.functions(bench).get(hook, 0) > 0, (label, key)
 
 
 def test_fault_around_off_leaves_the_map_pages_functions_out_of_warm_touches(counted):
@@ -130,3 +132,18 @@ def test_fault_around_off_leaves_the_map_pages_functions_out_of_warm_touches(cou
         mapping = {fn: n for fn, n in base.functions(bench).items() if "map_pages" in fn}
         assert mapping, (bench.key, list(base.functions(bench))[:20])
         assert not [fn for fn, n in off.functions(bench.key).items() if "map_pages" in fn and n > 0], bench.key
+
+
+def test_read_read_takes_the_read_path_in_place_of_read_iter(counted):
+    """The known effect by function: with read=read, read(2) and pread(2) reach myfs's
+    ->read (myfs_read), which the default's never run; where the default goes through
+    new_sync_read (->read_iter's adapter, unless the kernel inlined it), read=read does not."""
+    base, by_read = counted["default"], counted["read=read"]
+    cells = [b for b in base.benchmarks.values() if b.method in ("read", "pread")]
+    assert cells
+    for bench in cells:
+        default_fns, read_fns = base.functions(bench), by_read.functions(bench.key)
+        assert read_fns.get("myfs_read [myfs]", 0) > 0, (bench.key, list(read_fns)[:15])
+        assert default_fns.get("myfs_read [myfs]", 0) == 0, bench.key
+        if default_fns.get("new_sync_read", 0) > 0:
+            assert read_fns.get("new_sync_read", 0) == 0, bench.key

@@ -83,10 +83,12 @@ def test_the_same_options_twice_count_alike(counted):
     assert spread[worst] <= AA_SPREAD, f"A/A: {worst} {a[worst]:.1f} vs {b[worst]:.1f}"
     # User space is the same code on the same data: its count is exact where it takes no
     # fault; a fault leaves a translation block early and its retry counts the rest again.
+    # (Where the reader was switched out, the other task's user code counts too: 6.12 in
+    # CI, warm 4K pread 49.277 against 49.258 per request with one context switch.)
     ua = per_request(counted["default"], "user_instructions_per_request")
     ub = per_request(counted["default#2"], "user_instructions_per_request")
-    for key, bench in counted["default"].benchmarks.items():
-        if bench.method == "mmap_touch":
+    for key in cells:
+        if counted["default"].benchmarks[key].method == "mmap_touch":
             assert ua[key] == pytest.approx(ub[key], rel=0.01), key
         else:
             assert ua[key] == ub[key], key

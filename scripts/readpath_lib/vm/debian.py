@@ -1,6 +1,8 @@
 """Debian kernels that this host's apt cannot install: series served only by newer suites
 (trixie, trixie-backports, sid), whose headers need a newer libc and compiler than
-Debian 12 has. They are fetched with apt's own client into readpath's cache (an index of
+Debian 12 has, and Debian 12's own 6.12 where the host's apt sources lack
+bookworm-security, its only suite (a root made by debootstrap has `bookworm main` alone).
+They are fetched with apt's own client into readpath's cache (an index of
 their suites kept there, never in the host's apt sources), unpacked without installing
 anything on the host, and myfs is built for them in a build root: a minimal Debian of the
 kernel's own suite (debootstrap) holding its headers and toolchain, entered with chroot
@@ -20,9 +22,16 @@ from .. import packages, paths
 from ..errors import RunError, UsageError
 
 MIRROR = "http://deb.debian.org/debian"
+SECURITY_MIRROR = "http://deb.debian.org/debian-security"
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
-# Suites that serve kernels newer than bookworm's.
-SUITES = ("trixie", "trixie-backports", "sid")
+# The suites of the cache's own index, (mirror, suite): those that serve kernels newer
+# than bookworm's, and bookworm-security, which serves bookworm's 6.12.
+SOURCES = ((MIRROR, "trixie"), (MIRROR, "trixie-backports"), (MIRROR, "sid"),
+           (SECURITY_MIRROR, "bookworm-security"))
+SUITES = tuple(suite for _, suite in SOURCES)
+# sid's Release is valid for a week; a mirror that serves an older snapshot of it (as
+# here) makes apt refuse it as expired. Its signature is still checked.
+NOT_EXPIRED = "Acquire::Check-Valid-Until=false"
 INDEX_MAX_AGE = 24 * 3600  # seconds before the index is fetched again
 # A Debian kernel release of the generic amd64 flavour: 7.3.4+deb13-amd64.
 RELEASE = re.compile(r"(\d+)\.(\d+)\.(\d+)\+deb(\d+)-amd64")
@@ -50,7 +59,7 @@ def _require_root(what):
                          "chroot); run readpath as root")
 
 
-# ---- the index of the newer suites (apt's own client, readpath's own state) ----
+# ---- the index of those suites (apt's own client, readpath's own state) ----
 
 def _apt_dir() -> Path:
     return paths.cache_dir("debian", "apt")
@@ -65,7 +74,8 @@ def _apt_options():
             "-o", "Dir::State::status=/dev/null",
             "-o", "APT::Architecture=amd64",
             "-o", "Debug::NoLocking=1",
-            "-o", "APT::Sandbox::User=root"]
+            "-o", "APT::Sandbox::User=root",
+            "-o", NOT_EXPIRED]
 
 
 def _update_index(force=False):
@@ -78,7 +88,7 @@ def _update_index(force=False):
     for sub in ("sources.list.d", "lists/partial", "cache/archives/partial"):
         (base / sub).mkdir(parents=True, exist_ok=True)
     (base / "sources.list").write_text("".join(
-        f"deb [signed-by={KEYRING}] {MIRROR} {suite} main\n" for suite in SUITES))
+        f"deb [signed-by={KEYRING}] {mirror} {suite} main\n" for mirror, suite in SOURCES))
     done = subprocess.run(["apt-get", *_apt_options(), "update", "-qq"],
                           capture_output=True, text=True)
     if done.returncode != 0:
@@ -112,7 +122,7 @@ def _release_key(release):
 
 
 def available(series=None):
-    """{release: suite} of the generic amd64 kernels the newer suites serve with headers,
+    """{release: suite} of the generic amd64 kernels the index's suites serve with headers,
     for a series such as `7.3` (all when None)."""
     _update_index()
     names = subprocess.run(["apt-cache", *_apt_options(), "pkgnames", "linux-image-"],
@@ -127,13 +137,14 @@ def available(series=None):
 
 
 def newest(series):
-    """The newest release of `series` (`7.3`) that the newer suites serve with headers."""
+    """The newest release of `series` (`7.3`) that the index's suites serve with headers."""
     candidates = available(series)
     return max(candidates, key=_release_key) if candidates else None
 
 
 def suite_of(release):
-    """The suite serving release's headers (`trixie-backports`, `sid`), or None."""
+    """The suite serving release's headers (`trixie-backports`, `sid`, `bookworm-security`),
+    or None."""
     if not RELEASE.fullmatch(release):
         return None
     _update_index()
@@ -214,7 +225,8 @@ def fetch_kernel(release, log=lambda msg: None):
 # ---- the build root: the kernel's own suite, its headers and toolchain ----
 
 def _base_suite(suite):
-    """The suite a build root is bootstrapped from: trixie for trixie-backports."""
+    """The suite a build root is bootstrapped from: trixie for trixie-backports, bookworm
+    for bookworm-security."""
     return suite.split("-")[0]
 
 
@@ -253,7 +265,8 @@ def _bootstrap(suite, log):
                            f"{(done.stdout + done.stderr).strip()[-600:]}")
         if base != "sid":
             (staging / "etc/apt/sources.list.d/readpath-backports.list").write_text(
-                f"deb {MIRROR} {base}-backports main\n")
+                f"deb {MIRROR} {base}-backports main\n"
+                f"deb {SECURITY_MIRROR} {base}-security main\n")
         (staging / ".readpath-complete").touch()
         os.rename(staging, root)
     finally:
@@ -275,9 +288,7 @@ def ensure_build_root(release, log=lambda msg: None) -> Path:
         log(f"readpath vm: installing linux-headers-{release} in the {_base_suite(suite)} "
             "build root, once")
         target = f"-t {suite} " if suite.endswith("-backports") else ""
-        # sid's Release is valid for a week; a mirror that serves an older snapshot of it
-        # (as here) makes apt refuse it as expired. Its signature is still checked.
-        done = chroot_run(root, "apt-get -o Acquire::Check-Valid-Until=false update -qq && "
+        done = chroot_run(root, f"apt-get -o {NOT_EXPIRED} update -qq && "
                           "DEBIAN_FRONTEND=noninteractive "
                           f"apt-get install -y -qq --no-install-recommends {target}"
                           f"linux-headers-{release} {' '.join(BUILD_TOOLS)} && apt-get clean",

@@ -20,17 +20,13 @@ from . import debian
 
 # Series this host's apt installs (bookworm) → their package release pattern. Any other
 # series (`7.3`) or release (`7.3.4+deb13-amd64`) comes from Debian's newer suites
-# (debian.py): fetched into the cache, never installed on the host.
+# (debian.py): fetched into the cache, never installed on the host; so does 6.12 where the
+# host's apt sources lack bookworm-security (a root made by debootstrap has only `main`).
 SERIES = {
     "6.1": re.compile(r"6\.1\.0-\d+-amd64"),
     "6.12": re.compile(r"6\.12\.\d+\+deb12-amd64"),
 }
 BOOT = Path("/boot")
-# Where a series comes from when a plain `bookworm main` (debootstrap's only suite) lacks it.
-SUITE_HINTS = {
-    "6.12": " (bookworm has 6.12 only in bookworm-security: add `deb http://deb.debian.org/"
-            "debian-security bookworm-security main` to /etc/apt/sources.list, then apt-get update)",
-}
 
 
 @dataclass(frozen=True)
@@ -76,12 +72,27 @@ def _say(msg):
 
 
 def _newer_debian(release: str) -> Kernel:
-    """A release from Debian's newer suites: image and modules unpacked in the cache;
+    """A release from debian.py's suites: image and modules unpacked in the cache;
     headers in the build root of its suite (made when a module is first built)."""
     image, modules = debian.fetch_kernel(release, log=_say)
     root = debian.build_root_dir(debian.suite_of(release))
     return Kernel(release=release, image=image, modules=modules, debian=True, build_root=root,
                   headers=root / "usr" / "src" / f"linux-headers-{release}")
+
+
+def _series_elsewhere(spec, pattern) -> Kernel:
+    """A bookworm series the host's apt does not know (6.12 without bookworm-security in
+    its sources): the newest release of it debian.py's suites serve, fetched like theirs."""
+    try:
+        found = [r for r in debian.available(spec) if pattern.fullmatch(r)]
+    except RunError as err:
+        raise UsageError(f"no linux-image package of the {spec} series is installed or known "
+                         f"to apt, and Debian's index could not be read: {err}") from None
+    if not found:
+        raise UsageError(f"no linux-image package of the {spec} series is installed or known "
+                         f"to apt or served by {', '.join(debian.SUITES)}; run `apt-get update` "
+                         "or name a release")
+    return _newer_debian(max(found, key=version_key))
 
 
 def running_kernel(release: str) -> Kernel:
@@ -148,9 +159,7 @@ def resolve_kernel(spec: str, kdir=None) -> Kernel:
             prefix = spec + (".0-" if spec == "6.1" else ".")
             candidates = [r for r in _installable_releases(prefix) if pattern.fullmatch(r)]
             if not candidates:
-                hint = SUITE_HINTS.get(spec, "")
-                raise UsageError(f"no linux-image package of the {spec} series is installed or "
-                                 f"known to apt; run `apt-get update` or name a release{hint}")
+                return _series_elsewhere(spec, pattern)
             release = max(candidates, key=version_key)
     elif re.fullmatch(r"\d+\.\d+", spec):
         release = debian.newest(spec)

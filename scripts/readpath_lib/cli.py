@@ -5,7 +5,7 @@ import argparse
 import os
 from pathlib import Path
 
-from . import results
+from . import paths, results
 from .errors import UsageError
 
 
@@ -64,11 +64,7 @@ def output_folder(runs, out, what):
         path = Path(runs[0])
     else:
         raise UsageError(f"{runs[0]} is a file, so say where {what} go: --out DIR")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UsageError(f"cannot create {path}: {err.strerror}")
-    return path
+    return paths.make_folder(path)
 
 
 def plural(n, noun):

@@ -72,6 +72,41 @@ def list_profiles(bench):
     return {p["name"]: p for p in _listing(bench, "--list-profiles")["profiles"]}
 
 
+def profile(bench, name, profiles=None):
+    """The engine's profile `name` (an entry of list_profiles, which `profiles` may hold
+    already); a UsageError naming the profiles there are when there is none by that name."""
+    profiles = list_profiles(bench) if profiles is None else profiles
+    if name not in profiles:
+        raise UsageError(f"no profile {name!r}; readpath_bench has {', '.join(profiles)}")
+    return profiles[name]
+
+
+def design(profile, rounds=None, repetitions=None):
+    """(rounds, repetitions per round) of a run of `profile`: what was asked, else the
+    profile's own."""
+    return rounds or profile["rounds"], repetitions or profile["repetitions"]
+
+
+def add_profile_arguments(parser, default, bench, guest=False, full=False):
+    """The options that choose what a command runs of the suite: --quick, --full (with
+    full), --profile NAME (default `default`), --no-build. The profile lands in
+    args.profile; with guest, --profile's help names the profiles' TCG cell counts."""
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", dest="profile", action="store_const", const="quick",
+                      help="the quick profile")
+    if full:
+        size.add_argument("--full", dest="profile", action="store_const", const="full",
+                          help="the whole matrix: every method, size, depth and thread count")
+    size.add_argument("--profile", dest="profile", metavar="NAME",
+                      help=f"a profile by name (default: {default}); "
+                           + profiles_help(bench, guest=guest))
+    # Set on the parser: the actions share the destination, and the first one's default
+    # (--quick's None) would win over a default given to --profile.
+    parser.set_defaults(profile=default)
+    parser.add_argument("--no-build", action="store_true",
+                        help="use the readpath_bench already built instead of building first")
+
+
 def profiles_help(bench, guest=False):
     """The profiles for --help, generated from the engine's table: the built
     readpath_bench's, or where to find them when it is not built yet."""

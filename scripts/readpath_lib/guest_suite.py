@@ -49,22 +49,12 @@ class Config:
 
 def add_suite_arguments(parser, default_profile, timeout):
     """The options every command that runs the suite in a guest takes: which profile (the
-    engine's; a guest under TCG runs its smaller TCG variant), how long the guest may take,
-    whether to build first. The profile lands in args.profile."""
+    engine's; a guest under TCG runs its smaller TCG variant), whether to build first, how
+    long the guest may take, what myfs runs on. The profile lands in args.profile."""
     from . import build
-    size = parser.add_mutually_exclusive_group()
-    size.add_argument("--quick", dest="profile", action="store_const", const="quick",
-                      help="the quick profile")
-    size.add_argument("--profile", dest="profile", metavar="NAME",
-                      help=f"a profile by name (default {default_profile}); "
-                           + engine.profiles_help(build.bench_binary(), guest=True))
-    # Set on the parser: two actions share the destination, and the first one's default
-    # (--quick's None) would win over a default given to --profile.
-    parser.set_defaults(profile=default_profile)
+    engine.add_profile_arguments(parser, default_profile, build.bench_binary(), guest=True)
     parser.add_argument("--timeout", type=float, default=timeout, metavar="S",
                         help=f"give up on a guest after S seconds (default {timeout:g})")
-    parser.add_argument("--no-build", action="store_true",
-                        help="use the readpath_bench already built instead of building first")
     backings.add_arguments(parser)
 
 
@@ -75,10 +65,8 @@ def mkfs_binary():
 def engine_sizes(bench, profile):
     """{"tcg": [...], "other": [...]}: the file sizes of `profile` in a guest under TCG and
     under KVM (readpath_bench --list-profiles), which mkfs.myfs --engine-sizes lays out."""
-    profiles = engine.list_profiles(bench)
-    if profile not in profiles:
-        raise UsageError(f"no profile {profile!r}; readpath_bench has {', '.join(profiles)}")
-    return {"tcg": profiles[profile]["tcg"]["file_sizes"], "other": profiles[profile]["file_sizes"]}
+    chosen = engine.profile(bench, profile)
+    return {"tcg": chosen["tcg"]["file_sizes"], "other": chosen["file_sizes"]}
 
 
 def schedule(configs, rounds):

@@ -5,6 +5,8 @@ import os
 import socket
 from pathlib import Path
 
+from .errors import UsageError
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -26,6 +28,16 @@ def new_results_folder(what, out=None) -> Path:
     while folder.exists():
         folder, n = results_dir() / f"{base}-{n}", n + 1
     return folder
+
+
+def make_folder(path) -> Path:
+    """Create `path` and its parents if missing, or fail with a UsageError saying why."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"cannot create {path}: {err.strerror}") from None
+    return path
 
 
 def cache_dir(*parts: str) -> Path:

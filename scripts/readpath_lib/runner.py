@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import engine, guest_suite, paths, results
+from . import children, engine, guest_suite, paths, results
 from .errors import RunError, UsageError
 
 # ---------------------------------------------------------------- planning
@@ -104,19 +104,9 @@ def run_chunk(bench, chunk, rnd, profile, settings, raw, progress, dir_args):
         results.move_result(partial, final)
     except BaseException:
         if proc is not None and proc.poll() is None:
-            stop(proc)
+            children.stop(proc)
         partial.unlink(missing_ok=True)
         raise
-
-
-def stop(proc, grace=10):
-    """Terminate a child and wait for it, killing it if it has not ended within grace s."""
-    proc.terminate()
-    try:
-        proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 # ---------------------------------------------------------------- the results folder

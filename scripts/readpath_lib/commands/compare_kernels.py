@@ -51,10 +51,7 @@ def run(args):
         raise UsageError(f"two of {', '.join(args.kernels)} are the same kernel "
                          f"({', '.join(releases)})")
     folder = paths.new_results_folder(f"kernels-{'-vs-'.join(args.kernels)}", args.out)
-    try:
-        (folder / "raw").mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UsageError(f"cannot create {folder}: {err.strerror}")
+    paths.make_folder(folder / "raw")
     print(f"readpath compare-kernels: {' vs '.join(releases)}, {args.profile} profile on myfs "
           f"({chosen.spec}); "
           f"results in {folder}", file=sys.stderr, flush=True)

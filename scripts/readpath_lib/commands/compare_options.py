@@ -84,20 +84,14 @@ def run(args):
     packages.ensure(packages.VM + packages.PYTHON, "compare-options")
     kernel = vm.resolve_kernel(args.kernel)   # an unknown kernel fails here
     bench = build.bench(no_build=args.no_build)
-    profiles = engine.list_profiles(bench)
-    if args.profile not in profiles:
-        raise UsageError(f"no profile {args.profile!r}; readpath_bench has {', '.join(profiles)}")
-    rounds = args.rounds or profiles[args.profile]["rounds"]
-    repetitions = args.repetitions or profiles[args.profile]["repetitions"]
+    rounds, repetitions = engine.design(engine.profile(bench, args.profile), args.rounds,
+                                        args.repetitions)
     if rounds < 3:
         raise UsageError(f"{rounds} round(s): a test needs at least 3 (the round is the unit: "
                          "repetitions inside one move together); give --rounds 3 or more")
     bench_args = ["--methods", args.methods] if args.methods else []
     folder = paths.new_results_folder(f"options-{kernel.release}", args.out)
-    try:
-        (folder / "raw").mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UsageError(f"cannot create {folder}: {err.strerror}")
+    paths.make_folder(folder / "raw")
     stems = [f"myfs-{guest_suite.slug(c.label)}" for c in configs]
     print(f"readpath compare-options: {' vs '.join(c.label for c in configs)} on "
           f"{kernel.release}, {args.profile} profile, {rounds} interleaved rounds of "

@@ -135,16 +135,11 @@ def _jobs(args):
     kernels = [vm.resolve_kernel(spec) for spec in matrix.kernels]
     bench = build.bench(no_build=args.no_build)
     profiles = engine.list_profiles(bench)
-    for profile in matrix.profiles:
-        if profile not in profiles:
-            raise UsageError(f"no profile {profile!r}; readpath_bench has {', '.join(profiles)}")
+    chosen = {name: engine.profile(bench, name, profiles) for name in matrix.profiles}
     artifacts.ensure_tools()
     art = out / "artifacts"
     for where in (art, out / "jobs", out / "device"):
-        try:
-            where.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise UsageError(f"cannot create {where}: {err.strerror}")
+        paths.make_folder(where)
     base = matrix.artifacts_url or art.as_uri()
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     log(f"readpath lava jobs: {len(matrix.cells())} jobs for {matrix.device_type}; artifacts "
@@ -158,8 +153,8 @@ def _jobs(args):
         artifacts.kernel_files(art, kernel, matrix.device_type, log)
         for options in matrix.options:
             for profile in matrix.profiles:
-                rounds = matrix.rounds or profiles[profile]["rounds"]
-                repetitions = matrix.repetitions or profiles[profile]["repetitions"]
+                rounds, repetitions = engine.design(chosen[profile], matrix.rounds,
+                                                    matrix.repetitions)
                 definition = jobs.job(matrix, kernel.release, options, profile, rounds,
                                       repetitions,
                                       dict(urls, kernel=f"{base}/{kernel.release}/vmlinuz",
@@ -216,11 +211,7 @@ def _import(args):
     from ..lava import importer
     identity = (["--uri", args.server] if args.server else
                 ["--identity", args.identity] if args.identity else None)
-    parent = Path(args.out) if args.out else paths.results_dir()
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UsageError(f"cannot create {parent}: {err.strerror}")
+    parent = paths.make_folder(args.out or paths.results_dir())
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     folders, failures = importer.import_jobs(args.sources, parent, identity, _command(), log)
     for folder in folders:

@@ -42,14 +42,8 @@ from ..progress import Progress
 
 
 def add_arguments(parser):
-    size = parser.add_mutually_exclusive_group()
-    size.add_argument("--quick", dest="profile", action="store_const", const="quick",
-                      help="the quick profile")
-    size.add_argument("--full", dest="profile", action="store_const", const="full",
-                      help="the whole matrix: every method, size, depth and thread count")
-    size.add_argument("--profile", dest="profile", metavar="NAME",
-                      help="a profile by name (default: default); "
-                           + engine.profiles_help(build.bench_binary()))
+    engine.add_profile_arguments(parser, "default", build.bench_binary(), full=True)
+    parser.set_defaults(profile=None)   # --resume tells a profile given from none
     parser.add_argument("--dir", metavar="DIR", type=cli.directory,
                         help="directory under test for native timings (default: myfs where "
                              "this kernel loads modules, else a fresh directory under /dev/shm, "
@@ -72,8 +66,6 @@ def add_arguments(parser):
     parser.add_argument("--rounds", type=cli.positive_int, metavar="N",
                         help="rounds over every chunk, each a new process (default: the "
                              "profile's; compare tests a cell with 3 or more)")
-    parser.add_argument("--no-build", action="store_true",
-                        help="use the readpath_bench already built instead of building first")
     backings.add_arguments(parser)
     parser.add_argument("--format-device", action="store_true",
                         help="with --backing device:/dev/X on a host that loads modules: yes, "
@@ -86,12 +78,9 @@ def _start(args, bench):
     if (folder / "plan.json").exists():
         raise UsageError(f"{folder} already holds a run; use --resume to continue it "
                          "or --out for a new folder")
-    profiles = engine.list_profiles(bench)
     profile = args.profile or "default"
-    if profile not in profiles:
-        raise UsageError(f"no profile {profile!r}; readpath_bench has {', '.join(profiles)}")
-    settings = {"rounds": args.rounds or profiles[profile]["rounds"],
-                "repetitions": args.repetitions or profiles[profile]["repetitions"]}
+    rounds, repetitions = engine.design(engine.profile(bench, profile), args.rounds, args.repetitions)
+    settings = {"rounds": rounds, "repetitions": repetitions}
     host_myfs = args.dir is None and runner.host_loads_myfs()
     backing = _backing(args, host_myfs)
     if not (args.no_vm or host_myfs):
@@ -111,10 +100,7 @@ def _start(args, bench):
                "backing": backing.record()},
         "chunks": [], "status": "running",
     }
-    try:
-        (folder / "raw").mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UsageError(f"cannot create {folder}: {err.strerror}")
+    paths.make_folder(folder / "raw")
     plan["chunks"] = runner.plan_chunks(engine.list_cells(bench, ["--profile", profile,
                                                                   *runner.dir_args(plan, None)]),
                                         cold_apart)

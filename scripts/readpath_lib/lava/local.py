@@ -11,7 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from .. import packages
+from .. import children, packages
 from ..errors import RunError, UsageError
 
 
@@ -51,17 +51,12 @@ def run_job(job_path, device_path, out, job_id=None, timeout=None,
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            proc.terminate()   # lava-run cancels the job: QEMU stopped, temporaries removed
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            # On SIGTERM lava-run cancels the job: QEMU stopped, temporaries removed.
+            children.stop(proc, grace=60)
             raise RunError(f"lava-run did not finish in {timeout:.0f} s; its log is in "
                            f"{out / 'output.yaml'}")
         except BaseException:
-            proc.terminate()
-            proc.wait()
+            children.stop(proc, grace=60)
             raise
     seconds = time.monotonic() - started
     verdict_file = out / "lava-run" / "result.yaml"

@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .. import paths
+from .. import children, paths
 from ..errors import RunError, UsageError
 from . import kernels
 
@@ -36,17 +36,8 @@ def spawn(argv, **kwargs) -> subprocess.Popen:
 
 
 def stop(proc: subprocess.Popen):
-    """Stop QEMU for good: SIGTERM, then SIGKILL if it lingers; always reaped."""
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=3)
-        except (subprocess.TimeoutExpired, ProcessLookupError):
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-    proc.wait()
+    """Stop QEMU for good: SIGTERM to its process group, SIGKILL if it lingers 3 s."""
+    children.stop(proc, grace=3, group=True)
 
 
 def parse_mem(mem) -> int:

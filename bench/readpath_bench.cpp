@@ -421,7 +421,7 @@ void set_counters(benchmark::State& state, const Cell& cell, const PassTotals& t
   if (totals.steal_ns && state.iterations() > 0)
     state.counters["steal_ns"] =
         Counter(static_cast<double>(*totals.steal_ns) / static_cast<double>(state.iterations()), Counter::kAvgThreads);
-  if (cell.method->name == "preadv2_nowait") per_pass("nowait_fallbacks", static_cast<long>(totals.fallbacks));
+  if (nowait_fallback(*cell.method)) per_pass("nowait_fallbacks", static_cast<long>(totals.fallbacks));
   // Thread 0 alone holds the hook calls of all threads' witness passes (the others add
   // nothing to the sum), so kAvgThreads gives the calls of one thread's pass, whatever the
   // number of timed iterations (kAvgIterations would divide by those).
@@ -584,7 +584,7 @@ void run_cell(benchmark::State& state, const Cell& cell, const std::string& name
 // like the readers: a clock around each pass.
 void run_memcpy(benchmark::State& state, const Cell& cell, const std::string&) {
   const uint64_t io = cell.io, file = cell.file;
-  const bool large = cell.method->name == "memcpy_large";
+  const bool large = cell.method->knobs.spread_copies;
   std::unique_ptr<Buffer> source, dest;
   try {
     source = std::make_unique<Buffer>(file);

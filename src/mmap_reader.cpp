@@ -20,31 +20,6 @@
 namespace readpath {
 namespace {
 
-struct Mode {
-  std::string_view name;
-  int advice;  // -1: none
-  bool populate;
-  bool populate_read;
-  const char* advice_name;
-};
-
-constexpr Mode kModes[] = {
-    {"mmap_copy", -1, false, false, ""},
-    {"mmap_touch", -1, false, false, ""},
-    {"mmap_touch_seq", MADV_SEQUENTIAL, false, false, "madvise(MADV_SEQUENTIAL)"},
-    {"mmap_touch_rand", MADV_RANDOM, false, false, "madvise(MADV_RANDOM)"},
-    {"mmap_touch_willneed", MADV_WILLNEED, false, false, "madvise(MADV_WILLNEED)"},
-    {"mmap_touch_huge", MADV_HUGEPAGE, false, false, "madvise(MADV_HUGEPAGE)"},
-    {"mmap_populate", -1, true, false, ""},
-    {"mmap_populate_read", -1, false, true, ""},
-};
-
-const Mode& mode_of(std::string_view name) {
-  for (const auto& m : kModes)
-    if (m.name == name) return m;
-  throw Error("mmap reader: unknown method " + std::string(name));
-}
-
 // A mapping of [begin, end) of the file; the mapping starts at the page holding begin.
 class Mapping {
  public:
@@ -125,15 +100,15 @@ class MmapCopyReader final : public Reader {
 class MmapFaultReader final : public Reader {
  public:
   MmapFaultReader(const ReaderConfig& config, const Target& target)
-      : mode_(mode_of(config.method->name)), t_(target) {}
+      : k_(config.method->knobs), t_(target) {}
 
   PassResult pass(bool check) override { return run(check, NoRequestTiming{}); }
   PassResult latency_pass(LatencyHistogram& latency) override { return run(false, RequestTiming(latency)); }
 
   std::string setup_note() const override {
-    if (mode_.advice >= 0) return mode_.advice_name;
-    if (mode_.populate) return "MAP_POPULATE";
-    if (mode_.populate_read) return "madvise(MADV_POPULATE_READ)";
+    if (k_.advice >= 0) return std::string(k_.advice_name);
+    if (k_.populate == Populate::map_populate) return "MAP_POPULATE";
+    if (k_.populate == Populate::madv_populate_read) return "madvise(MADV_POPULATE_READ)";
     return {};
   }
 
@@ -143,16 +118,18 @@ class MmapFaultReader final : public Reader {
   PassResult run(bool check, Timing timing) {
     PassResult r;
     const uint64_t mapping = timing.now();
-    Mapping map(t_, mode_.populate ? MAP_POPULATE : 0);
+    const bool populate = k_.populate == Populate::map_populate;
+    const bool populate_read = k_.populate == Populate::madv_populate_read;
+    Mapping map(t_, populate ? MAP_POPULATE : 0);
     if (map.length() == 0) return r;
-    if (mode_.populate) timing.record(mapping, timing.now());
-    if (mode_.advice >= 0 && madvise(map.start(), map.length(), mode_.advice) != 0)
-      throw sys_error(mode_.advice_name);
-    const uint64_t populating = mode_.populate_read ? timing.now() : 0;
-    if (mode_.populate_read && madvise(map.start(), map.length(), MADV_POPULATE_READ) != 0)
+    if (populate) timing.record(mapping, timing.now());
+    if (k_.advice >= 0 && madvise(map.start(), map.length(), k_.advice) != 0)
+      throw sys_error(std::string(k_.advice_name));
+    const uint64_t populating = populate_read ? timing.now() : 0;
+    if (populate_read && madvise(map.start(), map.length(), MADV_POPULATE_READ) != 0)
       throw sys_error("madvise(MADV_POPULATE_READ)");
-    if (mode_.populate_read) timing.record(populating, timing.now());
-    const bool per_page = !mode_.populate && !mode_.populate_read;
+    if (populate_read) timing.record(populating, timing.now());
+    const bool per_page = k_.populate == Populate::none;
     const uint64_t first_page = t_.begin / page_size() * page_size();
     unsigned sum = 0;
     for (uint64_t off = first_page; off < t_.end; off += page_size()) {
@@ -170,14 +147,14 @@ class MmapFaultReader final : public Reader {
     return r;
   }
 
-  const Mode& mode_;
+  Knobs k_;
   Target t_;
 };
 
 }  // namespace
 
 std::unique_ptr<Reader> make_mmap_reader(const ReaderConfig& config, const Target& target) {
-  if (config.method->name == "mmap_copy") return std::make_unique<MmapCopyReader>(config, target);
+  if (config.method->keeps_mapping) return std::make_unique<MmapCopyReader>(config, target);
   return std::make_unique<MmapFaultReader>(config, target);
 }
 

@@ -13,6 +13,8 @@
 
 #include <algorithm>
 #include <numeric>
+#include <string>
+#include <utility>
 #include <random>
 
 #include "content.hpp"
@@ -22,25 +24,26 @@
 namespace readpath {
 namespace {
 
-enum class Mode { read, pread, pread_rand, preadv2_nowait, preadv2_hipri, pread_direct, pread_dontcache };
-
-Mode mode_of(std::string_view name) {
-  if (name == "read") return Mode::read;
-  if (name == "pread") return Mode::pread;
-  if (name == "pread_rand") return Mode::pread_rand;
-  if (name == "preadv2_nowait") return Mode::preadv2_nowait;
-  if (name == "preadv2_hipri") return Mode::preadv2_hipri;
-  if (name == "pread_direct") return Mode::pread_direct;
-  if (name == "pread_dontcache") return Mode::pread_dontcache;
-  throw Error("read reader: unknown method " + std::string(name));
+// The call as errors name it: preadv2(RWF_NOWAIT), read, pread.
+std::string call_name(const Knobs& k) {
+  switch (k.call) {
+    case Call::read: return "read";
+    case Call::pread: return "pread";
+    case Call::preadv2: break;
+  }
+  std::string flags;
+  for (const auto& [bit, name] : {std::pair<int, const char*>{RWF_NOWAIT, "RWF_NOWAIT"}, {RWF_HIPRI, "RWF_HIPRI"},
+                                  {kRwfDontcache, "RWF_DONTCACHE"}})
+    if (k.rwf & bit) flags.append(flags.empty() ? "" : "|").append(name);
+  return "preadv2(" + flags + ")";
 }
 
 class ReadReader final : public Reader {
  public:
   ReadReader(const ReaderConfig& config, const Target& target)
-      : mode_(mode_of(config.method->name)), direct_(config.method->direct), io_(config.io), t_(target),
-        buffer_(config.io) {
-    if (mode_ == Mode::pread_rand) {
+      : k_(config.method->knobs), call_(call_name(k_)), direct_(config.method->direct), io_(config.io),
+        t_(target), buffer_(config.io) {
+    if (k_.random_order) {
       const uint64_t blocks = (t_.end - t_.begin + io_ - 1) / io_;
       order_.resize(blocks);
       std::iota(order_.begin(), order_.end(), uint64_t{0});
@@ -55,9 +58,9 @@ class ReadReader final : public Reader {
   template <class Timing>
   PassResult run(bool check, Timing timing) {
     PassResult r;
-    if (mode_ == Mode::read && lseek(t_.fd, static_cast<off_t>(t_.begin), SEEK_SET) < 0)
+    if (k_.call == Call::read && lseek(t_.fd, static_cast<off_t>(t_.begin), SEEK_SET) < 0)
       throw sys_error("lseek");
-    if (mode_ == Mode::pread_rand) {
+    if (k_.random_order) {
       for (uint64_t block : order_) {
         const uint64_t off = t_.begin + block * io_;
         read_span(off, std::min<uint64_t>(io_, t_.end - off), check, r, timing);
@@ -96,25 +99,21 @@ class ReadReader final : public Reader {
   ssize_t read_once(unsigned char* buf, size_t want, uint64_t off, PassResult& r) {
     const auto pos = static_cast<off_t>(off);
     iovec iov{buf, want};
-    switch (mode_) {
-      case Mode::read:
+    switch (k_.call) {
+      case Call::read:
         return checked(::read(t_.fd, buf, want), "read");
-      case Mode::pread:
-      case Mode::pread_rand:
-      case Mode::pread_direct:
+      case Call::pread:
         return checked(::pread(t_.fd, buf, want, pos), "pread");
-      case Mode::preadv2_nowait:
-        if (const ssize_t n = ::preadv2(t_.fd, &iov, 1, pos, RWF_NOWAIT); n >= 0 || errno != EAGAIN)
-          return checked(n, "preadv2(RWF_NOWAIT)");
-        ++r.fallbacks;  // not in the page cache: the blocking read is part of the cost
-        return checked(::pread(t_.fd, buf, want, pos), "pread");
-      case Mode::preadv2_hipri:
-        return checked(::preadv2(t_.fd, &iov, 1, pos, RWF_HIPRI), "preadv2(RWF_HIPRI)");
-      case Mode::pread_dontcache:
-        if (const ssize_t n = ::preadv2(t_.fd, &iov, 1, pos, kRwfDontcache); n >= 0) return n;
-        throw dontcache_error("preadv2(RWF_DONTCACHE)", errno);
+      case Call::preadv2:
+        break;
     }
-    throw Error("read reader: unknown mode");
+    if (const ssize_t n = ::preadv2(t_.fd, &iov, 1, pos, k_.rwf); n >= 0) return n;
+    if (errno == EAGAIN && (k_.rwf & RWF_NOWAIT)) {
+      ++r.fallbacks;  // not in the page cache: the blocking read is part of the cost
+      return checked(::pread(t_.fd, buf, want, pos), "pread");
+    }
+    if (k_.rwf & kRwfDontcache) throw dontcache_error(call_, errno);
+    throw sys_error(call_);
   }
 
   static ssize_t checked(ssize_t n, const char* call) {
@@ -122,7 +121,8 @@ class ReadReader final : public Reader {
     return n;
   }
 
-  Mode mode_;
+  Knobs k_;
+  std::string call_;
   bool direct_;
   size_t io_;
   Target t_;

@@ -15,6 +15,15 @@
 namespace readpath {
 namespace {
 
+// A row with what its reader does.
+MethodInfo with(MethodInfo m, Knobs knobs) {
+  m.knobs = knobs;
+  return m;
+}
+
+// madvise(advice) before the loads, named as the call.
+Knobs advised(int advice, std::string_view call) { return {.advice = advice, .advice_name = call}; }
+
 // Readable rows: the traits shared by a family of methods, then each method's own.
 MethodInfo syscall_copy(std::string_view name, Family family, std::string_view summary, std::string timed,
                         std::string request) {
@@ -150,6 +159,10 @@ Error dontcache_error(const std::string& call, int err) {
                err);
 }
 
+bool nowait_fallback(const MethodInfo& method) {
+  return method.family == Family::read && method.knobs.call == Call::preadv2 && (method.knobs.rwf & RWF_NOWAIT);
+}
+
 RanksWith ranks_with(const MethodInfo& method) {
   if (method.family == Family::baseline) return RanksWith::baseline;
   if (method.delivers == Delivers::touch) return RanksWith::fault;
@@ -158,45 +171,54 @@ RanksWith ranks_with(const MethodInfo& method) {
 
 const std::vector<MethodInfo>& methods() {
   static const std::vector<MethodInfo> table = {
-      read_call("read", "read(2) sequentially from the region start", "read(2)",
-                ", after one lseek to the region start"),
+      with(read_call("read", "read(2) sequentially from the region start", "read(2)",
+                     ", after one lseek to the region start"),
+           {.call = Call::read}),
       read_call("pread", "pread(2) sequentially", "pread(2)"),
-      syscall_copy("pread_rand", Family::read, "pread(2) of every block once, random order (fixed seed)",
-                   "pread(2) calls copying every io-sized block once, in an order shuffled before timing, "
-                   "into one reused buffer",
-                   "one pread(2) call"),
-      read_call("preadv2_nowait", "preadv2(RWF_NOWAIT); EAGAIN falls back to pread", "preadv2(RWF_NOWAIT)",
-                ", and a blocking pread(2) for each that returns EAGAIN",
-                ", with the blocking pread(2) after it when it returns EAGAIN"),
-      read_call("preadv2_hipri", "preadv2(RWF_HIPRI)", "preadv2(RWF_HIPRI)"),
-      read_call("pread_dontcache", "preadv2(RWF_DONTCACHE): buffered, pages dropped once read (6.14+)",
-                "preadv2(RWF_DONTCACHE)",
-                "; pages it brought into the page cache leave it when the read completes, pages found there "
-                "stay"),
+      with(syscall_copy("pread_rand", Family::read, "pread(2) of every block once, random order (fixed seed)",
+                        "pread(2) calls copying every io-sized block once, in an order shuffled before timing, "
+                        "into one reused buffer",
+                        "one pread(2) call"),
+           {.random_order = true}),
+      with(read_call("preadv2_nowait", "preadv2(RWF_NOWAIT); EAGAIN falls back to pread", "preadv2(RWF_NOWAIT)",
+                     ", and a blocking pread(2) for each that returns EAGAIN",
+                     ", with the blocking pread(2) after it when it returns EAGAIN"),
+           {.call = Call::preadv2, .rwf = RWF_NOWAIT}),
+      with(read_call("preadv2_hipri", "preadv2(RWF_HIPRI)", "preadv2(RWF_HIPRI)"),
+           {.call = Call::preadv2, .rwf = RWF_HIPRI}),
+      with(read_call("pread_dontcache", "preadv2(RWF_DONTCACHE): buffered, pages dropped once read (6.14+)",
+                     "preadv2(RWF_DONTCACHE)",
+                     "; pages it brought into the page cache leave it when the read completes, pages found "
+                     "there stay"),
+           {.call = Call::preadv2, .rwf = kRwfDontcache}),
       direct_reads("pread_direct", Family::read, "pread(2) with O_DIRECT: from the device, page cache bypassed",
                    "pread(2) calls on a file opened O_DIRECT, each request read by the device into one reused "
                    "4096-aligned buffer (no page cache)",
                    "one pread(2) call on the O_DIRECT file: the device's read of it, waited for"),
       uring_reads("uring", "io_uring IORING_OP_READ, qd requests in flight", "; the ring is set up before timing"),
-      uring_reads("uring_regfile", "io_uring IORING_OP_READ on a registered file",
-                  ", on a file registered before timing"),
-      uring_reads("uring_dontcache", "io_uring IORING_OP_READ with RWF_DONTCACHE (6.14+)",
-                  ", with RWF_DONTCACHE (pages it brought into the page cache leave it when the read "
-                  "completes); the ring is set up before timing"),
-      syscall_copy("uring_fixed", Family::uring, "io_uring READ_FIXED: registered buffers and file",
-                   "io_uring submissions, waits and completions of qd READ_FIXED requests in flight, into "
-                   "buffers and from a file registered before timing",
-                   uring_request("IORING_OP_READ_FIXED")),
+      with(uring_reads("uring_regfile", "io_uring IORING_OP_READ on a registered file",
+                       ", on a file registered before timing"),
+           {.fixed_file = true}),
+      with(uring_reads("uring_dontcache", "io_uring IORING_OP_READ with RWF_DONTCACHE (6.14+)",
+                       ", with RWF_DONTCACHE (pages it brought into the page cache leave it when the read "
+                       "completes); the ring is set up before timing"),
+           {.rwf = kRwfDontcache}),
+      with(syscall_copy("uring_fixed", Family::uring, "io_uring READ_FIXED: registered buffers and file",
+                        "io_uring submissions, waits and completions of qd READ_FIXED requests in flight, into "
+                        "buffers and from a file registered before timing",
+                        uring_request("IORING_OP_READ_FIXED")),
+           {.fixed_file = true, .fixed_buffers = true}),
       direct_reads("uring_direct", Family::uring, "io_uring IORING_OP_READ with O_DIRECT, qd requests in flight",
                    "io_uring submissions, waits and completions of qd reads in flight on a file opened O_DIRECT, "
                    "each read by the device into its own 4096-aligned buffer (no page cache); the ring is set up "
                    "before timing",
                    uring_request("IORING_OP_READ") + "; O_DIRECT: the device's read of it"),
-      syscall_copy("uring_sqpoll", Family::uring,
-                   "io_uring, SQPOLL thread (on a CPU near the reader with --placement), registered file",
-                   "filling SQEs and waiting for and reaping the completions of qd reads in flight, each into "
-                   "its own buffer, while the SQPOLL kernel thread (started before timing) submits them",
-                   uring_request("IORING_OP_READ", "makes its SQE visible to the SQPOLL thread")),
+      with(syscall_copy("uring_sqpoll", Family::uring,
+                        "io_uring, SQPOLL thread (on a CPU near the reader with --placement), registered file",
+                        "filling SQEs and waiting for and reaping the completions of qd reads in flight, each "
+                        "into its own buffer, while the SQPOLL kernel thread (started before timing) submits them",
+                        uring_request("IORING_OP_READ", "makes its SQE visible to the SQPOLL thread")),
+           {.fixed_file = true, .sqpoll = true}),
       {.name = "mmap_copy", .family = Family::mmap, .delivers = Delivers::copy, .keeps_mapping = true,
        .maps_per_pass = false, .uses_qd = false, .uses_io = true, .summary = "memcpy out of a long-lived mapping",
        .timed = "memcpy out of a mapping made before timing; its pages are mapped by the untimed pass "
@@ -204,24 +226,30 @@ const std::vector<MethodInfo>& methods() {
        .request = "one memcpy of io bytes out of the mapping, with the page faults it takes"},
       page_touch("mmap_touch", "fresh mapping per pass, one load per page",
                  "mmap, one load per page (page faults), munmap"),
-      page_touch("mmap_touch_seq", "mmap_touch after MADV_SEQUENTIAL",
-                 "mmap, madvise(MADV_SEQUENTIAL), one load per page (page faults), munmap"),
-      page_touch("mmap_touch_rand", "mmap_touch after MADV_RANDOM",
-                 "mmap, madvise(MADV_RANDOM), one load per page (page faults), munmap"),
-      page_touch("mmap_touch_willneed", "mmap_touch after MADV_WILLNEED",
-                 "mmap, madvise(MADV_WILLNEED), one load per page (page faults), munmap"),
-      page_touch("mmap_touch_huge", "mmap_touch after MADV_HUGEPAGE",
-                 "mmap, madvise(MADV_HUGEPAGE), one load per page (page faults), munmap"),
+      with(page_touch("mmap_touch_seq", "mmap_touch after MADV_SEQUENTIAL",
+                      "mmap, madvise(MADV_SEQUENTIAL), one load per page (page faults), munmap"),
+           advised(MADV_SEQUENTIAL, "madvise(MADV_SEQUENTIAL)")),
+      with(page_touch("mmap_touch_rand", "mmap_touch after MADV_RANDOM",
+                      "mmap, madvise(MADV_RANDOM), one load per page (page faults), munmap"),
+           advised(MADV_RANDOM, "madvise(MADV_RANDOM)")),
+      with(page_touch("mmap_touch_willneed", "mmap_touch after MADV_WILLNEED",
+                      "mmap, madvise(MADV_WILLNEED), one load per page (page faults), munmap"),
+           advised(MADV_WILLNEED, "madvise(MADV_WILLNEED)")),
+      with(page_touch("mmap_touch_huge", "mmap_touch after MADV_HUGEPAGE",
+                      "mmap, madvise(MADV_HUGEPAGE), one load per page (page faults), munmap"),
+           advised(MADV_HUGEPAGE, "madvise(MADV_HUGEPAGE)")),
       // Populating methods fault the region in with one call; the loads after it find every
       // page mapped and would time only the clock. Their request is that call.
-      page_touch("mmap_populate", "fresh MAP_POPULATE mapping per pass, one load per page",
-                 "mmap(MAP_POPULATE), which faults every page in, one load per page, munmap",
-                 "the mmap(MAP_POPULATE) call that faults the thread's whole region in: one request per pass "
-                 "and thread; the loads after it and munmap are in no request"),
-      page_touch("mmap_populate_read", "fresh mapping, MADV_POPULATE_READ, one load per page",
-                 "mmap, madvise(MADV_POPULATE_READ), which faults every page in, one load per page, munmap",
-                 "the madvise(MADV_POPULATE_READ) call that faults the thread's whole region in: one request "
-                 "per pass and thread; mmap, the loads after it and munmap are in no request"),
+      with(page_touch("mmap_populate", "fresh MAP_POPULATE mapping per pass, one load per page",
+                      "mmap(MAP_POPULATE), which faults every page in, one load per page, munmap",
+                      "the mmap(MAP_POPULATE) call that faults the thread's whole region in: one request per "
+                      "pass and thread; the loads after it and munmap are in no request"),
+           {.populate = Populate::map_populate}),
+      with(page_touch("mmap_populate_read", "fresh mapping, MADV_POPULATE_READ, one load per page",
+                      "mmap, madvise(MADV_POPULATE_READ), which faults every page in, one load per page, munmap",
+                      "the madvise(MADV_POPULATE_READ) call that faults the thread's whole region in: one "
+                      "request per pass and thread; mmap, the loads after it and munmap are in no request"),
+           {.populate = Populate::madv_populate_read}),
   };
   return table;
 }
@@ -236,9 +264,10 @@ const std::vector<MethodInfo>& baselines() {
   static const std::vector<MethodInfo> table = {
       baseline_copy("memcpy", "read(2)'s copies without the kernel, into one reused buffer",
                     "memcpy calls of io bytes each from anonymous memory into one reused buffer"),
-      baseline_copy("memcpy_large", "memory-to-memory copy bandwidth, each chunk to its own place",
-                    "memcpy calls of io bytes each from anonymous memory, every chunk to its own place in a "
-                    "second file-sized buffer"),
+      with(baseline_copy("memcpy_large", "memory-to-memory copy bandwidth, each chunk to its own place",
+                         "memcpy calls of io bytes each from anonymous memory, every chunk to its own place in a "
+                         "second file-sized buffer"),
+           {.spread_copies = true}),
   };
   return table;
 }

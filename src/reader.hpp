@@ -5,6 +5,8 @@
 // long-lived mappings) is set up in its constructor, outside any timed region.
 #pragma once
 
+#include <sys/uio.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -28,6 +30,25 @@ enum class Delivers { copy, touch };
 // one load per page; baseline: user-space copies without the kernel (--baseline).
 enum class RanksWith { syscall, mapping, fault, baseline };
 
+// What a reader does for a method, carried by its row: no reader tests a method's name.
+// read family
+enum class Call { read, pread, preadv2 };  // read: one lseek to the region start first
+// mmap family: how a fresh mapping's pages come in before the loads
+enum class Populate { none, map_populate, madv_populate_read };
+
+struct Knobs {
+  Call call = Call::pread;     // read family: the system call of a request
+  int rwf = 0;                 // preadv2 (read family) or the SQE's rw_flags (io_uring): RWF_*
+  bool random_order = false;   // read family: every io-sized block once, in a shuffled order
+  bool fixed_file = false;     // io_uring: the file registered before timing
+  bool fixed_buffers = false;  // io_uring: READ_FIXED into buffers registered before timing
+  bool sqpoll = false;         // io_uring: a SQPOLL kernel thread submits
+  int advice = -1;             // mmap family: madvise(advice) on each fresh mapping; -1: none
+  std::string_view advice_name = {};  // its call as errors and setup notes name it
+  Populate populate = Populate::none;
+  bool spread_copies = false;  // baseline: every chunk copied to its own place
+};
+
 struct MethodInfo {
   std::string_view name;
   Family family;
@@ -43,7 +64,12 @@ struct MethodInfo {
   std::string_view summary;  // one line for --help
   std::string timed;         // exactly what the timed region of one pass contains
   std::string request;       // what one request of the latency pass is: what each latency times
+  Knobs knobs = {};          // what the reader does (reader.cpp's table sets each method's)
 };
+
+// RWF_NOWAIT: a preadv2 that would block returns EAGAIN; the reader then reads with a
+// blocking pread(2) and counts it (PassResult::fallbacks).
+bool nowait_fallback(const MethodInfo& method);
 
 // The alignment O_DIRECT methods keep for buffers, offsets and request sizes.
 constexpr size_t kDirectAlign = 4096;

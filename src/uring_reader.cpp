@@ -71,10 +71,10 @@ class UringReader final : public Reader {
   UringReader(const ReaderConfig& config, const Target& target)
       : io_(config.io), qd_(std::max(1u, config.qd)), t_(target), buffer_(io_ * qd_),
         direct_(config.method->direct) {
-    const std::string_view name = config.method->name;
-    fixed_buffers_ = name == "uring_fixed";
-    dontcache_ = name == "uring_dontcache";
-    fixed_file_ = name == "uring_regfile" || name == "uring_fixed" || name == "uring_sqpoll";
+    const Knobs& knobs = config.method->knobs;
+    fixed_buffers_ = knobs.fixed_buffers;
+    dontcache_ = (knobs.rwf & kRwfDontcache) != 0;
+    fixed_file_ = knobs.fixed_file;
 
     io_uring_params params{};
     unsigned required = 0;
@@ -83,7 +83,7 @@ class UringReader final : public Reader {
       required |= IORING_SETUP_CQSIZE;
       params.cq_entries = qd_;
     }
-    if (name == "uring_sqpoll") {
+    if (knobs.sqpoll) {
       required |= IORING_SETUP_SQPOLL;
       params.sq_thread_idle = 100;  // ms: the thread stays awake across a pass
       if (config.sqpoll_cpu >= 0) {
@@ -287,7 +287,7 @@ class UringReader final : public Reader {
     else
       io_uring_prep_read(sqe, fd, slot_buffer(s), len, slots_[s].off);
     if (fixed_file_) io_uring_sqe_set_flags(sqe, IOSQE_FIXED_FILE);
-    if (dontcache_) sqe->rw_flags = kRwfDontcache;
+    if (dontcache_) sqe->rw_flags = kRwfDontcache;  // the one RWF_ flag an io_uring method takes
     io_uring_sqe_set_data64(sqe, s);
     if constexpr (Timing::on) unsubmitted_.push_back(s);
   }

@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <memory>
+#include <string>
+#include <utility>
 
 #include "cache.hpp"
 #include "content.hpp"
@@ -140,7 +142,7 @@ INSTANTIATE_TEST_SUITE_P(AllMethods, EveryMethod,
 
 // The populating methods read every page in one call, which is their one request per pass;
 // every other method's requests are the pass's requests.
-bool populates(const MethodInfo& m) { return m.name.starts_with("mmap_populate"); }
+bool populates(const MethodInfo& m) { return m.knobs.populate != Populate::none; }
 
 class RequestMethod : public ReaderTest {};
 
@@ -273,6 +275,64 @@ TEST_P(DirectMethod, ReadsPastTheCacheWithoutFillingIt) {
 
 INSTANTIATE_TEST_SUITE_P(ODirectMethods, DirectMethod,
                          ::testing::ValuesIn(methods_where([](const MethodInfo& m) { return m.direct; })), param_name);
+
+// A reader does what its method's row says, whatever the row is called: every method's
+// row, renamed, reads its file whole and checks every byte (or is refused exactly as the
+// named row is), and says what it set up as the named row does.
+TEST(Readers, TakeTheirBehaviourFromTheRowNotTheName) {
+  const std::string dir = test::scratch_dir();
+  const PreparedFile file = prepare_file(dir + "/f", kFileSize, false);
+  for (const auto& named : methods()) {
+    SCOPED_TRACE(std::string(named.name));
+    MethodInfo renamed = named;
+    renamed.name = "renamed";
+    const int fd = open(file.path.c_str(), O_RDONLY | O_CLOEXEC | (named.direct ? O_DIRECT : 0));
+    if (fd < 0) continue;  // a filesystem refusing O_DIRECT
+    const Target t{fd, file.ino, file.size, 0, file.size};
+    auto outcome = [&](const MethodInfo& m) -> std::pair<std::string, std::string> {
+      ReaderConfig config;
+      config.method = &m;
+      config.io = 4096;
+      config.qd = 4;
+      try {
+        auto r = make_reader(config, t);
+        const PassResult pass = r->pass(true);
+        return {std::to_string(pass.bytes) + " bytes in " + std::to_string(pass.requests) + " requests",
+                r->setup_note()};
+      } catch (const Error& e) {
+        return {std::string("refused: ") + e.what(), ""};
+      }
+    };
+    const auto [named_pass, named_note] = outcome(named);
+    const auto [renamed_pass, renamed_note] = outcome(renamed);
+    EXPECT_EQ(renamed_pass, named_pass);
+    EXPECT_EQ(renamed_note, named_note);
+    close(fd);
+  }
+  remove_file(file);
+  rmdir(dir.c_str());
+  untrack_path(dir);
+}
+
+// The knobs reach the reader: preadv2's flags name its call in errors, and a mapping's
+// advice its setup note.
+TEST(Readers, NameTheirCallsFromTheKnobs) {
+  MethodInfo hipri = *find_method("preadv2_hipri");
+  hipri.name = "anything";
+  ReaderConfig config;
+  config.method = &hipri;
+  const Target closed{-1, 1, 4096, 0, 4096};
+  try {
+    make_reader(config, closed)->pass(false);
+    ADD_FAILURE() << "a read of fd -1 succeeded";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("preadv2(RWF_HIPRI)"), std::string::npos) << e.what();
+  }
+  MethodInfo seq = *find_method("mmap_touch_seq");
+  seq.name = "anything";
+  config.method = &seq;
+  EXPECT_EQ(make_reader(config, closed)->setup_note(), "madvise(MADV_SEQUENTIAL)");
+}
 
 // The baselines are described beside the methods but are not readers.
 TEST(Readers, RefuseTheBaselines) {

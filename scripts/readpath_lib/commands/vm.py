@@ -26,7 +26,9 @@ Kernels newer than Debian 12's (7.2, 7.3, ...) come from Debian's trixie, trixie
 and sid without touching the host's apt sources or libc: their image and modules are
 unpacked into ~/.cache/readpath/debian/kernels/ (about 0.13 GB each), and myfs is built
 with the kernel's own compiler in a minimal Debian of the kernel's suite made once by
-debootstrap (~/.cache/readpath/debian/buildroot/, about 0.5 GB). Root only.
+debootstrap (~/.cache/readpath/debian/buildroot/, about 0.5 GB). Root only. Debian 12's
+6.12 comes the same way from bookworm-security where the host's apt sources lack that
+suite (a root made by debootstrap has only `bookworm main`).
 
 Examples:
   readpath vm --kernel 6.12 -- fio --version

@@ -438,7 +438,7 @@ static const struct iomap_ops myfs_iomap_ops = {
  * An O_DIRECT read of an image file, counted as direct_read.  No lock: an
  * image file's size and blocks never change while mounted.
  */
-ssize_t myfs_direct_read(struct kiocb *iocb, struct iov_iter *to)
+static ssize_t myfs_direct_read(struct kiocb *iocb, struct iov_iter *to)
 {
 	struct file *file = iocb->ki_filp;
 	ssize_t ret;
@@ -450,3 +450,31 @@ ssize_t myfs_direct_read(struct kiocb *iocb, struct iov_iter *to)
 	file_accessed(file);
 	return ret;
 }
+
+/*
+ * A read with IOCB_DIRECT: an image file's from the device; a file created
+ * after the mount lives in memory and reads through the page cache.
+ */
+static ssize_t myfs_block_direct_read(struct kiocb *iocb, struct iov_iter *to)
+{
+	if (!myfs_is_image(file_inode(iocb->ki_filp)))
+		return generic_file_read_iter(iocb, to);
+	return myfs_direct_read(iocb, to);
+}
+
+/*
+ * Image files read O_DIRECT from the device (memory files cannot), and the
+ * window the VFS gives the file being opened is the device's.
+ */
+static void myfs_block_open(struct inode *inode, struct file *file)
+{
+	if (myfs_is_image(inode))
+		file->f_mode |= FMODE_CAN_ODIRECT;
+	myfs_follow_device_readahead(inode->i_sb);
+}
+
+/* What block mode adds to file.c's operations (sbi->device). */
+const struct myfs_device_ops myfs_block_device = {
+	.direct_read	= myfs_block_direct_read,
+	.open		= myfs_block_open,
+};

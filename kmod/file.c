@@ -224,11 +224,15 @@ static const struct vm_operations_struct myfs_vm_ops_no_fault_around;
 
 /* ---- file operations ---- */
 
-/* Buffered reads through the page cache; O_DIRECT on an image file goes to the device. */
+/* Buffered reads through the page cache; O_DIRECT ones as the device says. */
 static ssize_t myfs_file_read(struct kiocb *iocb, struct iov_iter *to)
 {
-	if ((iocb->ki_flags & IOCB_DIRECT) && myfs_is_image(file_inode(iocb->ki_filp)))
-		return myfs_direct_read(iocb, to);
+	if (iocb->ki_flags & IOCB_DIRECT) {
+		const struct myfs_device_ops *device = file_sbi(iocb->ki_filp)->device;
+
+		if (device)
+			return device->direct_read(iocb, to);
+	}
 	return generic_file_read_iter(iocb, to);
 }
 
@@ -307,12 +311,9 @@ static int myfs_open(struct inode *inode, struct file *file)
 	/* -o nowait: io_uring may read it with IOCB_NOWAIT, inline when cached. */
 	if (nowait)
 		file->f_mode |= MYFS_FMODE_NOWAIT;
-	/* Image files read O_DIRECT from the device (memory files cannot). */
-	if (myfs_is_image(inode))
-		file->f_mode |= FMODE_CAN_ODIRECT;
-	/* Block mode: the window the VFS gives this file next is the device's. */
-	if (inode->i_sb->s_bdev)
-		myfs_follow_device_readahead(inode->i_sb);
+	/* Block mode: O_DIRECT for image files, the device's readahead window. */
+	if (sbi->device)
+		sbi->device->open(inode, file);
 	return generic_file_open(inode, file);
 }
 

@@ -102,6 +102,8 @@ struct myfs_paths_snapshot {
 	size_t len;
 };
 
+struct myfs_device_ops;
+
 struct myfs_sb_info {
 	/*
 	 * Options the hooks read locklessly (READ_ONCE); a remount changes
@@ -122,6 +124,8 @@ struct myfs_sb_info {
 	 */
 	bool own_inos;
 	atomic_long_t last_ino;
+	/* What the device adds to file.c's operations; NULL in page-cache mode. */
+	const struct myfs_device_ops *device;
 };
 
 static inline struct myfs_sb_info *MYFS_SB(struct super_block *sb)
@@ -171,6 +175,27 @@ extern const struct file_operations myfs_file_operations;
 extern const struct inode_operations myfs_file_inode_operations;
 extern const struct address_space_operations myfs_aops;
 
+/*
+ * What a device adds to file.c's operations, reached through the superblock
+ * (sbi->device: block.c's myfs_block_device in block mode), so that block.c
+ * builds on file.c and file.c never calls into block.c.
+ */
+struct myfs_device_ops {
+	/* A read with IOCB_DIRECT: an image file's goes to the device. */
+	ssize_t (*direct_read)(struct kiocb *iocb, struct iov_iter *to);
+	/* A file being opened: the device's readahead window, O_DIRECT where it can. */
+	void (*open)(struct inode *inode, struct file *file);
+};
+
+/*
+ * Image files (block mode) have block.c's address_space operations; every
+ * other regular file of myfs has file.c's.
+ */
+static inline bool myfs_is_image(struct inode *inode)
+{
+	return S_ISREG(inode->i_mode) && inode->i_mapping->a_ops != &myfs_aops;
+}
+
 /* ---- block mode (block.c) ---- */
 
 /*
@@ -207,14 +232,9 @@ struct myfs_disk_entry {
 
 /* Image files: read-only, read from the device through myfs's own bios. */
 extern const struct address_space_operations myfs_image_aops;
-
-static inline bool myfs_is_image(struct inode *inode)
-{
-	return inode->i_mapping->a_ops == &myfs_image_aops;
-}
+extern const struct myfs_device_ops myfs_block_device;
 
 int myfs_image_load(struct super_block *sb, struct fs_context *fc);
 void myfs_follow_device_readahead(struct super_block *sb);
-ssize_t myfs_direct_read(struct kiocb *iocb, struct iov_iter *to);
 
 #endif /* MYFS_H */

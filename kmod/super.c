@@ -282,6 +282,7 @@ static int myfs_fill_super(struct super_block *sb, struct fs_context *fc)
 		sb->s_bdi->capabilities = 0;
 		myfs_follow_device_readahead(sb);
 		sbi->own_inos = true;	/* the root below is 1 */
+		sbi->device = &myfs_block_device;
 		atomic_long_set(&sbi->last_ino, 0);
 	} else {
 		sb->s_blocksize = PAGE_SIZE;

@@ -89,8 +89,8 @@ def design(profile, rounds=None, repetitions=None):
 
 def add_profile_arguments(parser, default, bench, guest=False, full=False):
     """The options that choose what a command runs of the suite: --quick, --full (with
-    full), --profile NAME (default `default`), --no-build. The profile lands in
-    args.profile; with guest, --profile's help names the profiles' TCG cell counts."""
+    full), --profile NAME, --no-build. The profile lands in args.profile, `default` when
+    none is given; with guest, --profile's help names the profiles' TCG cell counts."""
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", dest="profile", action="store_const", const="quick",
                       help="the quick profile")
